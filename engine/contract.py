@@ -1,0 +1,294 @@
+"""The ``contract`` task: contract a network with seeded random data along its best path.
+
+It reports the path's predicted cost (flops, largest intermediate, peak) next to what the
+contraction measured (wall time, achieved GFLOP/s, the live-tensor peak and, on CUDA,
+the allocator's peak), so users see how well the cost model predicts their hardware.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+import time
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from .config import Config
+from .cost import OPTIMIZERS, find_path, naive_path, path_cost, reduced_inputs, walk_path
+from .device import DTYPES, check_memory, format_bytes, resolve_device, resolve_dtype
+from .errors import NetworkError
+from .params import Param
+from .run import Reporter, format_number, format_seconds, register_task, shape_str
+
+if TYPE_CHECKING:  # pragma: no cover
+    import torch
+
+    from .network import Network
+
+__all__ = ["contract", "contract_arrays", "estimate_bytes"]
+
+_LETTERS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+
+
+def _pair_equation(A: Sequence[str], B: Sequence[str], out: Sequence[str]) -> str:
+    sym: dict[str, str] = {}
+    for ix in (*A, *B):
+        if ix not in sym:
+            if len(sym) == len(_LETTERS):
+                raise NetworkError(
+                    "a single contraction step involves more than 52 indices, which torch.einsum "
+                    "cannot express; choose another path or fewer indices"
+                )
+            sym[ix] = _LETTERS[len(sym)]
+    return (
+        "".join(sym[i] for i in A)
+        + ","
+        + "".join(sym[i] for i in B)
+        + "->"
+        + "".join(sym[i] for i in out)
+    )
+
+
+def contract_arrays(
+    net: Network,
+    arrays: Sequence[torch.Tensor],
+    path: Sequence[Sequence[int]],
+    *,
+    on_step: Callable[[int, float], None] | None = None,
+) -> tuple[torch.Tensor, dict[str, Any]]:
+    """Contract torch ``arrays`` (one per tensor of ``net``) along an SSA ``path``.
+
+    Parameters
+    ----------
+    on_step : callable, optional
+        Called as ``on_step(k, seconds)`` after each pairwise step; it may raise to stop.
+
+    Returns
+    -------
+    result : torch.Tensor
+        The contracted tensor, axes in ``net.output`` order.
+    trace : dict
+        ``step_seconds`` (per step, device-synchronized) and ``peak_live_bytes`` (most bytes
+        held at once by the inputs and intermediates this function keeps alive).
+    """
+    import torch
+
+    if len(arrays) != len(net.tensors):
+        raise NetworkError(f"got {len(arrays)} arrays for {len(net.tensors)} tensors")
+    inputs, output, _sizes = reduced_inputs(net)
+    device = arrays[0].device
+    sync = (lambda: torch.cuda.synchronize(device)) if device.type == "cuda" else (lambda: None)
+    live: dict[int, torch.Tensor] = {}
+    for k, (arr, t, reduced) in enumerate(zip(arrays, net.tensors, inputs, strict=True)):
+        if tuple(arr.shape) != net.shape(t):
+            raise NetworkError(
+                f"tensor {t.name!r}: array shape {tuple(arr.shape)} != {net.shape(t)}"
+            )
+        if reduced != t.indices:  # sum dangling legs first, as the cost model assumes
+            arr = arr.sum(dim=[t.indices.index(ix) for ix in t.indices if ix not in reduced])
+        live[k] = arr
+
+    def nbytes(x: torch.Tensor) -> int:
+        return x.numel() * x.element_size()
+
+    alive = sum(nbytes(x) for x in live.values())
+    peak = alive
+    step_seconds: list[float] = []
+    final_indices = inputs[0]
+    n = len(inputs)
+    for k, (a, b, A, B, new) in enumerate(walk_path(inputs, output, path)):
+        t0 = time.perf_counter()
+        x = torch.einsum(_pair_equation(A, B, new), live[a], live[b])
+        sync()
+        dt = time.perf_counter() - t0
+        peak = max(peak, alive + nbytes(x))
+        alive += nbytes(x) - nbytes(live.pop(a)) - nbytes(live.pop(b))
+        live[n + k] = x
+        final_indices = new
+        step_seconds.append(dt)
+        if on_step is not None:
+            on_step(k, dt)
+    (result,) = live.values()
+    if tuple(final_indices) != tuple(output):
+        result = result.permute([final_indices.index(ix) for ix in output])
+    return result, {"step_seconds": step_seconds, "peak_live_bytes": peak}
+
+
+def estimate_bytes(net: Network, path: Sequence[Sequence[int]], dtype: str) -> int:
+    """Bytes a contraction along ``path`` holds at its peak, with a margin.
+
+    The inputs as given, plus the path's peak of live tensors, plus one more copy of the
+    largest intermediate for the transposes torch.einsum makes internally.
+    """
+    itemsize = resolve_dtype(dtype).itemsize
+    cost = path_cost(net, path, dtype=dtype)
+    raw_inputs = sum(math.prod(net.shape(t)) for t in net.tensors)
+    return itemsize * (raw_inputs + cost.peak_size + cost.largest_intermediate)
+
+
+def contract(
+    net: Network,
+    arrays: Sequence[torch.Tensor] | None = None,
+    *,
+    optimize: str = "auto",
+    seed: int = 0,
+    dtype: str = "float64",
+    device: str = "auto",
+) -> torch.Tensor:
+    """Contract ``net`` (with ``arrays`` or seeded random data) along an optimized path.
+
+    Refuses with :class:`~tensorbench.engine.errors.ResourceError` before allocating when
+    the contraction would not fit in the device's memory.
+    """
+    path = find_path(net, optimize, seed=seed)
+    if arrays is None:
+        check_memory(
+            estimate_bytes(net, path, dtype),
+            device,
+            "this contraction",
+            "use smaller sizes or fewer open legs",
+        )
+        arrays = net.random_arrays(seed=seed, dtype=dtype, device=device)
+    result, _ = contract_arrays(net, arrays, path)
+    return result
+
+
+def value_summary(x: torch.Tensor) -> dict[str, Any]:
+    """Shape, Frobenius norm and sum of a result, computed in double precision on the CPU."""
+    import torch
+
+    y = x.detach().to("cpu")
+    y = y.to(torch.complex128 if y.is_complex() else torch.float64)
+    total = y.sum()
+    out: dict[str, Any] = {"shape": list(y.shape), "norm": float(torch.linalg.vector_norm(y))}
+    if y.is_complex():
+        out["sum"] = [float(total.real), float(total.imag)]
+    else:
+        out["sum"] = float(total)
+    return out
+
+
+def _summarize(config: Config, m: dict[str, Any]) -> list[str]:
+    net = config.network
+    assert net is not None
+    task = config.task
+    where = m.get("device", "?")
+    lines = [
+        f"contract: {net.name or 'network'} ({len(net.tensors)} tensors) on {where}, "
+        f"{task['dtype']}, seed {config.seed}",
+    ]
+    opt, naive = m.get("predicted"), m.get("naive")
+    if opt:
+        lines.append(
+            f"path ({task['optimize']}): flops {opt['flops']:.6e}, largest intermediate "
+            f"{format_number(opt['largest_intermediate'])}, "
+            f"peak {format_number(opt['peak_size'])}, width {opt['width']:.2f}"
+        )
+    if naive and opt:
+        lines.append(
+            f"naive order: flops {naive['flops']:.6e} "
+            f"({naive['flops'] / max(opt['flops'], 1):.3g}x the optimized path)"
+        )
+    if "value" in m:
+        v = m["value"]
+        s = v["sum"]
+        s_txt = f"{s:.12e}" if isinstance(s, float) else f"{s[0]:.12e}{s[1]:+.12e}j"
+        lines.append(f"value: shape {shape_str(v['shape'])}, norm {v['norm']:.12e}, sum {s_txt}")
+    if "time_median_s" in m:
+        lines.append(
+            f"time: median {format_seconds(m['time_median_s'])} "
+            f"(min {format_seconds(m['time_min_s'])}, {m['repeats']} repeats), "
+            f"{m['gflops']:.3g} GFLOP/s"
+        )
+    if "predicted_bytes" in m and "measured_peak_live_bytes" in m:
+        extra = ""
+        if "cuda_peak_allocated_bytes" in m:
+            extra = f", CUDA allocator peak {format_bytes(m['cuda_peak_allocated_bytes'])}"
+        lines.append(
+            f"memory: predicted peak {format_bytes(m['predicted_bytes'])}, measured live "
+            f"peak {format_bytes(m['measured_peak_live_bytes'])}{extra}"
+        )
+    return lines
+
+
+@register_task(
+    "contract",
+    Param("dtype", "choice", "float64", "data type of the random tensors", choices=DTYPES),
+    Param("optimize", "choice", "auto", "contraction path optimizer", choices=tuple(OPTIMIZERS)),
+    Param("repeats", "int", 3, "timed contractions (the median is reported)", min=1, max=1000),
+    Param("warmup", "bool", True, "run one untimed contraction first"),
+    doc="contract the network with seeded random data along the optimized path; compare the "
+    "predicted cost with measured time and memory",
+    summarize=_summarize,
+)
+def contract_task(config: Config, rep: Reporter) -> dict[str, Any]:
+    """Run the ``contract`` task (see the module docstring)."""
+    import torch
+
+    net = config.network
+    assert net is not None  # guaranteed by the config
+    task = config.task
+    dtype, optimize = task["dtype"], task["optimize"]
+    device = resolve_device(config.device)
+    rep.progress(0.0, "finding a contraction path")
+    path = find_path(net, optimize, seed=config.seed)
+    predicted = path_cost(net, path, optimizer=optimize, dtype=dtype)
+    naive = path_cost(net, naive_path(len(net.tensors)), optimizer="naive", dtype=dtype)
+    need = estimate_bytes(net, path, dtype)
+    metrics: dict[str, Any] = {
+        "device": str(device),
+        "predicted": predicted.to_dict(steps=True),
+        "naive": naive.to_dict(),
+        "predicted_bytes": need,
+    }
+    check_memory(
+        need, device, "this contraction", "lower the bond or leg sizes, or close some open legs"
+    )
+    rep.check_cancel(metrics)
+    rep.progress(0.02, "generating random data")
+    arrays = net.random_arrays(seed=config.seed, dtype=dtype, device=device)
+
+    runs = task["repeats"] + (1 if task["warmup"] else 0)
+    steps = max(len(path), 1)
+    done = 0
+
+    def on_step(k: int, dt: float) -> None:
+        nonlocal done
+        done += 1
+        rep.progress(0.05 + 0.95 * done / (runs * steps), f"step {k + 1}/{steps}")
+        rep.check_cancel(metrics)
+
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+        base = torch.cuda.memory_allocated(device)
+    times: list[float] = []
+    per_step: list[list[float]] = []
+    result = None
+    for r in range(runs):
+        t0 = time.perf_counter()
+        result, trace = contract_arrays(net, arrays, path, on_step=on_step)
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        dt = time.perf_counter() - t0
+        if len(path) == 0:
+            on_step(0, dt)
+        if task["warmup"] and r == 0:
+            continue
+        times.append(dt)
+        per_step.append(trace["step_seconds"])
+        rep.record(repeat=len(times), seconds=dt)
+        metrics["measured_peak_live_bytes"] = trace["peak_live_bytes"]
+    assert result is not None
+    if device.type == "cuda":
+        metrics["cuda_peak_allocated_bytes"] = int(torch.cuda.max_memory_allocated(device) - base)
+    median = statistics.median(times)
+    metrics |= {
+        "value": value_summary(result),
+        "repeats": len(times),
+        "times_s": times,
+        "time_median_s": median,
+        "time_min_s": min(times),
+        "gflops": predicted.flops / median / 1e9 if median > 0 else 0.0,
+        "step_seconds_median": [statistics.median(s) for s in zip(*per_step, strict=True)],
+    }
+    return metrics

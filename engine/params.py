@@ -1,0 +1,127 @@
+"""Typed parameter specs shared by templates and tasks.
+
+One spec drives validation in the engine, options in the CLI and widgets in the app, so the
+three never disagree about names, defaults or bounds.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from .errors import TensorbenchError
+
+__all__ = ["Param", "ParamKind", "check_params"]
+
+ParamKind = Literal["int", "float", "bool", "choice", "ints", "int_matrix"]
+
+
+@dataclass(frozen=True)
+class Param:
+    """One named argument: kind, default, bounds or choices, and a help line.
+
+    Parameters
+    ----------
+    name : str
+        Argument name (``--name`` on the CLI).
+    kind : {"int", "float", "bool", "choice", "ints", "int_matrix"}
+        ``ints`` is a list of ints (or one int meaning "this value everywhere" when
+        ``scalar_ok``); ``int_matrix`` a square list of lists.
+    default : object
+        Value used when the argument is not given.
+    doc : str
+        One-line help.
+    min, max : float
+        Inclusive bounds for numbers.
+    choices : tuple of str
+        Allowed values of a ``choice``.
+    """
+
+    name: str
+    kind: ParamKind
+    default: Any
+    doc: str
+    min: float = 1
+    max: float = 4096
+    choices: tuple[str, ...] = ()
+    scalar_ok: bool = True
+
+    def check(
+        self, value: Any, where: str, error: type[TensorbenchError] = TensorbenchError
+    ) -> Any:
+        """Return ``value`` if valid for this parameter, else raise ``error``.
+
+        ``where`` prefixes the message, e.g. ``"task.repeats"``.
+        """
+        where = f"{where}.{self.name}" if where else self.name
+        kind = self.kind
+        if kind == "bool":
+            if not isinstance(value, bool):
+                raise error(f"{where} must be true or false, got {value!r}")
+            return value
+        if kind == "choice":
+            if value not in self.choices:
+                raise error(f"{where} must be one of: {', '.join(self.choices)}; got {value!r}")
+            return value
+        if kind == "int":
+            return self._int(value, where, error)
+        if kind == "float":
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise error(f"{where} must be a number, got {value!r}")
+            if not math.isfinite(value) or not self.min <= value <= self.max:
+                raise error(f"{where} must be between {self.min:g} and {self.max:g}, got {value!r}")
+            return float(value)
+        if kind == "ints":
+            if isinstance(value, int) and not isinstance(value, bool) and self.scalar_ok:
+                return self._int(value, where, error)
+            if not _is_list(value) or not value:
+                what = (
+                    "an integer or a list of integers" if self.scalar_ok else "a list of integers"
+                )
+                raise error(f"{where} must be {what}, got {value!r}")
+            return [self._int(v, f"{where}[{k}]", error) for k, v in enumerate(value)]
+        if kind == "int_matrix":
+            if not _is_list(value) or not value or not all(_is_list(row) for row in value):
+                raise error(f"{where} must be a square matrix (a list of lists), got {value!r}")
+            n = len(value)
+            if any(len(row) != n for row in value):
+                raise error(f"{where} must be square: {n} rows of {n} integers")
+            return [
+                [self._int(v, f"{where}[{i}][{j}]", error) for j, v in enumerate(row)]
+                for i, row in enumerate(value)
+            ]
+        raise AssertionError(kind)  # pragma: no cover
+
+    def _int(self, value: Any, where: str, error: type[TensorbenchError]) -> int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise error(f"{where} must be an integer, got {value!r}")
+        if not self.min <= value <= self.max:
+            raise error(f"{where} must be between {self.min:g} and {self.max:g}, got {value}")
+        return value
+
+
+def _is_list(value: Any) -> bool:
+    return isinstance(value, Sequence) and not isinstance(value, (str, bytes))
+
+
+def check_params(
+    params: Sequence[Param],
+    given: dict[str, Any],
+    where: str,
+    error: type[TensorbenchError] = TensorbenchError,
+) -> dict[str, Any]:
+    """Validate ``given`` against ``params``; fill defaults; reject unknown names."""
+    known = {p.name: p for p in params}
+    for k in given:
+        if k not in known:
+            names = ", ".join(known) or "none"
+            raise error(f"{where}: unknown parameter {k!r}; known parameters: {names}")
+    return {
+        p.name: p.check(
+            given[p.name] if p.name in given else copy.deepcopy(p.default), where, error
+        )
+        for p in params
+    }
