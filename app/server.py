@@ -1,0 +1,100 @@
+"""Build the app for one browser session and serve it (127.0.0.1 by default)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import holoviews as hv
+import panel as pn
+
+from tensorbench.engine import Config, __version__
+
+from .pages import PAGES
+
+__all__ = ["create_app", "serve"]
+
+_HEADER = "#1b2733"
+
+
+def create_app(config: Config | None = None) -> pn.template.BootstrapTemplate:
+    """A new app for one session; ``config`` opens on the page that handles its task.
+
+    Every call builds new state, so two browser sessions never share anything.
+    """
+    hv.extension("bokeh", logo=False)
+    tmpl = pn.template.BootstrapTemplate(
+        title="tensorbench",
+        header_background=_HEADER,
+        sidebar_width=340,
+    )
+    slug = "network"
+    if config is not None:
+        slug = next((p.slug for p in PAGES if config.kind in p.accepts), slug)
+    pages: dict[str, Any] = {}
+
+    def page(slug: str) -> Any:
+        if slug not in pages:
+            spec = next(p for p in PAGES if p.slug == slug)
+            pages[slug] = spec.factory(
+                config if config is not None and config.kind in spec.accepts else None
+            )
+        return pages[slug]
+
+    nav = pn.widgets.RadioButtonGroup(
+        options={p.title: p.slug for p in PAGES},
+        value=slug,
+        button_type="light",
+        sizing_mode="stretch_width",
+        name="navigation",
+    )
+    side = pn.Column(sizing_mode="stretch_width")
+    main = pn.Column(sizing_mode="stretch_width")
+
+    def show(slug: str) -> None:
+        current = page(slug)
+        side.objects = current.sidebar()
+        main.objects = [current.main()]
+
+    nav.param.watch(lambda e: show(e.new), "value")
+    show(slug)
+    tmpl.sidebar.extend([nav, side])
+    tmpl.main.append(main)
+    tmpl.header.append(
+        pn.pane.HTML(
+            f'<span style="color: #c9d6e3; font-size: 13px">v{__version__} · draw, decompose, '
+            "search and attend with tensor networks</span>"
+        )
+    )
+    return tmpl
+
+
+def serve(
+    config: Config | None = None,
+    *,
+    port: int = 5006,
+    address: str = "127.0.0.1",
+    show: bool = False,
+    threaded: bool = False,
+    **kwargs: Any,
+) -> Any:
+    """Serve the app. Resources are served by this server itself (no CDN).
+
+    Returns the server (immediately when ``threaded``; otherwise after it stops).
+    """
+    pn.extension(design="bootstrap")
+    origins = [f"{address}:{port}", f"localhost:{port}", f"127.0.0.1:{port}"]
+
+    def app() -> pn.template.BootstrapTemplate:
+        # A plain function (not a partial): Panel calls functions once per session.
+        return create_app(config)
+
+    return pn.serve(
+        {"/": app},
+        port=port,
+        address=address,
+        show=show,
+        title="tensorbench",
+        websocket_origin=origins,
+        threaded=threaded,
+        **kwargs,
+    )

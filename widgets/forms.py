@@ -1,0 +1,223 @@
+"""Forms generated from the engine's parameter specs: template choice and run settings.
+
+The same :class:`~tensorbench.engine.params.Param` specs drive the CLI's options, so the
+app and the command line always offer the same arguments with the same bounds.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from typing import Any
+
+import panel as pn
+import param
+from panel.viewable import Viewer
+
+from tensorbench.engine import TEMPLATES, TensorbenchError, get_task
+from tensorbench.engine.params import Param
+
+from .network_state import CUSTOM
+
+__all__ = ["RunSettings", "TemplateForm", "value_of", "widget_for"]
+
+
+def _ints_text(value: Any) -> str:
+    return str(value) if isinstance(value, int) else ", ".join(str(v) for v in value)
+
+
+def _matrix_text(value: list[list[int]]) -> str:
+    return "\n".join(", ".join(str(v) for v in row) for row in value)
+
+
+def widget_for(p: Param, value: Any) -> pn.widgets.Widget:
+    """A widget editing parameter ``p``, showing ``value``."""
+    label = p.name.replace("_", " ")
+    common = {"name": label, "description": p.doc, "sizing_mode": "stretch_width"}
+    if p.kind == "int":
+        return pn.widgets.IntInput(value=value, start=int(p.min), end=int(p.max), **common)
+    if p.kind == "float":
+        return pn.widgets.FloatInput(value=value, start=p.min, end=p.max, **common)
+    if p.kind == "bool":
+        return pn.widgets.Checkbox(value=value, name=label, sizing_mode="stretch_width")
+    if p.kind == "choice":
+        return pn.widgets.Select(value=value, options=list(p.choices), **common)
+    if p.kind == "ints":
+        return pn.widgets.TextInput(value=_ints_text(value), placeholder="e.g. 4, 4, 4", **common)
+    return pn.widgets.TextAreaInput(
+        value=_matrix_text(value),
+        height=110,
+        placeholder="one row per line, e.g.\n6, 2\n2, 6",
+        **common,
+    )
+
+
+def value_of(p: Param, widget: pn.widgets.Widget) -> Any:
+    """Read a widget back into a parameter value (text is parsed; errors say how to fix)."""
+    v = widget.value
+    if p.kind in ("int", "float", "bool", "choice"):
+        return v
+    text = (v or "").strip()
+    try:
+        if p.kind == "ints":
+            if text.startswith("["):
+                return json.loads(text)
+            parts = [s for s in text.replace(";", ",").split(",") if s.strip()]
+            values = [int(s) for s in parts]
+            return values[0] if len(values) == 1 and p.scalar_ok else values
+        rows = [r for r in text.replace(";", "\n").splitlines() if r.strip()]
+        return [[int(s) for s in r.replace(" ", ",").split(",") if s.strip()] for r in rows]
+    except ValueError:
+        what = (
+            "integers separated by commas"
+            if p.kind == "ints"
+            else "rows of integers, one row per line, separated by commas"
+        )
+        raise TensorbenchError(f"{p.name}: could not read {text!r}; write {what}") from None
+
+
+class TemplateForm(Viewer):
+    """Pick a template and edit its sizes; every change rebuilds the network live."""
+
+    state = param.Parameter(doc="The page's NetworkState.")
+
+    def __init__(self, **params: Any) -> None:
+        super().__init__(**params)
+        names = sorted(TEMPLATES)
+        self._select = pn.widgets.Select(
+            name="template",
+            options=[CUSTOM, *names],
+            value=self.state.template,
+            sizing_mode="stretch_width",
+        )
+        self._fields = pn.Column(sizing_mode="stretch_width")
+        self._doc = pn.pane.HTML(
+            "", sizing_mode="stretch_width", styles={"color": "#5a6b7b", "font-size": "12px"}
+        )
+        self._widgets: dict[str, tuple[Param, pn.widgets.Widget]] = {}
+        self._syncing = False
+        self._select.param.watch(self._on_select, "value")
+        self.state.param.watch(self._on_state_template, "template")
+        self._build_fields(self.state.template, self.state.template_args)
+
+    def _build_fields(self, name: str, args: dict[str, Any]) -> None:
+        self._widgets = {}
+        if name == CUSTOM:
+            self._doc.object = "Network loaded from a config; pick a template to replace it."
+
+            self._fields.objects = []
+            return
+        spec = TEMPLATES[name]
+        self._doc.object = html.escape(spec.doc)
+        values = spec.defaults() | args
+        objs = []
+        for p in spec.params:
+            w = widget_for(p, values[p.name])
+            w.param.watch(self._on_field, "value")
+            self._widgets[p.name] = (p, w)
+            objs.append(w)
+        self._fields.objects = objs
+
+    def _on_select(self, event: param.parameterized.Event) -> None:
+        if self._syncing or event.new == CUSTOM:
+            return
+        self._build_fields(event.new, {})
+        self._apply()
+
+    def _on_field(self, *_: Any) -> None:
+        if not self._syncing:
+            self._apply()
+
+    def _apply(self) -> None:
+        name = self._select.value
+        try:
+            args = {k: value_of(p, w) for k, (p, w) in self._widgets.items()}
+        except TensorbenchError as e:
+            self.state.error = str(e)
+            return
+        self.state.apply_template(name, args)
+
+    def _on_state_template(self, event: param.parameterized.Event) -> None:
+        if event.new == self._select.value:
+            return
+        self._syncing = True
+        try:
+            self._select.value = event.new
+            self._build_fields(event.new, self.state.template_args)
+        finally:
+            self._syncing = False
+
+    def __panel__(self) -> pn.viewable.Viewable:
+        return pn.Column(self._select, self._doc, self._fields, sizing_mode="stretch_width")
+
+
+class RunSettings(Viewer):
+    """Task parameters (from the task's spec), seed and device of the current config."""
+
+    state = param.Parameter(doc="The page's NetworkState.")
+
+    def __init__(self, **params: Any) -> None:
+        super().__init__(**params)
+        import torch
+
+        cfg = self.state.config
+        self._spec = get_task(cfg.kind)
+        self._widgets: dict[str, tuple[Param, pn.widgets.Widget]] = {}
+        for p in self._spec.params:
+            w = widget_for(p, cfg.task[p.name])
+            self._widgets[p.name] = (p, w)
+        devices = ["auto", "cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+        if cfg.device not in devices:
+            devices.append(cfg.device)
+        self._seed = pn.widgets.IntInput(
+            name="seed",
+            value=cfg.seed,
+            start=0,
+            sizing_mode="stretch_width",
+            description="seeds data and path search",
+        )
+        self._device = pn.widgets.Select(
+            name="device",
+            value=cfg.device,
+            options=devices,
+            sizing_mode="stretch_width",
+            description="auto = CUDA when available",
+        )
+        self._syncing = False
+        for _p, w in self._widgets.values():
+            w.param.watch(self._on_change, "value")
+        self._seed.param.watch(self._on_change, "value")
+        self._device.param.watch(self._on_change, "value")
+        self.state.param.watch(self._on_config, "config")
+
+    def _on_change(self, *_: Any) -> None:
+        if self._syncing:
+            return
+        changes = {k: value_of(p, w) for k, (p, w) in self._widgets.items()}
+        ok = self.state.update_run_settings(
+            seed=self._seed.value, device=self._device.value, **changes
+        )
+        if not ok:
+            self._on_config()  # show the values that are in force
+
+    def _on_config(self, *_: Any) -> None:
+        cfg = self.state.config
+        self._syncing = True
+        try:
+            for name, (_p, w) in self._widgets.items():
+                if name in cfg.task:
+                    w.value = cfg.task[name]
+            self._seed.value = cfg.seed
+            if cfg.device not in self._device.options:
+                self._device.options = [*self._device.options, cfg.device]
+            self._device.value = cfg.device
+        finally:
+            self._syncing = False
+
+    def __panel__(self) -> pn.viewable.Viewable:
+        return pn.Column(
+            *(w for _p, w in self._widgets.values()),
+            self._seed,
+            self._device,
+            sizing_mode="stretch_width",
+        )

@@ -1,0 +1,156 @@
+"""Run a config off the event loop with a progress bar, a Cancel button and the result.
+
+The run happens in a worker thread (one per run); progress events come back to the page
+through the Bokeh document's next-tick callbacks, so the page stays responsive and two
+browser sessions never share a run.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+import threading
+from functools import partial
+from typing import Any
+
+import panel as pn
+import param
+from panel.viewable import Viewer
+
+from tensorbench.engine import Config, Result, TensorbenchError, run
+
+__all__ = ["RunPanel"]
+
+log = logging.getLogger(__name__)
+
+
+class RunPanel(Viewer):
+    """Run button, progress, cancel, and the last result's summary.
+
+    Parameters
+    ----------
+    get_config : callable
+        Returns the config to run when Run is pressed.
+    """
+
+    get_config = param.Callable(doc="Returns the Config to run.")
+    running = param.Boolean(default=False, doc="A run is in progress.")
+    fraction = param.Number(default=0.0, bounds=(0, 1), doc="Progress of the current run.")
+    message = param.String(default="", doc="What the run is doing now.")
+    result = param.ClassSelector(
+        class_=Result, allow_None=True, default=None, doc="The last finished run."
+    )
+    error = param.String(default="", doc="Why the last run failed.")
+    on_result = param.Callable(
+        default=None, allow_None=True, doc="Called with each finished Result (e.g. to draw plots)."
+    )
+
+    def __init__(self, **params: Any) -> None:
+        super().__init__(**params)
+        self._cancel: threading.Event | None = None
+        self._thread: threading.Thread | None = None
+        self._run_button = pn.widgets.Button(name="Run", button_type="primary", width=110)
+        self._cancel_button = pn.widgets.Button(
+            name="Cancel", button_type="warning", width=110, disabled=True
+        )
+        self._run_button.on_click(self.start)
+        self._cancel_button.on_click(self._stop)
+        self._progress = pn.indicators.Progress(
+            value=0, max=1000, sizing_mode="stretch_width", bar_color="primary", visible=False
+        )
+        self._status = pn.pane.Str("", sizing_mode="stretch_width")
+        self._alert = pn.pane.Alert(
+            "", alert_type="danger", visible=False, sizing_mode="stretch_width"
+        )
+        self._summary = pn.pane.HTML("", sizing_mode="stretch_width", name="run-summary")
+        self.param.watch(self._sync, ["running", "fraction", "message", "error", "result"])
+        self.param.watch(self._new_result, "result")
+
+    # ------------------------------------------------------------------ actions
+
+    def start(self, *_: Any) -> None:
+        """Start a run of ``get_config()`` in a worker thread (what Run does)."""
+        if self.running:
+            return
+        try:
+            cfg: Config = self.get_config()
+        except TensorbenchError as e:
+            self.error = str(e)
+            return
+        self._cancel = threading.Event()
+        doc = pn.state.curdoc
+        self.param.update(running=True, fraction=0.0, message="starting", error="")
+        self._thread = threading.Thread(
+            target=self._work, args=(cfg, self._cancel, doc), name="tensorbench-run", daemon=True
+        )
+        self._thread.start()
+
+    def _stop(self, *_: Any) -> None:
+        if self._cancel is not None:
+            self._cancel.set()
+            self.message = "cancelling..."
+
+    def _dispatch(self, doc: Any, **updates: Any) -> None:
+        """Apply param updates on the document's event loop (or directly without one)."""
+        if doc is not None and getattr(doc, "session_context", None) is not None:
+            doc.add_next_tick_callback(partial(self.param.update, **updates))
+        else:
+            self.param.update(**updates)
+
+    def _work(self, cfg: Config, cancel: threading.Event, doc: Any) -> None:
+        def progress(event: dict[str, Any]) -> None:
+            if event.get("type") == "progress":
+                self._dispatch(doc, fraction=event["fraction"], message=event.get("message", ""))
+
+        updates: dict[str, Any] = {"running": False}
+        try:
+            result = run(cfg, progress=progress, cancel=cancel)
+            updates |= {
+                "result": result,
+                "fraction": 1.0,
+                "message": "done" if result.status == "ok" else "cancelled",
+            }
+        except TensorbenchError as e:
+            updates |= {"error": str(e), "message": "refused"}
+        except Exception as e:  # a bug: keep the page alive and say so
+            log.exception("run failed")
+            updates |= {"error": f"internal error ({type(e).__name__}): {e}", "message": "failed"}
+        self._dispatch(doc, **updates)
+
+    def wait(self, timeout: float | None = None) -> None:
+        """Block until the current run's worker ends (for tests and scripts)."""
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    # ------------------------------------------------------------------ view
+
+    def _sync(self, *_: Any) -> None:
+        self._run_button.disabled = self.running
+        self._cancel_button.disabled = not self.running
+        self._progress.visible = self.running or 0 < self.fraction < 1
+        self._progress.value = round(self.fraction * 1000)
+        self._status.object = self.message if self.running else ""
+        self._alert.object = html.escape(self.error)
+        self._alert.visible = bool(self.error)
+        if self.result is not None and not self.running:
+            text = html.escape(self.result.summary())
+            style = "white-space: pre-wrap; font-size: 12px"
+            self._summary.object = f'<pre class="tb-summary" style="{style}">{text}</pre>'
+
+    def _new_result(self, event: param.parameterized.Event) -> None:
+        if self.on_result is not None and event.new is not None:
+            self.on_result(event.new)
+
+    def __panel__(self) -> pn.viewable.Viewable:
+        return pn.Column(
+            pn.Row(self._run_button, self._cancel_button),
+            self._progress,
+            self._status,
+            self._alert,
+            sizing_mode="stretch_width",
+        )
+
+    @property
+    def summary_pane(self) -> pn.pane.HTML:
+        """The pane showing the last result's summary (placed by the page)."""
+        return self._summary
