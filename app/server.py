@@ -43,9 +43,8 @@ def create_app(config: Config | None = None) -> pn.template.BootstrapTemplate:
     nav = pn.widgets.RadioButtonGroup(
         options={p.title: p.slug for p in PAGES},
         value=slug,
-        button_type="light",
+        color="light",
         sizing_mode="stretch_width",
-        name="navigation",
     )
     side = pn.Column(sizing_mode="stretch_width")
     main = pn.Column(sizing_mode="stretch_width")
@@ -81,7 +80,7 @@ def serve(
 
     Returns the server (immediately when ``threaded``; otherwise after it stops).
     """
-    pn.extension(design="bootstrap")
+    pn.extension(design="bootstrap", notifications=True)
     origins = [f"{address}:{port}", f"localhost:{port}", f"127.0.0.1:{port}"]
 
     def app() -> pn.template.BootstrapTemplate:

@@ -33,13 +33,13 @@ def _matrix_text(value: list[list[int]]) -> str:
 def widget_for(p: Param, value: Any) -> pn.widgets.Widget:
     """A widget editing parameter ``p``, showing ``value``."""
     label = p.name.replace("_", " ")
-    common = {"name": label, "description": p.doc, "sizing_mode": "stretch_width"}
+    common = {"label": label, "description": p.doc, "sizing_mode": "stretch_width"}
     if p.kind == "int":
         return pn.widgets.IntInput(value=value, start=int(p.min), end=int(p.max), **common)
     if p.kind == "float":
         return pn.widgets.FloatInput(value=value, start=p.min, end=p.max, **common)
     if p.kind == "bool":
-        return pn.widgets.Checkbox(value=value, name=label, sizing_mode="stretch_width")
+        return pn.widgets.Checkbox(value=value, label=label, sizing_mode="stretch_width")
     if p.kind == "choice":
         return pn.widgets.Select(value=value, options=list(p.choices), **common)
     if p.kind == "ints":
@@ -85,7 +85,7 @@ class TemplateForm(Viewer):
         super().__init__(**params)
         names = sorted(TEMPLATES)
         self._select = pn.widgets.Select(
-            name="template",
+            label="template",
             options=[CUSTOM, *names],
             value=self.state.template,
             sizing_mode="stretch_width",
@@ -170,14 +170,14 @@ class RunSettings(Viewer):
         if cfg.device not in devices:
             devices.append(cfg.device)
         self._seed = pn.widgets.IntInput(
-            name="seed",
+            label="seed",
             value=cfg.seed,
             start=0,
             sizing_mode="stretch_width",
             description="seeds data and path search",
         )
         self._device = pn.widgets.Select(
-            name="device",
+            label="device",
             value=cfg.device,
             options=devices,
             sizing_mode="stretch_width",

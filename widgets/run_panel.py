@@ -49,9 +49,9 @@ class RunPanel(Viewer):
         super().__init__(**params)
         self._cancel: threading.Event | None = None
         self._thread: threading.Thread | None = None
-        self._run_button = pn.widgets.Button(name="Run", button_type="primary", width=110)
+        self._run_button = pn.widgets.Button(label="Run", color="primary", width=110)
         self._cancel_button = pn.widgets.Button(
-            name="Cancel", button_type="warning", width=110, disabled=True
+            label="Cancel", color="warning", width=110, disabled=True
         )
         self._run_button.on_click(self.start)
         self._cancel_button.on_click(self._stop)

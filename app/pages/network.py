@@ -9,6 +9,7 @@ from typing import Any
 import panel as pn
 from panel.viewable import Viewer
 
+from tensorbench.app.demos import demo_names, load_demo
 from tensorbench.engine import Config, Result
 from tensorbench.widgets.forms import RunSettings, TemplateForm
 from tensorbench.widgets.network_state import NetworkState
@@ -40,9 +41,9 @@ class NetworkPage(Viewer):
             value=self.state.config_json(),
             height=380,
             sizing_mode="stretch_width",
-            name="Config JSON (edit and press Apply)",
+            label="Config JSON (edit and press Apply)",
         )
-        self.apply_json = pn.widgets.Button(name="Apply JSON", button_type="primary", width=130)
+        self.apply_json = pn.widgets.Button(label="Apply JSON", color="primary", width=130)
         self.apply_json.on_click(lambda *_: self.state.load_text(self.json_editor.value))
         self.upload = pn.widgets.FileInput(
             accept=".json,application/json", multiple=False, sizing_mode="stretch_width"
@@ -52,16 +53,23 @@ class NetworkPage(Viewer):
             callback=lambda: io.BytesIO(self.state.config_json().encode()),
             filename="tensorbench-config.json",
             label="Download config",
-            button_type="success",
+            color="success",
             sizing_mode="stretch_width",
         )
         self.download_script = pn.widgets.FileDownload(
             callback=lambda: io.BytesIO(self.state.script().encode()),
             filename="tensorbench_run.py",
             label="Download script",
-            button_type="success",
+            color="success",
             sizing_mode="stretch_width",
         )
+        self.examples = pn.widgets.Select(
+            label="open an example",
+            options=["", *demo_names()],
+            value="",
+            sizing_mode="stretch_width",
+        )
+        self.examples.param.watch(self._on_example, "value")
         self.script_view = pn.pane.HTML(self._script_html(), sizing_mode="stretch_width")
         self.result_area = pn.Column(
             pn.pane.Markdown(
@@ -75,8 +83,12 @@ class NetworkPage(Viewer):
     # ------------------------------------------------------------------ callbacks
 
     def _show_error(self, *_: Any) -> None:
-        self.alert.object = html.escape(self.state.error)
-        self.alert.visible = bool(self.state.error)
+        message = html.escape(self.state.error)
+        self.alert.object = message
+        self.alert.visible = bool(message)
+        # The alert may be scrolled out of view (e.g. under the JSON editor): also toast it.
+        if message and pn.state.notifications is not None:
+            pn.state.notifications.error(message, duration=10000)
 
     def _on_config(self, *_: Any) -> None:
         self.json_editor.value = self.state.config_json()
@@ -85,6 +97,10 @@ class NetworkPage(Viewer):
     def _on_upload(self, event: Any) -> None:
         if event.new:
             self.state.load_bytes(event.new, self.upload.filename or "upload")
+
+    def _on_example(self, event: Any) -> None:
+        if event.new:
+            self.state.load_text(load_demo(event.new).to_json(), source=f"example {event.new!r}")
 
     def _show_result(self, result: Result) -> None:
         self.result_area.objects = [
@@ -110,6 +126,7 @@ class NetworkPage(Viewer):
             self.run_settings,
             self.run_panel,
             pn.pane.Markdown("### Files"),
+            self.examples,
             self.upload,
             self.download_config,
             self.download_script,

@@ -1,0 +1,214 @@
+"""The Network page without a browser: state, forms, run panel, diagram geometry."""
+
+from __future__ import annotations
+
+import json
+
+import holoviews as hv
+import pytest
+
+from tensorbench.app.demos import demo_names, load_demo
+from tensorbench.app.pages.network import NetworkPage
+from tensorbench.app.server import create_app
+from tensorbench.engine import TEMPLATES, build_template
+from tensorbench.widgets.network_state import CUSTOM, NetworkState, default_config
+from tensorbench.widgets.network_view import bond_width, diagram_geometry, network_diagram
+from tensorbench.widgets.plots import stats_rows
+
+hv.extension("bokeh", logo=False)
+
+
+def test_default_is_the_shipped_mps_demo():
+    assert default_config() == load_demo("mps")
+    state = NetworkState()
+    assert state.template == "mps" and state.stats.params == 3136
+
+
+def test_template_edits_update_config_and_stats():
+    page = NetworkPage()
+    before = page.state.stats.optimized.flops
+    _p, sites = page.template_form._widgets["sites"]
+    sites.value = 12
+    assert page.state.config.network.name == "MPS 12 sites, bond 16, phys 2"
+    assert page.state.stats.optimized.flops > before
+    assert json.loads(page.json_editor.value)["network"]["name"] == "MPS 12 sites, bond 16, phys 2"
+    assert "MPS 12 sites" in page.script_view.object
+
+
+def test_switching_templates_builds_their_fields():
+    page = NetworkPage()
+    page.template_form._select.value = "tucker"
+    assert set(page.template_form._widgets) == {"dims", "ranks"}
+    assert page.state.config.network.name.startswith("Tucker")
+    _p, ranks = page.template_form._widgets["ranks"]
+    ranks.value = "2, 3, 4, 5"
+    assert page.state.config.network.sizes["r3"] == 5
+
+
+def test_bad_edits_keep_the_work_and_say_why():
+    page = NetworkPage()
+    page.template_form._select.value = "tucker"
+    page.template_form._widgets["ranks"][1].value = "2, 2, 2, 2"
+    good = page.state.config
+    _p, dims = page.template_form._widgets["dims"]
+    dims.value = "4, x, 4"
+    assert "could not read '4, x, 4'" in page.state.error
+    assert page.state.config == good
+    assert page.alert.visible and "could not read" in page.alert.object
+    dims.value = "4, 4, 4"  # three modes but four ranks
+    assert "expected 3 values" in page.state.error and page.state.config == good
+    dims.value = "4, 4, 4, 4"
+    assert page.state.error == "" and not page.alert.visible
+
+
+@pytest.mark.parametrize(
+    ("data", "match"),
+    [
+        (b"{", "not valid JSON"),
+        (b"\xff\xfe", "not a UTF-8 text file"),
+        (
+            json.dumps(
+                {"task": {"kind": "contract"}, "network": {"tensors": [], "sizes": {}}}
+            ).encode(),
+            "empty",
+        ),
+        (json.dumps({"task": {"kind": "nope"}}).encode(), "unknown task 'nope'"),
+        (b"[" * 50_000, "bad.json"),
+    ],
+)
+def test_bad_uploads_leave_the_config_alone(data, match):
+    page = NetworkPage()
+    before = page.state.config
+    page.upload.filename = "bad.json"
+    page.upload.value = data
+    assert match in page.state.error
+    assert page.state.config == before
+    assert "Traceback" not in page.alert.object
+
+
+def test_uploads_and_pasted_json_replace_the_config():
+    page = NetworkPage()
+    cfg = load_demo("peps_4x4")
+    page.upload.filename = "peps.json"
+    page.upload.value = cfg.to_json().encode()
+    assert page.state.error == ""
+    assert page.state.config == cfg
+    assert page.state.template == CUSTOM and page.template_form._select.value == CUSTOM
+    # a bare network document gets the current task
+    net = build_template("cp", dims=[3, 4], rank=2)
+    page.json_editor.value = net.to_json()
+    page.apply_json.clicks += 1
+    assert page.state.config.network == net and page.state.config.kind == "contract"
+
+
+def test_examples_open():
+    page = NetworkPage()
+    for name in demo_names():
+        page.examples.value = name
+        assert page.state.error == ""
+        assert page.state.config == load_demo(name)
+
+
+def test_run_settings_validate_and_sync():
+    page = NetworkPage()
+    rs = page.run_settings
+    rs._widgets["dtype"][1].value = "complex64"
+    assert page.state.config.task["dtype"] == "complex64"
+    assert page.state.stats.optimized.flops == 2 * default_config().network.stats().optimized.flops
+    rs._seed.value = 9
+    assert page.state.config.seed == 9
+    page.upload.filename = "c.json"
+    page.upload.value = load_demo("cp").to_json().encode()
+    assert rs._widgets["dtype"][1].value == "float64" and rs._seed.value == 0
+
+
+def test_run_panel_runs_off_the_event_loop_and_shows_the_summary():
+    page = NetworkPage()
+    page.run_panel.start()
+    page.run_panel.wait(120)
+    assert page.run_panel.error == ""
+    assert page.run_panel.result is not None and page.run_panel.result.status == "ok"
+    assert "value: shape (2, 2, 2, 2, 2, 2, 2, 2)" in page.run_panel.summary_pane.object
+    assert not page.run_panel.running
+    assert isinstance(page.result_area.objects[0].object, hv.Layout)
+
+
+def test_run_errors_are_messages(monkeypatch):
+    import tensorbench.engine.device as device
+
+    monkeypatch.setattr(device, "available_memory", lambda _d="cpu": 10)
+    page = NetworkPage()
+    page.run_panel.start()
+    page.run_panel.wait(60)
+    assert "needs about" in page.run_panel.error
+    assert page.run_panel._alert.visible
+
+
+def test_sessions_do_not_share_state():
+    a, b = NetworkPage(), NetworkPage()
+    a.template_form._widgets["sites"][1].value = 5
+    assert b.state.config.network.name == "MPS 8 sites, bond 16, phys 2"
+    t1, t2 = create_app(), create_app()
+    assert t1 is not t2
+
+
+def test_stats_card_rows():
+    rows = dict((k, v) for k, _label, v in stats_rows(default_config().network.stats()))
+    assert rows["params"] == "3136"
+    assert rows["flops"] == "3.686e+04"
+    assert rows["tensors"] == "8 (7 bonds, 8 open, 0 hyper)"
+
+
+# ----------------------------------------------------------------------------- diagram
+
+
+def test_geometry_draws_every_index_once():
+    net = build_template("cp", dims=[3, 4, 5], rank=2, weights=True)
+    geo = diagram_geometry(net)
+    assert len(geo.nodes) == 4
+    assert len(geo.hubs) == 1 and geo.hubs[0]["degree"] == 4
+    assert sum(e["kind"] == "hyper" for e in geo.edges) == 4
+    assert sorted(le["index"] for le in geo.leg_ends) == ["i0", "i1", "i2"]
+    assert any(lab["text"] == "r=2" for lab in geo.labels)
+
+
+def test_bonds_are_labelled_and_widths_grow_with_log_dimension():
+    net = build_template("tensor_train", dims=[2, 2, 2], ranks=[2, 64])
+    geo = diagram_geometry(net)
+    widths = {e["index"]: e["width"] for e in geo.edges if e["kind"] == "bond"}
+    assert widths["r1"] > widths["r0"]
+    assert bond_width(64) - bond_width(2) == pytest.approx(1.2 * 5)
+    assert {lab["text"] for lab in geo.labels if lab["kind"] == "bond"} == {"2", "64"}
+
+
+def test_parallel_bonds_are_drawn_apart():
+    net = build_template("mps", sites=2, bond=3, periodic=True)
+    geo = diagram_geometry(net)
+    ys = sorted(e["y0"] for e in geo.edges if e["kind"] == "bond")
+    assert ys[0] != ys[1]
+
+
+def test_open_legs_point_away_from_bonds():
+    geo = diagram_geometry(build_template("mps", sites=5))
+    for leg in geo.leg_ends:
+        assert leg["y"] < 0  # physical legs hang below the chain
+
+
+@pytest.mark.parametrize("name", sorted(TEMPLATES))
+def test_every_template_renders_with_bokeh(name):
+    net = build_template(name)
+    plot = hv.render(network_diagram(net), backend="bokeh")
+    assert plot is not None
+
+
+def test_networks_without_positions_and_summed_legs_render():
+    from tensorbench.engine import Network, Tensor
+
+    net = Network(
+        [Tensor("A", ("i", "a", "z")), Tensor("B", ("a", "j"))],
+        {"i": 2, "a": 3, "z": 4, "j": 2},
+        ["i", "j"],
+    )
+    geo = diagram_geometry(net)
+    assert {le["kind"] for le in geo.leg_ends} == {"open", "summed"}
+    hv.render(network_diagram(net), backend="bokeh")

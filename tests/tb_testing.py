@@ -1,0 +1,86 @@
+"""Helpers shared by test modules: random valid networks, the CLI runner."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from hypothesis import strategies as st
+
+from tensorbench.engine import Network, Tensor
+
+INDEX_NAMES = [f"{c}{k}" for c in "abcdefgh" for k in range(4)]
+
+
+@st.composite
+def networks(
+    draw,
+    max_tensors: int = 6,
+    max_size: int = 4,
+    hyper: bool = True,
+    summed: bool = True,
+    connected: bool = False,
+) -> Network:
+    """Random valid networks: bonds, open legs and (optionally) hyperedges and summed legs.
+
+    Sizes stay small so the networks can be contracted densely as a ground truth.
+    """
+    n = draw(st.integers(1, max_tensors))
+    pool = draw(st.permutations(INDEX_NAMES))
+    it = iter(pool)
+    indices: list[list[str]] = [[] for _ in range(n)]
+    sizes: dict[str, int] = {}
+    output: list[str] = []
+    # bonds: a chain first when connected, then random extra pairs
+    pairs = [(k, k + 1) for k in range(n - 1)] if connected else []
+    extra = draw(st.lists(st.tuples(st.integers(0, n - 1), st.integers(0, n - 1)), max_size=n))
+    pairs += [(a, b) for a, b in extra if a != b]
+    for a, b in pairs:
+        ix = next(it)
+        indices[a].append(ix)
+        indices[b].append(ix)
+        sizes[ix] = draw(st.integers(1, max_size))
+    for k in range(n):
+        for _ in range(draw(st.integers(0 if n > 1 else 1, 2))):
+            ix = next(it)
+            indices[k].append(ix)
+            sizes[ix] = draw(st.integers(1, max_size))
+            if not summed or draw(st.booleans()) or draw(st.booleans()):
+                output.append(ix)
+    if hyper and n >= 3 and draw(st.booleans()):
+        members = draw(st.lists(st.integers(0, n - 1), min_size=3, max_size=n, unique=True))
+        ix = next(it)
+        for k in members:
+            indices[k].append(ix)
+        sizes[ix] = draw(st.integers(1, max_size))
+        if draw(st.booleans()):
+            output.append(ix)
+    # shuffle axis order on each tensor: generated code must respect it
+    tensors = []
+    for k in range(n):
+        order = draw(st.permutations(indices[k]))
+        pos = draw(st.one_of(st.none(), st.tuples(st.floats(-5, 5), st.floats(-5, 5))))
+        tensors.append(Tensor(f"T{k}", tuple(order), pos, ()))
+    output = draw(st.permutations(output))
+    return Network(tensors, sizes, output)
+
+
+def tensorbench_cmd() -> list[str]:
+    """The installed ``tensorbench`` console script (the one a user would run)."""
+    exe = Path(sys.executable).with_name("tensorbench")
+    if exe.exists():
+        return [str(exe)]
+    found = shutil.which("tensorbench")
+    assert found, "the tensorbench command is not installed (pip install -e .)"
+    return [found]
+
+
+def run_cli(
+    *args: str, cwd: Path | None = None, timeout: float = 180
+) -> subprocess.CompletedProcess:
+    """Run ``tensorbench ARGS`` in a subprocess and capture its output."""
+    return subprocess.run(
+        [*tensorbench_cmd(), *args], cwd=cwd, capture_output=True, text=True, timeout=timeout
+    )

@@ -1,0 +1,122 @@
+"""The app in Debian's chromium, driven by Playwright against `tensorbench serve`."""
+
+from __future__ import annotations
+
+import json
+from urllib.parse import urlparse
+
+import pytest
+from playwright.sync_api import Page, expect
+
+pytestmark = pytest.mark.ui
+
+LOAD = 60_000  # ms: first render on a busy 2-core machine
+
+
+def stat(page: Page, key: str):
+    return page.locator(f"[data-stat={key}] .tb-value")
+
+
+def open_app(page: Page, url: str) -> list[str]:
+    requests: list[str] = []
+    page.on("request", lambda r: requests.append(r.url))
+    page.set_viewport_size({"width": 1400, "height": 1000})
+    page.goto(url)
+    expect(stat(page, "params")).to_have_text("3136", timeout=LOAD)
+    return requests
+
+
+def test_loads_offline_with_the_default_network(page: Page, server: str, screenshots):
+    requests = open_app(page, server)
+    expect(stat(page, "flops")).to_have_text("3.686e+04")
+    expect(page.get_by_text("MPS 8 sites, bond 16, phys 2").first).to_be_visible()
+    expect(page.locator("canvas").first).to_be_visible()
+    page.wait_for_timeout(1500)  # let late resources load before checking where they came from
+    hosts = {
+        urlparse(u).hostname for u in requests if urlparse(u).scheme in ("http", "https", "ws")
+    }
+    assert hosts == {"127.0.0.1"}, requests
+
+
+def test_changing_a_size_updates_the_stats_and_diagram(page: Page, server: str, screenshots):
+    open_app(page, server)
+    sites = page.get_by_label("sites", exact=True)
+    sites.fill("10")
+    sites.press("Enter")
+    expect(stat(page, "params")).to_have_text("4160", timeout=20_000)  # 2*2*16 + 8*16*2*16
+    expect(stat(page, "tensors")).to_contain_text("10 (9 bonds, 10 open")
+    expect(page.get_by_text("MPS 10 sites, bond 16, phys 2").first).to_be_visible()
+    bond = page.get_by_label("bond", exact=True)
+    bond.fill("32")
+    bond.press("Enter")
+    expect(stat(page, "params")).to_have_text(str(2 * 2 * 32 + 8 * 32 * 2 * 32), timeout=20_000)
+    page.wait_for_timeout(1000)
+    page.screenshot(path=str(screenshots / "network.png"), full_page=True)
+
+
+def test_template_switch_and_run_with_progress(page: Page, server: str, screenshots):
+    open_app(page, server)
+    page.get_by_label("template", exact=True).select_option("peps")
+    expect(page.get_by_text("PEPS 3x3, bond 3, phys 2").first).to_be_visible(timeout=20_000)
+    page.get_by_role("button", name="Run").click()
+    summary = page.locator(".tb-summary")
+    expect(summary).to_contain_text("value: shape (2, 2, 2, 2, 2, 2, 2, 2, 2)", timeout=60_000)
+    expect(summary).to_contain_text("contract: PEPS 3x3")
+    # the page stayed responsive: the Run button is usable again
+    expect(page.get_by_role("button", name="Run")).to_be_enabled()
+    page.screenshot(path=str(screenshots / "run.png"), full_page=True)
+
+
+def test_bad_json_shows_a_message_not_a_traceback(page: Page, server: str):
+    open_app(page, server)
+    page.get_by_text("Config JSON", exact=True).click()
+    editor = page.get_by_label("Config JSON (edit and press Apply)")
+    doc = json.loads(editor.input_value())
+    doc["network"]["sizes"]["b0"] = -4
+    editor.fill(json.dumps(doc))
+    editor.press("Tab")
+    page.get_by_role("button", name="Apply JSON").click()
+    expect(page.get_by_text("size of index 'b0' must be >= 1, got -4").first).to_be_visible(
+        timeout=20_000
+    )
+    expect(stat(page, "params")).to_have_text("3136")  # the work is kept
+    assert "Traceback" not in page.content()
+
+
+def test_uploading_a_broken_file_is_refused_clearly(page: Page, server: str, tmp_path):
+    open_app(page, server)
+    bad = tmp_path / "broken.json"
+    bad.write_text('{"task": {"kind": "contract"}')
+    page.locator("input[type=file]").set_input_files(str(bad))
+    expect(page.get_by_text("broken.json: not valid JSON").first).to_be_visible(timeout=20_000)
+    huge = tmp_path / "huge.json"
+    doc = {
+        "task": {"kind": "contract"},
+        "network": {
+            "tensors": [{"name": "A", "indices": ["i", "j"]}],
+            "sizes": {"i": 10**6, "j": 10**6},
+        },
+    }
+    huge.write_text(json.dumps(doc))
+    page.locator("input[type=file]").set_input_files(str(huge))
+    expect(page.get_by_text("tensor 'A' would have 1e+12 elements").first).to_be_visible(
+        timeout=20_000
+    )
+    expect(stat(page, "params")).to_have_text("3136")
+    assert "Traceback" not in page.content()
+
+
+def test_downloads_give_the_config_and_a_script(page: Page, server: str, tmp_path):
+    open_app(page, server)
+    with page.expect_download() as info:
+        page.get_by_role("button", name="Download config").click()
+    path = tmp_path / "config.json"
+    info.value.save_as(path)
+    doc = json.loads(path.read_text())
+    assert doc["format"] == "tensorbench/config" and len(doc["network"]["tensors"]) == 8
+    with page.expect_download() as info:
+        page.get_by_role("button", name="Download script").click()
+    script = tmp_path / "script.py"
+    info.value.save_as(script)
+    compile(script.read_text(), "script.py", "exec")
+    assert "from tensorbench.engine import load_config, run" in script.read_text()
