@@ -88,10 +88,11 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     parts = [f"task {cfg.kind}"]
     if cfg.network is not None:
         net = cfg.network
-        stats = net.stats(optimize="greedy", dtype=cfg.task.get("dtype", "float64"))
+        optimize = cfg.task.get("optimize", "auto")
+        stats = net.stats(optimize=optimize, dtype=cfg.task.get("dtype", "float64"), seed=cfg.seed)
         parts.append(
             f"{len(net.tensors)} tensors, {len(net.indices)} indices, "
-            f"{net.num_params} parameters, {stats.optimized.flops:.3e} flops (greedy path)"
+            f"{net.num_params} parameters, {stats.optimized.flops:.3e} flops ({optimize} path)"
         )
     print(f"ok: {args.config}: " + "; ".join(parts))
     return 0

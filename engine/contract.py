@@ -25,7 +25,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from .network import Network
 
-__all__ = ["contract", "contract_arrays", "estimate_bytes"]
+__all__ = ["ContractionPlan", "contract", "contract_arrays", "estimate_bytes"]
 
 _LETTERS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
@@ -49,6 +49,115 @@ def _pair_equation(A: Sequence[str], B: Sequence[str], out: Sequence[str]) -> st
     )
 
 
+def _pair_op(
+    A: Sequence[str], B: Sequence[str], out: Sequence[str]
+) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    """The cheapest torch call for one pairwise step.
+
+    A plain contraction (every shared index summed, nothing else dropped) is a
+    ``tensordot`` whose result axes -- the left operand's kept indices, then the right's --
+    are already in ``out`` order; batch (hyper) indices need ``einsum``.
+    """
+    import torch
+
+    shared = [ix for ix in A if ix in B]
+    rest = [ix for ix in A if ix not in shared] + [ix for ix in B if ix not in shared]
+    if not any(ix in out for ix in shared) and rest == list(out):
+        dims = ([A.index(ix) for ix in shared], [B.index(ix) for ix in shared])
+        return lambda x, y: torch.tensordot(x, y, dims=dims)
+    eq = _pair_equation(A, B, out)
+    return lambda x, y: torch.einsum(eq, x, y)
+
+
+class ContractionPlan:
+    """A path compiled once into torch calls, to run on many sets of arrays.
+
+    Parameters
+    ----------
+    net : Network
+        The network (its tensors give the arrays' axis order).
+    path : sequence of (int, int)
+        An SSA path, e.g. from :func:`~tensorbench.engine.cost.find_path`.
+    """
+
+    def __init__(self, net: Network, path: Sequence[Sequence[int]]) -> None:
+        inputs, output, _sizes = reduced_inputs(net)
+        self.net = net
+        # Dangling legs are summed first, as the cost model assumes.
+        self.reduce_axes = [
+            [t.indices.index(ix) for ix in t.indices if ix not in reduced]
+            for t, reduced in zip(net.tensors, inputs, strict=True)
+        ]
+        self.steps = []
+        final = inputs[0]
+        for a, b, A, B, new in walk_path(inputs, output, path):
+            self.steps.append((a, b, _pair_op(A, B, new)))
+            final = new
+        self.final_perm = (
+            None if tuple(final) == tuple(output) else [final.index(ix) for ix in output]
+        )
+
+    def __call__(
+        self,
+        arrays: Sequence[torch.Tensor],
+        *,
+        on_step: Callable[[int, float], None] | None = None,
+    ) -> tuple[torch.Tensor, dict[str, Any]]:
+        """Contract ``arrays`` (one per tensor, in order).
+
+        Parameters
+        ----------
+        on_step : callable, optional
+            Called as ``on_step(k, seconds)`` after each pairwise step; it may raise to stop.
+
+        Returns
+        -------
+        result : torch.Tensor
+            The contracted tensor, axes in ``net.output`` order.
+        trace : dict
+            ``step_seconds`` (per step, device-synchronized) and ``peak_live_bytes`` (most
+            bytes held at once by the inputs and intermediates kept alive here).
+        """
+        import torch
+
+        net = self.net
+        if len(arrays) != len(net.tensors):
+            raise NetworkError(f"got {len(arrays)} arrays for {len(net.tensors)} tensors")
+        device = arrays[0].device
+        cuda = device.type == "cuda"
+        live: dict[int, torch.Tensor] = {}
+        for k, (arr, t, axes) in enumerate(zip(arrays, net.tensors, self.reduce_axes, strict=True)):
+            if tuple(arr.shape) != net.shape(t):
+                raise NetworkError(
+                    f"tensor {t.name!r}: array shape {tuple(arr.shape)} != {net.shape(t)}"
+                )
+            live[k] = arr.sum(dim=axes) if axes else arr
+
+        def nbytes(x: torch.Tensor) -> int:
+            return x.numel() * x.element_size()
+
+        alive = sum(nbytes(x) for x in live.values())
+        peak = alive
+        step_seconds: list[float] = []
+        n = len(net.tensors)
+        for k, (a, b, op) in enumerate(self.steps):
+            t0 = time.perf_counter()
+            x = op(live[a], live[b])
+            if cuda:
+                torch.cuda.synchronize(device)
+            dt = time.perf_counter() - t0
+            peak = max(peak, alive + nbytes(x))
+            alive += nbytes(x) - nbytes(live.pop(a)) - nbytes(live.pop(b))
+            live[n + k] = x
+            step_seconds.append(dt)
+            if on_step is not None:
+                on_step(k, dt)
+        (result,) = live.values()
+        if self.final_perm is not None:
+            result = result.permute(self.final_perm)
+        return result, {"step_seconds": step_seconds, "peak_live_bytes": peak}
+
+
 def contract_arrays(
     net: Network,
     arrays: Sequence[torch.Tensor],
@@ -58,60 +167,9 @@ def contract_arrays(
 ) -> tuple[torch.Tensor, dict[str, Any]]:
     """Contract torch ``arrays`` (one per tensor of ``net``) along an SSA ``path``.
 
-    Parameters
-    ----------
-    on_step : callable, optional
-        Called as ``on_step(k, seconds)`` after each pairwise step; it may raise to stop.
-
-    Returns
-    -------
-    result : torch.Tensor
-        The contracted tensor, axes in ``net.output`` order.
-    trace : dict
-        ``step_seconds`` (per step, device-synchronized) and ``peak_live_bytes`` (most bytes
-        held at once by the inputs and intermediates this function keeps alive).
+    A one-off :class:`ContractionPlan`; see it for the arguments and return values.
     """
-    import torch
-
-    if len(arrays) != len(net.tensors):
-        raise NetworkError(f"got {len(arrays)} arrays for {len(net.tensors)} tensors")
-    inputs, output, _sizes = reduced_inputs(net)
-    device = arrays[0].device
-    sync = (lambda: torch.cuda.synchronize(device)) if device.type == "cuda" else (lambda: None)
-    live: dict[int, torch.Tensor] = {}
-    for k, (arr, t, reduced) in enumerate(zip(arrays, net.tensors, inputs, strict=True)):
-        if tuple(arr.shape) != net.shape(t):
-            raise NetworkError(
-                f"tensor {t.name!r}: array shape {tuple(arr.shape)} != {net.shape(t)}"
-            )
-        if reduced != t.indices:  # sum dangling legs first, as the cost model assumes
-            arr = arr.sum(dim=[t.indices.index(ix) for ix in t.indices if ix not in reduced])
-        live[k] = arr
-
-    def nbytes(x: torch.Tensor) -> int:
-        return x.numel() * x.element_size()
-
-    alive = sum(nbytes(x) for x in live.values())
-    peak = alive
-    step_seconds: list[float] = []
-    final_indices = inputs[0]
-    n = len(inputs)
-    for k, (a, b, A, B, new) in enumerate(walk_path(inputs, output, path)):
-        t0 = time.perf_counter()
-        x = torch.einsum(_pair_equation(A, B, new), live[a], live[b])
-        sync()
-        dt = time.perf_counter() - t0
-        peak = max(peak, alive + nbytes(x))
-        alive += nbytes(x) - nbytes(live.pop(a)) - nbytes(live.pop(b))
-        live[n + k] = x
-        final_indices = new
-        step_seconds.append(dt)
-        if on_step is not None:
-            on_step(k, dt)
-    (result,) = live.values()
-    if tuple(final_indices) != tuple(output):
-        result = result.permute([final_indices.index(ix) for ix in output])
-    return result, {"step_seconds": step_seconds, "peak_live_bytes": peak}
+    return ContractionPlan(net, path)(arrays, on_step=on_step)
 
 
 def estimate_bytes(net: Network, path: Sequence[Sequence[int]], dtype: str) -> int:
@@ -261,12 +319,13 @@ def contract_task(config: Config, rep: Reporter) -> dict[str, Any]:
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
         base = torch.cuda.memory_allocated(device)
+    plan = ContractionPlan(net, path)
     times: list[float] = []
     per_step: list[list[float]] = []
     result = None
     for r in range(runs):
         t0 = time.perf_counter()
-        result, trace = contract_arrays(net, arrays, path, on_step=on_step)
+        result, trace = plan(arrays, on_step=on_step)
         if device.type == "cuda":
             torch.cuda.synchronize(device)
         dt = time.perf_counter() - t0

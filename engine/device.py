@@ -96,9 +96,20 @@ def device_info(device: Any = "auto") -> dict[str, Any]:
         info["device_name"] = torch.cuda.get_device_name(dev)
         info["cuda"] = torch.version.cuda
     else:
-        info["device_name"] = platform.processor() or platform.machine()
+        info["device_name"] = _cpu_name()
         info["cpu_count"] = os.cpu_count()
     return info
+
+
+def _cpu_name() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
 
 
 def available_memory(device: Any = "cpu") -> int:

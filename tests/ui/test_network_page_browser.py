@@ -120,3 +120,29 @@ def test_downloads_give_the_config_and_a_script(page: Page, server: str, tmp_pat
     info.value.save_as(script)
     compile(script.read_text(), "script.py", "exec")
     assert "from tensorbench.engine import load_config, run" in script.read_text()
+
+
+def test_cancel_mid_run_keeps_the_page_responsive(page: Page, server: str):
+    open_app(page, server)
+    page.get_by_label("template", exact=True).select_option("peps")
+    expect(page.get_by_text("PEPS 3x3, bond 3, phys 2").first).to_be_visible(timeout=20_000)
+    bond = page.get_by_label("bond", exact=True)
+    bond.fill("8")  # ~0.1 s per contraction here, so 1000 repeats run for minutes
+    bond.press("Enter")
+    expect(page.get_by_text("PEPS 3x3, bond 8, phys 2").first).to_be_visible(timeout=20_000)
+    repeats = page.get_by_label("repeats", exact=True)
+    repeats.fill("1000")
+    repeats.press("Enter")
+    page.wait_for_timeout(500)
+    page.get_by_role("button", name="Run").click()
+    cancel = page.get_by_role("button", name="Cancel")
+    expect(cancel).to_be_enabled(timeout=20_000)
+    expect(page.get_by_text("step ").first).to_be_visible(timeout=20_000)  # progress shown
+    # the page answers while the run goes on: change a size and see the stats follow
+    rows = page.get_by_label("rows", exact=True)
+    rows.fill("2")
+    rows.press("Enter")
+    expect(page.get_by_text("PEPS 2x3, bond 8, phys 2").first).to_be_visible(timeout=20_000)
+    cancel.click()
+    expect(page.locator(".tb-summary")).to_contain_text("status: cancelled", timeout=30_000)
+    expect(page.get_by_role("button", name="Run")).to_be_enabled()
