@@ -288,10 +288,11 @@ def cp(dims: Sequence[int] = (6, 6, 6, 6), rank: int = 3, weights: bool = False)
     dims = list(dims)
     n = len(dims)
     sizes = {f"i{k}": d for k, d in enumerate(dims)} | {"r": rank}
-    pos = _circle(n, radius=1.5)
+    # Every member of the hyperedge sits on one circle, so its hub is drawn at the centre.
+    pos = _circle(n + weights, radius=1.5)
     tensors = [Tensor(f"U{k}", (f"i{k}", "r"), pos[k], ("factor",)) for k in range(n)]
     if weights:
-        tensors.append(Tensor("lambda", ("r",), (0.0, 0.0), ("weights",)))
+        tensors.append(Tensor("lambda", ("r",), pos[n], ("weights",)))
     return Network(
         tensors, sizes, [f"i{k}" for k in range(n)], name=f"CP {tuple(dims)} rank {rank}"
     )

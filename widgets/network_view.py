@@ -50,24 +50,26 @@ def _angle_dist(a: float, b: float) -> float:
     return min(d, 360.0 - d)
 
 
-def _leg_angles(taken: list[float], k: int) -> list[float]:
+def _leg_angles(
+    taken: list[float], k: int, prefer: float = 270.0, flip_second: bool = True
+) -> list[float]:
     """Directions (degrees) for ``k`` legs avoiding the bond directions in ``taken``.
 
     Each leg goes where it is farthest from bonds and earlier legs (clearance counted up to
-    90 degrees), the first preferring down and the second up, so chains and lattices get
-    the usual picture: physical legs below, operator legs above and below.
+    90 degrees), leaning towards ``prefer`` -- the second leg towards its opposite when
+    ``flip_second``: chains get physical legs below (and operator legs above), stars, rings
+    and trees get legs pointing outwards.
     """
     out: list[float] = []
     for j in range(k):
-        prefer = 270.0 if j == 0 else (90.0 if j == 1 else None)
+        lean = prefer if j == 0 or not flip_second else (prefer + 180.0) % 360.0
         best, best_score = 270.0, -1e9
         for step in range(24):
             theta = step * 15.0
             others = taken + out
             clear = min((_angle_dist(theta, t) for t in others), default=180.0)
             score = min(clear, 90.0)
-            if prefer is not None:
-                score += 40.0 * math.cos(math.radians(theta - prefer))
+            score += 40.0 * math.cos(math.radians(theta - lean))
             if score > best_score + 1e-9:
                 best, best_score = theta, score
         out.append(best)
@@ -164,8 +166,14 @@ def diagram_geometry(net: Network, *, seed: int = 0) -> Geometry:
             geo.hubs.append(
                 {"x": hub[0], "y": hub[1], "index": ix, "size": size, "degree": net.degree(ix)}
             )
+            # Diagonal offset: hub lines usually run along the axes.
             geo.labels.append(
-                {"x": hub[0], "y": hub[1] + 0.22 * scale, "text": f"{ix}={size}", "kind": "hyper"}
+                {
+                    "x": hub[0] + 0.22 * scale,
+                    "y": hub[1] + 0.2 * scale,
+                    "text": f"{ix}={size}",
+                    "kind": "hyper",
+                }
             )
             if ix in net.output:
                 tip = hub + np.array([0.0, -_LEG_LENGTH * scale])
@@ -174,11 +182,23 @@ def diagram_geometry(net: Network, *, seed: int = 0) -> Geometry:
                     {"x": tip[0], "y": tip[1], "index": ix, "size": size, "kind": "open"}
                 )
 
+    # On a line of tensors (chains) legs hang down; elsewhere they point away from the
+    # tensor's neighbours (outwards on rings, stars and trees).
+    collinear = bool(np.ptp(all_pos[:, 1]) < 1e-9 or np.ptp(all_pos[:, 0]) < 1e-9)
     for t in net.tensors:
         legs = [ix for ix in t.indices if net.kind(ix) in ("open", "summed")]
         if not legs:
             continue
-        for ix, theta in zip(legs, _leg_angles(taken[t.name], len(legs)), strict=True):
+        prefer = 270.0
+        if not collinear and taken[t.name]:
+            v = sum(
+                np.array([math.cos(math.radians(a)), math.sin(math.radians(a))])
+                for a in taken[t.name]
+            )
+            if np.linalg.norm(v) > 0.5:
+                prefer = (math.degrees(math.atan2(v[1], v[0])) + 180.0) % 360.0
+        angles = _leg_angles(taken[t.name], len(legs), prefer, flip_second=collinear)
+        for ix, theta in zip(legs, angles, strict=True):
             u = np.array([math.cos(math.radians(theta)), math.sin(math.radians(theta))])
             p = pos[t.name]
             tip = p + u * _LEG_LENGTH * scale
