@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from tensorbench.engine import TensorbenchError, __version__
+from tensorbench.engine.fmt import sci
 from tensorbench.engine.params import Param
 
 EXIT_BAD_INPUT = 2
@@ -32,21 +33,39 @@ def _fail(message: str) -> int:
 def _parse_ints(text: str) -> int | list[int]:
     """``"4"`` -> 4, ``"4,4,2"`` or ``"[4, 4, 2]"`` -> [4, 4, 2]."""
     text = text.strip()
-    if text.startswith("["):
-        value = json.loads(text)
-    elif "," in text:
-        value = [int(v) for v in text.split(",") if v.strip()]
-    else:
-        value = int(text)
-    return value
+    try:
+        if text.startswith("["):
+            return json.loads(text)
+        if "," in text:
+            return [int(v) for v in text.split(",") if v.strip()]
+        return int(text)
+    except (ValueError, RecursionError):
+        raise argparse.ArgumentTypeError(
+            f"{text[:40]!r} is not an integer list such as 4,4,2"
+        ) from None
 
 
 def _parse_matrix(text: str) -> list[list[int]]:
     """``"[[1,2],[2,1]]"`` or ``"1,2;2,1"`` -> a list of rows."""
     text = text.strip()
-    if text.startswith("["):
-        return json.loads(text)
-    return [[int(v) for v in row.split(",")] for row in text.split(";") if row.strip()]
+    try:
+        if text.startswith("["):
+            return json.loads(text)
+        return [[int(v) for v in row.split(",")] for row in text.split(";") if row.strip()]
+    except (ValueError, RecursionError):
+        raise argparse.ArgumentTypeError(
+            f"{text[:40]!r} is not a matrix such as 1,2;2,1 (rows separated by ';')"
+        ) from None
+
+
+def _port(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        port = -1
+    if not 0 < port < 65536:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number (1-65535)")
+    return port
 
 
 def _add_param_option(parser: argparse.ArgumentParser, p: Param) -> None:
@@ -92,7 +111,7 @@ def _cmd_validate(args: argparse.Namespace) -> int:
         stats = net.stats(optimize=optimize, dtype=cfg.task.get("dtype", "float64"), seed=cfg.seed)
         parts.append(
             f"{len(net.tensors)} tensors, {len(net.indices)} indices, "
-            f"{net.num_params} parameters, {stats.optimized.flops:.3e} flops ({optimize} path)"
+            f"{net.num_params} parameters, {sci(stats.optimized.flops, 3)} flops ({optimize} path)"
         )
     print(f"ok: {args.config}: " + "; ".join(parts))
     return 0
@@ -139,16 +158,26 @@ def _cmd_run(args: argparse.Namespace) -> int:
         except BaseException as e:  # handed to the main thread, which reports it
             box["error"] = e
 
-    # The run happens in a worker so Ctrl-C can cancel it cleanly between steps.
-    worker = threading.Thread(target=work, name="tensorbench-run", daemon=True)
+    # The run happens in a worker so Ctrl-C can cancel it cleanly between steps. Waiting on
+    # an Event, not Thread.join: an interrupted join marks the thread finished (Python 3.11).
+    finished = threading.Event()
+
+    def work_then_signal() -> None:
+        try:
+            work()
+        finally:
+            finished.set()
+
+    worker = threading.Thread(target=work_then_signal, name="tensorbench-run", daemon=True)
     worker.start()
     try:
-        while worker.is_alive():
-            worker.join(0.1)
+        while not finished.wait(0.1):
+            pass
     except KeyboardInterrupt:
         cancel.set()
         sys.stderr.write("\ncancelling...\n")
-        worker.join()
+        while not finished.wait(0.1):
+            pass
     bar.close()
     if "error" in box:
         raise box["error"]
@@ -227,7 +256,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = subs.add_parser("serve", help="serve the app in the browser (127.0.0.1 by default)")
     p.add_argument("config", nargs="?", help="config to open (default: the embedded demo)")
-    p.add_argument("--port", type=int, default=5006, help="port (default: 5006)")
+    p.add_argument("--port", type=_port, default=5006, help="port (default: 5006)")
     p.add_argument(
         "--address",
         default="127.0.0.1",

@@ -21,10 +21,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import ConfigError, NetworkError
+from .errors import ConfigError, NetworkError, brief
 from .network import Network
 
-__all__ = ["FORMAT", "MAX_CONFIG_BYTES", "VERSION", "Config", "load_config"]
+__all__ = ["FORMAT", "MAX_CONFIG_BYTES", "VERSION", "Config", "load_config", "parse_json"]
 
 FORMAT = "tensorbench/config"
 VERSION = 1
@@ -113,10 +113,10 @@ class Config:
                 if fmt == "tensorbench/network"
                 else ""
             )
-            raise ConfigError(f"config.format: expected {FORMAT!r}, got {fmt!r}{hint}")
+            raise ConfigError(f"config.format: expected {FORMAT!r}, got {brief(fmt)}{hint}")
         version = doc.get("version", VERSION)
         if isinstance(version, bool) or not isinstance(version, int) or version < 1:
-            raise ConfigError(f"config.version: expected a positive integer, got {version!r}")
+            raise ConfigError(f"config.version: expected a positive integer, got {brief(version)}")
         if version > VERSION:
             raise ConfigError(
                 f"config.version: {version} was written by a newer tensorbench (this one reads up "
@@ -125,15 +125,15 @@ class Config:
         name = doc.get("name")
         if name is not None and (not isinstance(name, str) or len(name) > 200):
             raise ConfigError(
-                f"config.name: expected a string of at most 200 characters, got {name!r}"
+                f"config.name: expected a string of at most 200 characters, got {brief(name)}"
             )
         seed = doc.get("seed", 0)
         if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**63:
-            raise ConfigError(f"config.seed: expected an integer in [0, 2**63), got {seed!r}")
+            raise ConfigError(f"config.seed: expected an integer in [0, 2**63), got {brief(seed)}")
         device = doc.get("device", "auto")
         if not isinstance(device, str) or not _device_ok(device):
             raise ConfigError(
-                f"config.device: expected 'auto', 'cpu', 'cuda' or 'cuda:N', got {device!r}"
+                f"config.device: expected 'auto', 'cpu', 'cuda' or 'cuda:N', got {brief(device)}"
             )
         task = doc.get("task")
         if task is None:
@@ -160,6 +160,31 @@ def _device_ok(device: str) -> bool:
         return True
     head, _, idx = device.partition(":")
     return head == "cuda" and idx.isdigit()
+
+
+def parse_json(text: str, label: str = "config") -> Any:
+    """Parse JSON text strictly: a key given twice in one object is an error, not a silent
+    overwrite, and every failure is a one-line :class:`ConfigError` starting with ``label``.
+    """
+
+    def unique(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for k, v in pairs:
+            if k in out:
+                raise ConfigError(f"{label}: key {k!r} appears twice in one object; keep one")
+            out[k] = v
+        return out
+
+    try:
+        return json.loads(text, object_pairs_hook=unique)
+    except ConfigError:
+        raise
+    except json.JSONDecodeError as e:
+        raise ConfigError(
+            f"{label}: not valid JSON: {e.msg} at line {e.lineno} column {e.colno}"
+        ) from None
+    except (ValueError, RecursionError) as e:  # absurd numbers or nesting
+        raise ConfigError(f"{label}: not usable JSON: {e}") from None
 
 
 def load_config(source: Config | Mapping[str, Any] | str | os.PathLike[str]) -> Config:
@@ -192,14 +217,7 @@ def load_config(source: Config | Mapping[str, Any] | str | os.PathLike[str]) -> 
         label = str(path)
     else:
         text, label = str(source), "config"
-    try:
-        doc = json.loads(text)
-    except json.JSONDecodeError as e:
-        raise ConfigError(
-            f"{label}: not valid JSON: {e.msg} at line {e.lineno} column {e.colno}"
-        ) from None
-    except (ValueError, RecursionError) as e:  # absurd numbers or nesting
-        raise ConfigError(f"{label}: not usable JSON: {e}") from None
+    doc = parse_json(text, label)
     try:
         return Config.from_dict(doc)
     except ConfigError as e:

@@ -15,10 +15,12 @@ from typing import TYPE_CHECKING, Any
 
 from .config import Config
 from .cost import OPTIMIZERS, find_path, naive_path, path_cost, reduced_inputs, walk_path
-from .device import DTYPES, check_memory, format_bytes, resolve_device, resolve_dtype
+from .device import DTYPES, check_memory, resolve_device, resolve_dtype
 from .errors import NetworkError
+from .fmt import format_bytes, format_number, format_seconds, ratio, sci, shape_str, short
+from .network import MAX_AXES
 from .params import Param
-from .run import Reporter, format_number, format_seconds, register_task, shape_str
+from .run import Reporter, register_task
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -88,9 +90,19 @@ class ContractionPlan:
             [t.indices.index(ix) for ix in t.indices if ix not in reduced]
             for t, reduced in zip(net.tensors, inputs, strict=True)
         ]
+        if len(output) > MAX_AXES:
+            raise NetworkError(
+                f"the output has {len(output)} indices; arrays have at most {MAX_AXES} axes: "
+                "close some open legs"
+            )
         self.steps = []
         final = inputs[0]
-        for a, b, A, B, new in walk_path(inputs, output, path):
+        for k, (a, b, A, B, new) in enumerate(walk_path(inputs, output, path)):
+            if len(new) > MAX_AXES:
+                raise NetworkError(
+                    f"step {k + 1} of the path makes a tensor with {len(new)} axes; arrays have "
+                    f"at most {MAX_AXES}: choose another path optimizer or merge indices"
+                )
             self.steps.append((a, b, _pair_op(A, B, new)))
             final = new
         self.final_perm = (
@@ -199,6 +211,7 @@ def contract(
     the contraction would not fit in the device's memory.
     """
     path = find_path(net, optimize, seed=seed)
+    plan = ContractionPlan(net, path)
     if arrays is None:
         check_memory(
             estimate_bytes(net, path, dtype),
@@ -207,7 +220,7 @@ def contract(
             "use smaller sizes or fewer open legs",
         )
         arrays = net.random_arrays(seed=seed, dtype=dtype, device=device)
-    result, _ = contract_arrays(net, arrays, path)
+    result, _ = plan(arrays)
     return result
 
 
@@ -238,14 +251,14 @@ def _summarize(config: Config, m: dict[str, Any]) -> list[str]:
     opt, naive = m.get("predicted"), m.get("naive")
     if opt:
         lines.append(
-            f"path ({task['optimize']}): flops {opt['flops']:.6e}, largest intermediate "
+            f"path ({task['optimize']}): flops {sci(opt['flops'], 6)}, largest intermediate "
             f"{format_number(opt['largest_intermediate'])}, "
             f"peak {format_number(opt['peak_size'])}, width {opt['width']:.2f}"
         )
     if naive and opt:
         lines.append(
-            f"naive order: flops {naive['flops']:.6e} "
-            f"({naive['flops'] / max(opt['flops'], 1):.3g}x the optimized path)"
+            f"naive order: flops {sci(naive['flops'], 6)} "
+            f"({short(ratio(naive['flops'], max(opt['flops'], 1)), 3)}x the optimized path)"
         )
     if "value" in m:
         v = m["value"]
@@ -302,6 +315,7 @@ def contract_task(config: Config, rep: Reporter) -> dict[str, Any]:
     check_memory(
         need, device, "this contraction", "lower the bond or leg sizes, or close some open legs"
     )
+    plan = ContractionPlan(net, path)  # refuses impossible steps before any allocation
     rep.check_cancel(metrics)
     rep.progress(0.02, "generating random data")
     arrays = net.random_arrays(seed=config.seed, dtype=dtype, device=device)
@@ -319,7 +333,6 @@ def contract_task(config: Config, rep: Reporter) -> dict[str, Any]:
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
         base = torch.cuda.memory_allocated(device)
-    plan = ContractionPlan(net, path)
     times: list[float] = []
     per_step: list[list[float]] = []
     result = None
@@ -347,7 +360,7 @@ def contract_task(config: Config, rep: Reporter) -> dict[str, Any]:
         "times_s": times,
         "time_median_s": median,
         "time_min_s": min(times),
-        "gflops": predicted.flops / median / 1e9 if median > 0 else 0.0,
+        "gflops": ratio(predicted.flops, median) / 1e9,
         "step_seconds_median": [statistics.median(s) for s in zip(*per_step, strict=True)],
     }
     return metrics

@@ -6,7 +6,8 @@ import os
 import platform
 from typing import TYPE_CHECKING, Any
 
-from .errors import ConfigError, ResourceError
+from .errors import ConfigError, ResourceError, brief
+from .fmt import format_bytes
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -16,7 +17,6 @@ __all__ = [
     "available_memory",
     "check_memory",
     "device_info",
-    "format_bytes",
     "resolve_device",
     "resolve_dtype",
 ]
@@ -44,7 +44,7 @@ def resolve_device(device: Any = "auto") -> torch.device:
     else:
         if not isinstance(device, str):
             raise ConfigError(
-                f"device must be a string such as 'auto', 'cpu' or 'cuda', got {device!r}"
+                f"device must be a string such as 'auto', 'cpu' or 'cuda', got {brief(device)}"
             )
         if device == "auto":
             return torch.device("cuda") if torch.cuda.is_available() else torch.device("cpu")
@@ -153,12 +153,3 @@ def check_memory(nbytes: int, device: Any, what: str, hint: str) -> None:
             f"{what} needs about {format_bytes(nbytes)} but {resolve_device(device)} has "
             f"{format_bytes(free)} available; {hint}"
         )
-
-
-def format_bytes(n: float) -> str:
-    """Bytes with a binary unit, e.g. ``1.5 GiB``."""
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB"):
-        if abs(n) < 1024 or unit == "PiB":
-            return f"{n:.1f} {unit}" if unit != "B" else f"{int(n)} B"
-        n /= 1024
-    return f"{n:.1f} PiB"  # pragma: no cover

@@ -6,7 +6,7 @@ prints these as one line and exits with status 2; the app shows them in an alert
 
 from __future__ import annotations
 
-__all__ = ["ConfigError", "NetworkError", "ResourceError", "TensorbenchError"]
+__all__ = ["ConfigError", "NetworkError", "ResourceError", "TensorbenchError", "brief"]
 
 
 class TensorbenchError(ValueError):
@@ -23,3 +23,12 @@ class ConfigError(TensorbenchError):
 
 class ResourceError(TensorbenchError):
     """A computation would need more memory than the device has; nothing was allocated."""
+
+
+def brief(value: object, limit: int = 60) -> str:
+    """``repr(value)`` cut to ``limit`` characters, for quoting user input in messages."""
+    try:
+        text = repr(value)
+    except ValueError:  # an int with more digits than Python will print
+        text = f"<{type(value).__name__} too large to print>"
+    return text if len(text) <= limit else text[: limit - 3] + "..."

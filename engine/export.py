@@ -65,8 +65,8 @@ def export_script(config: Config | Mapping[str, Any], *, filename: str = "script
     title = f"tensorbench {cfg.kind} run" + (f": {cfg.name}" if cfg.name else "")
     if cfg.network is not None and cfg.network.name:
         title += f" -- {cfg.network.name}"
-    # repr() escapes quotes and newlines, so a name can never break the docstring.
-    title = repr(title)[1:-1].replace('"""', '\\"\\"\\"')
+    title = _docstring_safe(title)
+    filename = _docstring_safe(filename)
     body = _literal(doc, 0, len("CONFIG = "))
     return _TEMPLATE.format(
         title=title,
@@ -75,6 +75,13 @@ def export_script(config: Config | Mapping[str, Any], *, filename: str = "script
         config=body,
         description=f"Run a tensorbench {cfg.kind} config",
     )
+
+
+def _docstring_safe(text: str) -> str:
+    """Text that can sit inside a triple-quoted docstring whatever it holds."""
+    # repr() escapes quotes, backslashes and control characters; then no run of quotes
+    # can close the docstring.
+    return repr(text)[1:-1].replace('"', '\\"')
 
 
 def _literal(obj: Any, indent: int = 0, used: int = 0, width: int = 96) -> str:

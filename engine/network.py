@@ -17,11 +17,11 @@ from __future__ import annotations
 import json
 import math
 import numbers
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
-from .errors import NetworkError
+from .errors import NetworkError, brief
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     import quimb.tensor as qtn
@@ -47,7 +47,11 @@ MAX_INDEX_SIZE = 2**31 - 1
 #: this cannot be stored on any single device, so a document asking for one is an error.
 MAX_TENSOR_ELEMENTS = 10**10
 MAX_NAME_LENGTH = 64
+#: Most axes one array can have (numpy and torch both stop at 64).
+MAX_AXES = 64
 MAX_TENSORS = 10_000
+#: Beyond this many tensors to place, auto_layout uses a circle instead of a spring layout.
+SPRING_LAYOUT_LIMIT = 300
 
 IndexKind = Literal["bond", "open", "hyper", "summed"]
 
@@ -77,7 +81,7 @@ def _check_size(ix: str, value: Any, where: str = "sizes") -> int:
     """Return the size of index ``ix`` as an int, or raise naming the index."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise NetworkError(
-            f"{where}: size of index {ix!r} must be a positive integer, got {value!r}"
+            f"{where}: size of index {ix!r} must be a positive integer, got {brief(value)}"
         )
     value = int(value)
     if value < 1:
@@ -89,6 +93,13 @@ def _check_size(ix: str, value: Any, where: str = "sizes") -> int:
     return value
 
 
+def _finite(x: numbers.Real) -> bool:
+    try:
+        return math.isfinite(x)
+    except OverflowError:  # an int beyond the float range
+        return False
+
+
 def _check_pos(pos: Any, what: str) -> tuple[float, float] | None:
     if pos is None:
         return None
@@ -96,9 +107,9 @@ def _check_pos(pos: Any, what: str) -> tuple[float, float] | None:
         not isinstance(pos, (list, tuple))
         or len(pos) != 2
         or not all(isinstance(p, numbers.Real) and not isinstance(p, bool) for p in pos)
-        or not all(math.isfinite(p) for p in pos)
+        or not all(_finite(p) for p in pos)
     ):
-        raise NetworkError(f"{what} must be two finite numbers [x, y], got {pos!r}")
+        raise NetworkError(f"{what} must be two finite numbers [x, y], got {brief(pos)}")
     return (float(pos[0]), float(pos[1]))
 
 
@@ -171,7 +182,7 @@ class Network:
                 f"the network has {len(tensors)} tensors; the limit is {MAX_TENSORS}"
             )
         if not isinstance(sizes, Mapping):
-            raise NetworkError(f"sizes must be a mapping of index name to size, got {sizes!r}")
+            raise NetworkError(f"sizes must be a mapping of index name to size, got {brief(sizes)}")
 
         built: list[Tensor] = []
         seen_names: set[str] = set()
@@ -214,7 +225,7 @@ class Network:
             out = tuple(ix for ix, ks in where.items() if len(ks) == 1)
         else:
             if isinstance(output, (str, bytes)) or not isinstance(output, Sequence):
-                raise NetworkError(f"output must be a list of index names, got {output!r}")
+                raise NetworkError(f"output must be a list of index names, got {brief(output)}")
             out = tuple(output)
             seen_out: set[str] = set()
             for ix in out:
@@ -388,7 +399,9 @@ class Network:
     @property
     def compression(self) -> float:
         """``full_size / num_params``: how many times smaller the network is than its tensor."""
-        return self.full_size / self.num_params
+        from .fmt import ratio
+
+        return ratio(self.full_size, self.num_params)
 
     # ------------------------------------------------------------------ edits
 
@@ -463,10 +476,12 @@ class Network:
             )
         fmt = doc.get("format", FORMAT)
         if fmt != FORMAT:
-            raise NetworkError(f"{where}.format: expected {FORMAT!r}, got {fmt!r}")
+            raise NetworkError(f"{where}.format: expected {FORMAT!r}, got {brief(fmt)}")
         version = doc.get("version", VERSION)
         if isinstance(version, bool) or not isinstance(version, int) or version < 1:
-            raise NetworkError(f"{where}.version: expected a positive integer, got {version!r}")
+            raise NetworkError(
+                f"{where}.version: expected a positive integer, got {brief(version)}"
+            )
         if version > VERSION:
             raise NetworkError(
                 f"{where}.version: {version} was written by a newer tensorbench "
@@ -492,10 +507,13 @@ class Network:
     @classmethod
     def from_json(cls, text: str) -> Network:
         """Parse a JSON string made by :meth:`to_json`."""
+        from .config import parse_json
+        from .errors import ConfigError
+
         try:
-            doc = json.loads(text)
-        except json.JSONDecodeError as e:
-            raise NetworkError(f"network: not valid JSON ({e})") from None
+            doc = parse_json(text, "network")
+        except ConfigError as e:
+            raise NetworkError(str(e)) from None
         return cls.from_dict(doc)
 
     # ------------------------------------------------------------------ bridges
@@ -528,7 +546,7 @@ class Network:
         Without ``->`` the output is the indices that appear once, in order of appearance.
         """
         if not isinstance(equation, str):
-            raise NetworkError(f"einsum equation must be a string, got {equation!r}")
+            raise NetworkError(f"einsum equation must be a string, got {brief(equation)}")
         eq = equation.replace(" ", "")
         if eq.count("->") > 1:
             raise NetworkError(f"einsum equation {equation!r} has more than one '->'")
@@ -609,7 +627,7 @@ class Network:
             if backend == "numpy":
                 arrays = [a.cpu().numpy() for a in arrays]
             elif backend != "torch":
-                raise NetworkError(f"backend must be 'numpy' or 'torch', got {backend!r}")
+                raise NetworkError(f"backend must be 'numpy' or 'torch', got {brief(backend)}")
         if len(arrays) != len(self._tensors):
             raise NetworkError(f"got {len(arrays)} arrays for {len(self._tensors)} tensors")
         qts = []
@@ -683,9 +701,14 @@ def _tensor_from_any(t: Any, k: int) -> Tensor:
         raise NetworkError(f"{label}: expected a tensor object, got {type(t).__name__}")
     name = _check_name(name, f"{label}.name")
     label = f"tensor {name!r}"
-    if isinstance(indices, (str, bytes)) or not isinstance(indices, Iterable):
-        raise NetworkError(f"{label}: indices must be a list of index names, got {indices!r}")
+    if not isinstance(indices, (list, tuple)):
+        raise NetworkError(f"{label}: indices must be a list of index names, got {brief(indices)}")
     indices = tuple(indices)
+    if len(indices) > MAX_AXES:
+        raise NetworkError(
+            f"{label} has {len(indices)} indices; arrays have at most {MAX_AXES} axes "
+            "(merge some indices)"
+        )
     seen: set[str] = set()
     for ix in indices:
         _check_name(ix, f"{label}: index name")
@@ -695,8 +718,8 @@ def _tensor_from_any(t: Any, k: int) -> Tensor:
                 "(rename one of them)"
             )
         seen.add(ix)
-    if isinstance(tags, (str, bytes)) or not isinstance(tags, Iterable):
-        raise NetworkError(f"{label}: tags must be a list of strings, got {tags!r}")
+    if not isinstance(tags, (list, tuple)):
+        raise NetworkError(f"{label}: tags must be a list of strings, got {brief(tags)}")
     tags = tuple(_check_name(g, f"{label}: tag") for g in tags)
     return Tensor(name, indices, _check_pos(pos, f"{label}: pos"), tags)
 
@@ -707,25 +730,33 @@ def auto_layout(
     """Positions for drawing: keep given ones (unless ``force``), place the rest.
 
     Uses networkx's seeded spring layout on the tensor graph, with fixed nodes held in
-    place, scaled so that neighbouring tensors sit about one unit apart.
+    place, scaled so that neighbouring tensors sit about one unit apart. Above
+    :data:`SPRING_LAYOUT_LIMIT` tensors to place (where a spring layout takes seconds to
+    minutes) the free tensors go on a circle instead.
     """
+    names = [t.name for t in net.tensors]
+    fixed = {t.name: t.pos for t in net.tensors if t.pos is not None and not force}
+    out = {n: (float(p[0]), float(p[1])) for n, p in fixed.items() if p is not None}
+    free = [n for n in names if n not in fixed]
+    if not free:
+        return out
+    if len(free) > SPRING_LAYOUT_LIMIT:
+        radius = len(free) / (2 * math.pi)  # neighbours on the circle one unit apart
+        for k, n in enumerate(free):
+            a = 2 * math.pi * k / len(free)
+            out[n] = (radius * math.cos(a), radius * math.sin(a))
+        return out
+
     import networkx as nx
 
     g = nx.Graph()
-    names = [t.name for t in net.tensors]
     g.add_nodes_from(names)
     for ix in net.indices:
         ks = net.tensors_with(ix)
-        for a in ks:
-            for b in ks:
-                if a < b:
-                    g.add_edge(names[a], names[b])
-    fixed = {t.name: t.pos for t in net.tensors if t.pos is not None and not force}
-    if len(fixed) == len(names):
-        return {k: v for k, v in fixed.items() if v is not None}
-    scale = max(1.0, math.sqrt(len(names)))
+        # a star, not a clique, for hyperedges: linear in their size
+        g.add_edges_from((names[ks[0]], names[k]) for k in ks[1:])
     if fixed:
-        pos = nx.spring_layout(g, pos=fixed, fixed=list(fixed), seed=seed)
+        pos = nx.spring_layout(g, pos=out, fixed=list(out), seed=seed)
     else:
-        pos = nx.spring_layout(g, seed=seed, scale=scale)
+        pos = nx.spring_layout(g, seed=seed, scale=max(1.0, math.sqrt(len(names))))
     return {n: (float(p[0]), float(p[1])) for n, p in pos.items()}

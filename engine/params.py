@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from .errors import TensorbenchError
+from .errors import TensorbenchError, brief
 
 __all__ = ["Param", "ParamKind", "check_params"]
 
@@ -31,7 +31,7 @@ class Param:
         ``ints`` is a list of ints (or one int meaning "this value everywhere" when
         ``scalar_ok``); ``int_matrix`` a square list of lists.
     default : object
-        Value used when the argument is not given.
+        Value used when the argument is not given; ``None`` makes the argument optional.
     doc : str
         One-line help.
     min, max : float
@@ -57,22 +57,28 @@ class Param:
         ``where`` prefixes the message, e.g. ``"task.repeats"``.
         """
         where = f"{where}.{self.name}" if where else self.name
+        if value is None and self.default is None:
+            return None  # optional, not given
         kind = self.kind
         if kind == "bool":
             if not isinstance(value, bool):
-                raise error(f"{where} must be true or false, got {value!r}")
+                raise error(f"{where} must be true or false, got {brief(value)}")
             return value
         if kind == "choice":
             if value not in self.choices:
-                raise error(f"{where} must be one of: {', '.join(self.choices)}; got {value!r}")
+                raise error(
+                    f"{where} must be one of: {', '.join(self.choices)}; got {brief(value)}"
+                )
             return value
         if kind == "int":
             return self._int(value, where, error)
         if kind == "float":
             if isinstance(value, bool) or not isinstance(value, (int, float)):
-                raise error(f"{where} must be a number, got {value!r}")
+                raise error(f"{where} must be a number, got {brief(value)}")
             if not math.isfinite(value) or not self.min <= value <= self.max:
-                raise error(f"{where} must be between {self.min:g} and {self.max:g}, got {value!r}")
+                raise error(
+                    f"{where} must be between {self.min:g} and {self.max:g}, got {brief(value)}"
+                )
             return float(value)
         if kind == "ints":
             if isinstance(value, int) and not isinstance(value, bool) and self.scalar_ok:
@@ -81,11 +87,13 @@ class Param:
                 what = (
                     "an integer or a list of integers" if self.scalar_ok else "a list of integers"
                 )
-                raise error(f"{where} must be {what}, got {value!r}")
+                raise error(f"{where} must be {what}, got {brief(value)}")
             return [self._int(v, f"{where}[{k}]", error) for k, v in enumerate(value)]
         if kind == "int_matrix":
             if not _is_list(value) or not value or not all(_is_list(row) for row in value):
-                raise error(f"{where} must be a square matrix (a list of lists), got {value!r}")
+                raise error(
+                    f"{where} must be a square matrix (a list of lists), got {brief(value)}"
+                )
             n = len(value)
             if any(len(row) != n for row in value):
                 raise error(f"{where} must be square: {n} rows of {n} integers")
@@ -97,7 +105,7 @@ class Param:
 
     def _int(self, value: Any, where: str, error: type[TensorbenchError]) -> int:
         if isinstance(value, bool) or not isinstance(value, int):
-            raise error(f"{where} must be an integer, got {value!r}")
+            raise error(f"{where} must be an integer, got {brief(value)}")
         if not self.min <= value <= self.max:
             raise error(f"{where} must be between {self.min:g} and {self.max:g}, got {value}")
         return value

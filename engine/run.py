@@ -14,7 +14,7 @@ import json
 import os
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -288,24 +288,3 @@ def run(
         env,
         {"started": started, "wall_s": reporter.elapsed},
     )
-
-
-def format_number(x: float | int, digits: int = 4) -> str:
-    """Compact engineering format for counts (``1.23e+09``; small ints as is)."""
-    if isinstance(x, int) and abs(x) < 10**6:
-        return str(x)
-    return f"{x:.{digits}g}" if abs(x) < 1e6 else f"{x:.{digits - 1}e}"
-
-
-def format_seconds(s: float) -> str:
-    """Seconds with a unit that keeps 3 significant digits."""
-    if s < 1e-3:
-        return f"{s * 1e6:.3g} us"
-    if s < 1:
-        return f"{s * 1e3:.3g} ms"
-    return f"{s:.3g} s"
-
-
-def shape_str(shape: Sequence[int]) -> str:
-    """``(2, 3)`` style, ``()`` for scalars."""
-    return "(" + ", ".join(str(d) for d in shape) + ("," if len(shape) == 1 else "") + ")"

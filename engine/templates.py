@@ -123,6 +123,21 @@ def _per_item(value: int | Sequence[int], n: int, what: str) -> list[int]:
     return value
 
 
+def _seq(values: Sequence[int]) -> str:
+    """``(6, 6, 6)``, or ``(6, 6, ..., 6; 12 modes)`` when long, for network names."""
+    v = list(values)
+    if len(v) <= 5:
+        return "(" + ", ".join(map(str, v)) + ("," if len(v) == 1 else "") + ")"
+    return f"({v[0]}, {v[1]}, ..., {v[-1]}; {len(v)} values)"
+
+
+def _label(text: str) -> str:
+    """A generated network name, cut to the name length limit."""
+    from .network import MAX_NAME_LENGTH
+
+    return text if len(text) <= MAX_NAME_LENGTH else text[: MAX_NAME_LENGTH - 3] + "..."
+
+
 def _circle(
     n: int, radius: float | None = None, start: float = math.pi / 2
 ) -> list[tuple[float, float]]:
@@ -221,7 +236,10 @@ def tensor_train(dims: Sequence[int] = (6, 6, 6, 6), ranks: int | Sequence[int] 
         inds = ([f"r{k - 1}"] if k > 0 else []) + [f"i{k}"] + ([f"r{k}"] if k < n - 1 else [])
         tensors.append(Tensor(f"G{k}", tuple(inds), (float(k), 0.0), ("tt",)))
     return Network(
-        tensors, sizes, [f"i{k}" for k in range(n)], name=f"TT {tuple(dims)} ranks {tuple(rs)}"
+        tensors,
+        sizes,
+        [f"i{k}" for k in range(n)],
+        name=_label(f"TT {_seq(dims)} ranks {_seq(rs)}"),
     )
 
 
@@ -249,7 +267,10 @@ def tensor_ring(dims: Sequence[int] = (6, 6, 6, 6), ranks: int | Sequence[int] =
             Tensor("G1", ("r0", "i1", "r1"), pos[1], ("tr",)),
         ]
     return Network(
-        tensors, sizes, [f"i{k}" for k in range(n)], name=f"TR {tuple(dims)} ranks {tuple(rs)}"
+        tensors,
+        sizes,
+        [f"i{k}" for k in range(n)],
+        name=_label(f"TR {_seq(dims)} ranks {_seq(rs)}"),
     )
 
 
@@ -272,7 +293,10 @@ def tucker(dims: Sequence[int] = (6, 6, 6, 6), ranks: int | Sequence[int] = 3) -
     tensors = [Tensor("G", tuple(f"r{k}" for k in range(n)), (0.0, 0.0), ("core",))]
     tensors += [Tensor(f"U{k}", (f"i{k}", f"r{k}"), pos[k], ("factor",)) for k in range(n)]
     return Network(
-        tensors, sizes, [f"i{k}" for k in range(n)], name=f"Tucker {tuple(dims)} core {tuple(rs)}"
+        tensors,
+        sizes,
+        [f"i{k}" for k in range(n)],
+        name=_label(f"Tucker {_seq(dims)} core {_seq(rs)}"),
     )
 
 
@@ -294,7 +318,7 @@ def cp(dims: Sequence[int] = (6, 6, 6, 6), rank: int = 3, weights: bool = False)
     if weights:
         tensors.append(Tensor("lambda", ("r",), pos[n], ("weights",)))
     return Network(
-        tensors, sizes, [f"i{k}" for k in range(n)], name=f"CP {tuple(dims)} rank {rank}"
+        tensors, sizes, [f"i{k}" for k in range(n)], name=_label(f"CP {_seq(dims)} rank {rank}")
     )
 
 
@@ -457,7 +481,7 @@ def hierarchical_tucker(dims: Sequence[int] = (6, 6, 6, 6), rank: int = 3) -> Ne
             nxt.append((name, x))
         level = nxt
     return Network(
-        tensors, sizes, [f"i{k}" for k in range(n)], name=f"HT {tuple(dims)} rank {rank}"
+        tensors, sizes, [f"i{k}" for k in range(n)], name=_label(f"HT {_seq(dims)} rank {rank}")
     )
 
 
@@ -540,7 +564,7 @@ def fctn(dims: Sequence[int] = (6, 6, 6, 6), rank: int = 2) -> Network:
     n = len(dims)
     ranks = [[rank if i != j else dims[i] for j in range(n)] for i in range(n)]
     net = from_rank_matrix(ranks)
-    return net.replace(name=f"FCTN {tuple(dims)} rank {rank}")
+    return net.replace(name=_label(f"FCTN {_seq(dims)} rank {rank}"))
 
 
 @_register(
@@ -596,8 +620,8 @@ _DEFAULT_RANKS = [[6, 2, 1, 2], [2, 6, 3, 1], [1, 3, 6, 2], [2, 1, 2, 6]]
     Param(
         "perm",
         "ints",
-        [0, 1, 2, 3],
-        "data mode carried by each core (a permutation)",
+        None,
+        "data mode carried by each core, a permutation (default: core k carries mode k)",
         min=0,
         scalar_ok=False,
     ),

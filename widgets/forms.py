@@ -23,6 +23,8 @@ __all__ = ["RunSettings", "TemplateForm", "value_of", "widget_for"]
 
 
 def _ints_text(value: Any) -> str:
+    if value is None:
+        return ""
     return str(value) if isinstance(value, int) else ", ".join(str(v) for v in value)
 
 
@@ -58,6 +60,8 @@ def value_of(p: Param, widget: pn.widgets.Widget) -> Any:
     if p.kind in ("int", "float", "bool", "choice"):
         return v
     text = (v or "").strip()
+    if not text and p.default is None:
+        return None  # optional and left empty
     try:
         if p.kind == "ints":
             if text.startswith("["):

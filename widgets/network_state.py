@@ -2,7 +2,8 @@
 
 Views read from it and call its methods; nothing else holds state. A failed edit (a bad
 size, a broken upload) sets ``error`` and leaves the current config untouched, so a user
-never loses work to a typo.
+never loses work to a typo. Stats (a path search: seconds on big networks) are computed
+by a background worker, newest request first, so the page never freezes.
 """
 
 from __future__ import annotations
@@ -21,6 +22,9 @@ from tensorbench.engine import (
     get_template,
     load_config,
 )
+from tensorbench.engine.config import parse_json
+
+from .background import LatestWorker, current_doc, dispatch
 
 __all__ = ["CUSTOM", "NetworkState", "default_config"]
 
@@ -55,8 +59,12 @@ class NetworkState(param.Parameterized):
     )
     error = param.String(default="", doc="Why the last edit was refused (empty when fine).")
     info = param.String(default="", doc="A short note about the last successful action.")
+    computing = param.Boolean(default=False, doc="Stats of the current config are on their way.")
 
-    def __init__(self, config: Config | None = None, **params: Any) -> None:
+    def __init__(
+        self, config: Config | None = None, *, sync: bool | None = None, **params: Any
+    ) -> None:
+        """``sync``: compute stats in the caller's thread (default: only outside a server)."""
         if config is None:
             config = default_config()
             params.setdefault("template", DEFAULT_TEMPLATE)
@@ -64,7 +72,10 @@ class NetworkState(param.Parameterized):
         else:
             params.setdefault("template", CUSTOM)
         super().__init__(config=config, **params)
-        self._refresh_stats()
+        self._doc = current_doc()
+        self._sync = self._doc is None if sync is None else sync
+        self._worker = LatestWorker("tensorbench-stats")
+        self._request_stats(config)
 
     # ------------------------------------------------------------------ edits
 
@@ -73,25 +84,55 @@ class NetworkState(param.Parameterized):
         return False
 
     def _set_config(self, config: Config, info: str = "") -> None:
-        stats = self._compute_stats(config)
-        if stats is None:
+        # The config is valid, so it is applied at once; its stats (a path search that can
+        # take seconds on big networks) follow from a worker thread.
+        self.param.update(config=config, error="", info=info)
+        self._request_stats(config)
+
+    def _request_stats(self, config: Config) -> None:
+        net = config.network
+        if net is None:
+            self.param.update(stats=None, computing=False)
             return
-        self.param.update(config=config, stats=stats, error="", info=info)
+        task = config.task
 
-    def _compute_stats(self, config: Config) -> NetworkStats | None:
-        if config.network is None:
-            return None
-        optimize = config.task.get("optimize", "auto")
-        try:
-            return config.network.stats(
-                optimize=optimize, dtype=config.task.get("dtype", "float64"), seed=config.seed
+        def work() -> NetworkStats:
+            return net.stats(
+                optimize=task.get("optimize", "auto"),
+                dtype=task.get("dtype", "float64"),
+                seed=config.seed,
             )
-        except TensorbenchError as e:
-            self._fail(str(e))
-            return None
 
-    def _refresh_stats(self) -> None:
-        self.stats = self._compute_stats(self.config)
+        self.computing = True
+        if self._sync:
+            try:
+                stats, error = work(), None
+            except Exception as e:
+                stats, error = None, e
+            self._apply_stats(self._worker.generation, stats, error)
+            return
+        self._worker.submit(
+            work, lambda gen, res, err: dispatch(self._doc, self._apply_stats, gen, res, err)
+        )
+
+    def _apply_stats(
+        self, generation: int, stats: NetworkStats | None, error: BaseException | None
+    ) -> None:
+        if generation != self._worker.generation:
+            return  # a newer config has been asked for since
+        if error is None:
+            self.param.update(stats=stats, computing=False)
+            return
+        if isinstance(error, TensorbenchError):
+            message = str(error)
+        else:  # a bug: keep the page alive and say so
+            log.error("stats failed", exc_info=error)
+            message = f"internal error while computing costs ({type(error).__name__}): {error}"
+        self.param.update(stats=None, computing=False, error=message)
+
+    def wait(self, timeout: float | None = 60) -> bool:
+        """Block until background stats are done (for tests and scripts)."""
+        return self._worker.wait(timeout)
 
     def apply_template(self, name: str, args: dict[str, Any]) -> bool:
         """Rebuild the network from a template; keep task, seed and device."""
@@ -102,9 +143,8 @@ class NetworkState(param.Parameterized):
         except TensorbenchError as e:
             return self._fail(str(e))
         self._set_config(cfg)
-        if not self.error:
-            self.param.update(template=name, template_args=dict(args))
-        return not self.error
+        self.param.update(template=name, template_args=dict(args))
+        return True
 
     def update_run_settings(self, **changes: Any) -> bool:
         """Change task parameters (``dtype=...``) or ``seed`` / ``device``."""
@@ -115,7 +155,7 @@ class NetworkState(param.Parameterized):
         except TensorbenchError as e:
             return self._fail(str(e))
         self._set_config(cfg)
-        return not self.error
+        return True
 
     def load_text(self, text: str, source: str = "JSON") -> bool:
         """Replace the config with a JSON document (pasted or uploaded).
@@ -123,23 +163,16 @@ class NetworkState(param.Parameterized):
         A bare network document is accepted too and gets the current task.
         """
         try:
-            import json
-
-            doc = json.loads(text)
+            doc = parse_json(text, source)
             if isinstance(doc, dict) and doc.get("format") == "tensorbench/network":
                 cfg = self.config.replace(network=doc, name=doc.get("name"))
             else:
                 cfg = load_config(doc)
-        except json.JSONDecodeError as e:
-            return self._fail(
-                f"{source}: not valid JSON: {e.msg} at line {e.lineno} column {e.colno}"
-            )
-        except (ValueError, RecursionError) as e:  # TensorbenchError is a ValueError
-            return self._fail(f"{source}: {e}")
+        except TensorbenchError as e:
+            return self._fail(str(e) if str(e).startswith(source) else f"{source}: {e}")
         self._set_config(cfg, info=f"loaded {source}")
-        if not self.error:
-            self.param.update(template=CUSTOM, template_args={})
-        return not self.error
+        self.param.update(template=CUSTOM, template_args={})
+        return True
 
     def load_bytes(self, data: bytes, filename: str) -> bool:
         """Load an uploaded config file (UTF-8 JSON, size-limited)."""

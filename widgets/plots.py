@@ -11,8 +11,8 @@ import param
 from panel.viewable import Viewer
 
 from tensorbench.engine import NetworkStats, Result
-from tensorbench.engine.device import format_bytes, resolve_dtype
-from tensorbench.engine.run import format_number
+from tensorbench.engine.device import resolve_dtype
+from tensorbench.engine.fmt import format_bytes, format_number, short
 
 __all__ = ["StatsCard", "stats_rows", "step_plot"]
 
@@ -30,9 +30,9 @@ def stats_rows(stats: NetworkStats) -> list[tuple[str, str, str]]:
         ),
         ("params", "parameters", format_number(stats.params)),
         ("full_size", "full tensor", format_number(stats.full_size)),
-        ("compression", "compression", f"{stats.compression:.4g}x"),
-        ("flops", f"flops ({o.optimizer} path)", f"{o.flops:.4g}"),
-        ("naive_flops", "flops (naive order)", f"{n.flops:.4g} ({stats.speedup:.3g}x)"),
+        ("compression", "compression", f"{short(stats.compression)}x"),
+        ("flops", f"flops ({o.optimizer} path)", short(o.flops)),
+        ("naive_flops", "flops (naive order)", f"{short(n.flops)} ({short(stats.speedup, 3)}x)"),
         ("largest", "largest intermediate", format_number(o.largest_intermediate)),
         ("width", "width (log2)", f"{o.width:.2f}"),
         (
@@ -63,18 +63,25 @@ class StatsCard(Viewer):
         self._pane = pn.pane.HTML(
             self._html(), sizing_mode="stretch_width", stylesheets=[_CARD_CSS], name="stats"
         )
-        self.state.param.watch(lambda *_: setattr(self._pane, "object", self._html()), "stats")
+        self.state.param.watch(
+            lambda *_: setattr(self._pane, "object", self._html()), ["stats", "computing"]
+        )
 
     def _html(self) -> str:
         stats = self.state.stats
+        busy = getattr(self.state, "computing", False)
         if stats is None:
-            return "<div class='tb-stats'>no statistics</div>"
+            text = "computing costs..." if busy else "no statistics for this network"
+            return f"<div class='tb-stats' data-stat-status='empty'>{text}</div>"
         tiles = "".join(
             f"<div class='tb-stat' data-stat='{key}'><div class='tb-label'>{html.escape(label)}"
             f"</div><div class='tb-value'>{html.escape(value)}</div></div>"
             for key, label, value in stats_rows(stats)
         )
-        return f"<div class='tb-stats'>{tiles}</div>"
+        # Old numbers stay visible, dimmed, while the new ones are computed.
+        style = " style='opacity: 0.45'" if busy else ""
+        status = "computing" if busy else "ready"
+        return f"<div class='tb-stats' data-stat-status='{status}'{style}>{tiles}</div>"
 
     def __panel__(self) -> pn.viewable.Viewable:
         return self._pane

@@ -10,7 +10,6 @@ from __future__ import annotations
 import html
 import logging
 import threading
-from functools import partial
 from typing import Any
 
 import panel as pn
@@ -18,6 +17,8 @@ import param
 from panel.viewable import Viewer
 
 from tensorbench.engine import Config, Result, TensorbenchError, run
+
+from .background import current_doc, dispatch
 
 __all__ = ["RunPanel"]
 
@@ -48,6 +49,7 @@ class RunPanel(Viewer):
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)
         self._cancel: threading.Event | None = None
+        self._watching_session = False
         self._thread: threading.Thread | None = None
         self._run_button = pn.widgets.Button(label="Run", color="primary", width=110)
         self._cancel_button = pn.widgets.Button(
@@ -78,29 +80,35 @@ class RunPanel(Viewer):
             self.error = str(e)
             return
         self._cancel = threading.Event()
-        doc = pn.state.curdoc
+        doc = current_doc()
+        if doc is not None and not self._watching_session:
+            # A closed tab must not leave its run burning the server's cores.
+            pn.state.on_session_destroyed(self._session_closed)
+            self._watching_session = True
         self.param.update(running=True, fraction=0.0, message="starting", error="")
         self._thread = threading.Thread(
             target=self._work, args=(cfg, self._cancel, doc), name="tensorbench-run", daemon=True
         )
         self._thread.start()
 
+    def _session_closed(self, _context: Any) -> None:
+        if self._cancel is not None:
+            self._cancel.set()
+
     def _stop(self, *_: Any) -> None:
         if self._cancel is not None:
             self._cancel.set()
             self.message = "cancelling..."
 
-    def _dispatch(self, doc: Any, **updates: Any) -> None:
-        """Apply param updates on the document's event loop (or directly without one)."""
-        if doc is not None and getattr(doc, "session_context", None) is not None:
-            doc.add_next_tick_callback(partial(self.param.update, **updates))
-        else:
-            self.param.update(**updates)
-
     def _work(self, cfg: Config, cancel: threading.Event, doc: Any) -> None:
         def progress(event: dict[str, Any]) -> None:
             if event.get("type") == "progress":
-                self._dispatch(doc, fraction=event["fraction"], message=event.get("message", ""))
+                dispatch(
+                    doc,
+                    self.param.update,
+                    fraction=event["fraction"],
+                    message=event.get("message", ""),
+                )
 
         updates: dict[str, Any] = {"running": False}
         try:
@@ -115,7 +123,7 @@ class RunPanel(Viewer):
         except Exception as e:  # a bug: keep the page alive and say so
             log.exception("run failed")
             updates |= {"error": f"internal error ({type(e).__name__}): {e}", "message": "failed"}
-        self._dispatch(doc, **updates)
+        dispatch(doc, self.param.update, **updates)
 
     def wait(self, timeout: float | None = None) -> None:
         """Block until the current run's worker ends (for tests and scripts)."""

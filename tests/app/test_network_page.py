@@ -212,3 +212,37 @@ def test_networks_without_positions_and_summed_legs_render():
     geo = diagram_geometry(net)
     assert {le["kind"] for le in geo.leg_ends} == {"open", "summed"}
     hv.render(network_diagram(net), backend="bokeh")
+
+
+# ----------------------------------------------------------------------------- background work
+
+
+def test_background_stats_keep_only_the_newest_request():
+    state = NetworkState(sync=False)
+    assert state.wait(60)
+    # a slow request (hundreds of tensors) then a fast one: only the fast one lands
+    state.apply_template("peps", {"rows": 20, "cols": 20, "bond": 2, "phys": 2})
+    state.apply_template("mps", {"sites": 5, "bond": 3, "phys": 2})
+    assert state.computing
+    assert state.wait(120)
+    assert not state.computing
+    assert state.config.network.name == "MPS 5 sites, bond 3, phys 2"
+    assert state.stats.num_tensors == 5  # not the 400-tensor PEPS
+
+
+def test_background_stats_errors_become_messages():
+    state = NetworkState(sync=False)
+    state.apply_template("peps", {"rows": 32, "cols": 32, "bond": 3, "phys": 2})
+    assert state.wait(300)
+    assert "overflow floating point" in state.error
+    assert state.stats is None and state.config.network.name.startswith("PEPS 32x32")
+
+
+def test_closing_the_session_cancels_its_run():
+    page = NetworkPage()
+    page.run_settings._widgets["repeats"][1].value = 1000
+    page.template_form._widgets["bond"][1].value = 64  # seconds per contraction
+    page.run_panel.start()
+    page.run_panel._session_closed(None)  # what Panel calls when the tab goes away
+    page.run_panel.wait(120)
+    assert page.run_panel.result.status == "cancelled"

@@ -169,3 +169,39 @@ def test_version_and_help(cli):
     for cmd in ("serve", "run", "export", "validate", "template"):
         assert cmd in helped.stdout
     assert "127.0.0.1" in cli("serve", "--help").stdout
+
+
+def test_ctrl_c_cancels_the_run_and_keeps_a_partial_result(cli, tmp_path):
+    import signal
+    import time
+
+    from tb_testing import tensorbench_cmd
+
+    made = cli("template", "peps", "--bond", "16", "-o", "long.json", cwd=tmp_path)
+    assert made.returncode == 0
+    doc = json.loads((tmp_path / "long.json").read_text())
+    doc["task"]["repeats"] = 1000  # minutes of work
+    (tmp_path / "long.json").write_text(json.dumps(doc))
+    proc = subprocess.Popen(
+        [*tensorbench_cmd(), "run", "long.json"],
+        cwd=tmp_path,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+    time.sleep(6)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert out.startswith("status: cancelled")
+    assert "Traceback" not in err
+    assert json.loads((tmp_path / "long.result.json").read_text())["status"] == "cancelled"
+
+
+def test_bad_option_values_are_one_line(cli):
+    proc = cli("serve", "--port", "99999")
+    assert proc.returncode == 2 and "is not a port number" in proc.stderr
+    proc = cli("template", "rank_matrix", "--ranks", "[" * 100_000)
+    assert proc.returncode == 2 and "is not a matrix" in proc.stderr
+    assert "Traceback" not in proc.stderr

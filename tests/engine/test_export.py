@@ -63,3 +63,9 @@ def test_hostile_names_never_break_the_script(tmp_path):
     proc = run_script(source, tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert stable_lines(proc.stdout) == stable_lines(run(cfg).summary())
+
+
+@pytest.mark.parametrize("filename", ["x\\N.py", 'q""".py', "a'b.py"])
+def test_hostile_file_names_never_break_the_script(tmp_path, filename):
+    cfg = Config(get_task("contract").defaults(), build_template("mps", sites=3), 0, "cpu")
+    compile(export_script(cfg, filename=filename), "script.py", "exec")

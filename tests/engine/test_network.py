@@ -349,3 +349,67 @@ def test_paths_are_deterministic_for_a_seed():
     net = peps(rows=5, cols=5, bond=4)  # large enough for the random-greedy branch
     assert find_path(net, "auto", seed=3) == find_path(net, "auto", seed=3)
     assert find_path(net, "random-greedy", seed=3) == find_path(net, "random-greedy", seed=3)
+
+
+# ----------------------------------------------------------------------------- hostile input
+
+
+def test_more_axes_than_arrays_allow_is_refused():
+    with pytest.raises(NetworkError, match="tensor 'A' has 70 indices; arrays have at most 64"):
+        Network([Tensor("A", tuple(f"i{k}" for k in range(70)))], {f"i{k}": 1 for k in range(70)})
+
+
+def test_output_or_steps_beyond_64_axes_are_refused_before_allocating():
+    a = Tensor("A", tuple(f"i{k}" for k in range(40)))
+    b = Tensor("B", tuple(f"j{k}" for k in range(40)))
+    net = Network([a, b], {**{f"i{k}": 1 for k in range(40)}, **{f"j{k}": 1 for k in range(40)}})
+    with pytest.raises(NetworkError, match="the output has 80 indices"):
+        contract(net)
+
+
+def test_lists_must_be_lists_and_numbers_must_be_finite():
+    with pytest.raises(NetworkError, match="indices must be a list"):
+        Network.from_dict({"tensors": [{"name": "A", "indices": {"i": 1}}], "sizes": {"i": 2}})
+    with pytest.raises(NetworkError, match="tags must be a list"):
+        Network.from_dict(
+            {"tensors": [{"name": "A", "indices": ["i"], "tags": {"x": 1}}], "sizes": {"i": 2}}
+        )
+    with pytest.raises(NetworkError, match=r"pos must be two finite numbers .*\.\.\.$"):
+        Network.from_dict(
+            {"tensors": [{"name": "A", "indices": ["i"], "pos": [10**400, 0]}], "sizes": {"i": 2}}
+        )
+
+
+def test_duplicate_json_keys_are_refused():
+    with pytest.raises(NetworkError, match="key 'sizes' appears twice"):
+        Network.from_json(
+            '{"tensors": [{"name": "A", "indices": ["i"]}], "sizes": {"i": 2}, "sizes": {"i": 3}}'
+        )
+
+
+def test_costs_beyond_the_float_range_stay_exact_or_refuse_clearly():
+    from tensorbench.engine.fmt import format_bytes, sci, short
+    from tensorbench.engine.templates import mps, peps
+
+    big = mps(sites=512, bond=1, phys=4096)  # 4096**512 output entries
+    assert big.compression == math.inf
+    # 4096**512 = 3.3747...e+1849 (its decimal digits, checked with str())
+    assert sci(big.full_size, 3) == "3.375e+1849"
+    assert short(big.full_size) == "3.375e+1849"
+    assert format_bytes(big.full_size).endswith("e+1849 B")
+    with pytest.raises(NetworkError, match="overflow floating point"):
+        peps(rows=32, cols=32).stats()
+
+
+def test_layout_of_large_networks_is_fast():
+    import time
+
+    n = 2000
+    net = Network(
+        [Tensor(f"T{k}", (f"b{k}", f"b{(k + 1) % n}")) for k in range(n)],
+        {f"b{k}": 2 for k in range(n)},
+    )
+    t0 = time.perf_counter()
+    placed = net.with_layout()
+    assert time.perf_counter() - t0 < 5
+    assert all(t.pos is not None for t in placed.tensors)

@@ -177,3 +177,16 @@ def test_rank_matrix_refuses_what_it_cannot_express():
         from_rank_matrix([[2, 3], [1, 2]])
     with pytest.raises(NetworkError, match="permutation"):
         from_rank_matrix([[2, 3], [3, 2]], [0, 0])
+
+
+@pytest.mark.parametrize(
+    "name", ["tensor_train", "tensor_ring", "tucker", "cp", "hierarchical_tucker", "fctn"]
+)
+def test_generated_names_fit_for_many_modes(name):
+    net = build_template(name, dims=[12] * 12)
+    assert len(net.name) <= 64 and "12 values" in net.name
+
+
+def test_rank_matrix_perm_defaults_to_the_identity_for_any_n():
+    net = build_template("rank_matrix", ranks=[[5, 2], [2, 5]])
+    assert to_rank_matrix(net) == ([[5, 2], [2, 5]], [0, 1])

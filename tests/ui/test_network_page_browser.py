@@ -146,3 +146,22 @@ def test_cancel_mid_run_keeps_the_page_responsive(page: Page, server: str):
     cancel.click()
     expect(page.locator(".tb-summary")).to_contain_text("status: cancelled", timeout=30_000)
     expect(page.get_by_role("button", name="Run")).to_be_enabled()
+
+
+def test_big_networks_do_not_freeze_the_page(page: Page, server: str, screenshots):
+    open_app(page, server)
+    page.get_by_label("template", exact=True).select_option("peps")
+    expect(page.get_by_text("PEPS 3x3, bond 3, phys 2").first).to_be_visible(timeout=20_000)
+    rows, cols = page.get_by_label("rows", exact=True), page.get_by_label("cols", exact=True)
+    rows.fill("25")
+    rows.press("Enter")
+    cols.fill("25")  # 625 tensors: seconds of path search, done in the background
+    cols.press("Enter")
+    expect(page.get_by_text("PEPS 25x25, bond 3, phys 2").first).to_be_visible(timeout=30_000)
+    rows.fill("2")
+    rows.press("Enter")
+    cols.fill("2")
+    cols.press("Enter")
+    expect(page.get_by_text("PEPS 2x2, bond 3, phys 2").first).to_be_visible(timeout=30_000)
+    expect(stat(page, "tensors")).to_contain_text("4 (4 bonds, 4 open", timeout=60_000)
+    expect(page.locator("[data-stat-status=ready]")).to_be_visible(timeout=60_000)
