@@ -318,6 +318,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(f"not valid JSON: {e}")
     except OSError as e:
         return _fail(str(e))
+    except KeyboardInterrupt:  # before or after a run (a run itself cancels cleanly)
+        print("tensorbench: interrupted", file=sys.stderr)
+        return EXIT_CANCELLED
 
 
 if __name__ == "__main__":  # pragma: no cover
