@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from tensorbench.engine import TensorbenchError, __version__
+from tensorbench.engine import CODE_TARGETS, EXPORT_TARGETS, TensorbenchError, __version__
 from tensorbench.engine.fmt import sci
 from tensorbench.engine.params import Param
 
@@ -191,16 +191,35 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
-    from tensorbench.engine import export_script, load_config
+    from tensorbench.engine import export_as, load_config
 
+    target = args.to
+    _doc, suffix, binary = EXPORT_TARGETS[target]
+    to_stdout = not args.output or args.output == "-"
+    if binary and to_stdout:
+        return _fail(f"--to {target} writes binary data: give a file with -o, e.g. -o net{suffix}")
     cfg = load_config(args.config)
-    name = Path(args.output).name if args.output and args.output != "-" else "script.py"
-    source = export_script(cfg, filename=name)
-    if not args.output or args.output == "-":
-        sys.stdout.write(source)
+    kw: dict[str, Any] = {}
+    if target == "script":
+        kw["filename"] = "script.py" if to_stdout else Path(args.output).name
+    data = export_as(cfg, target, **kw)
+    if to_stdout:
+        assert isinstance(data, str)
+        sys.stdout.write(data)
+    elif isinstance(data, bytes):
+        Path(args.output).write_bytes(data)
     else:
-        Path(args.output).write_text(source)
-        print(f"script written to {args.output}", file=sys.stderr)
+        # Python source, SVG and TikZ are UTF-8 whatever the locale (names may be Unicode).
+        Path(args.output).write_text(data, encoding="utf-8")
+    if not to_stdout:
+        print(f"{target} written to {args.output}", file=sys.stderr)
+        if Path(args.output).stem in CODE_TARGETS:
+            # `python numpy.py` imports itself instead of the library and fails confusingly.
+            print(
+                f"tensorbench: warning: {Path(args.output).name} hides the "
+                f"{Path(args.output).stem} package when run from its folder; rename it",
+                file=sys.stderr,
+            )
     return 0
 
 
@@ -271,9 +290,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, help="override the config's seed")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
 
-    p = subs.add_parser("export", help="write a runnable Python script for a config")
+    p = subs.add_parser(
+        "export",
+        help="export a config as a script, JSON, numpy/torch/quimb/cotengra code or a picture",
+        description="Export a config. Targets: "
+        + "; ".join(f"{name}: {doc}" for name, (doc, _s, _b) in EXPORT_TARGETS.items())
+        + ".",
+    )
     p.add_argument("config", help="config JSON file")
-    p.add_argument("-o", "--output", help="script path ('-' or omitted: standard output)")
+    p.add_argument(
+        "--to",
+        choices=list(EXPORT_TARGETS),
+        default="script",
+        metavar="TARGET",
+        help=f"what to write: {', '.join(EXPORT_TARGETS)} (default: script)",
+    )
+    p.add_argument(
+        "-o", "--output", help="output path ('-' or omitted: standard output; png needs a file)"
+    )
 
     p = subs.add_parser("validate", help="check a config and print what it holds")
     p.add_argument("config", help="config JSON file")

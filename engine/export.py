@@ -1,18 +1,46 @@
-"""Export a config as a runnable Python script.
+"""Export a config or network: a runnable script, JSON, library code or a picture.
 
-The script embeds the config as a Python literal and calls the same public engine API as
-the app and ``tensorbench run`` (:func:`~tensorbench.engine.run.run`), so it prints the same
-summary -- the same flops and the same contraction value for the same seed.
+:func:`export_as` is the one entry point (the CLI's ``export --to`` and the app use it);
+:data:`EXPORT_TARGETS` lists what it makes. The ``script`` target embeds the config as a
+Python literal and calls the same public engine API as the app and ``tensorbench run``
+(:func:`~tensorbench.engine.run.run`), so it prints the same summary -- the same flops and
+the same contraction value for the same seed. The code targets (:mod:`.codegen`) are
+self-contained programs for numpy, torch, quimb or cotengra; the pictures
+(:mod:`.drawing`) are drawn like the app's diagram.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from typing import Any
 
+from .codegen import CODE_TARGETS, export_code
 from .config import Config, load_config
+from .errors import ConfigError, NetworkError
+from .network import Network
 
-__all__ = ["export_script"]
+__all__ = ["EXPORT_TARGETS", "export_as", "export_script"]
+
+#: What :func:`export_as` makes: target -> (description, file suffix, binary?).
+EXPORT_TARGETS: dict[str, tuple[str, str, bool]] = {
+    "script": ("a Python script that runs the config with tensorbench", ".py", False),
+    "json": ("the network document (tensorbench/network JSON)", ".json", False),
+    **{name: (doc, ".py", False) for name, doc in CODE_TARGETS.items()},
+    "svg": ("an SVG drawing of the network, like the app's diagram", ".svg", False),
+    "tikz": ("a LaTeX tikzpicture of the network (needs only \\usepackage{tikz})", ".tex", False),
+    "png": ("a PNG image of the network, like the app's diagram", ".png", True),
+}
+
+# Keyword arguments each target takes (anything else is a mistake worth reporting).
+_TARGET_KWARGS: dict[str, frozenset[str]] = {
+    "script": frozenset({"filename"}),
+    "json": frozenset({"indent"}),
+    **{name: frozenset({"seed", "optimize", "dtype"}) for name in CODE_TARGETS},
+    "svg": frozenset({"seed"}),
+    "tikz": frozenset({"seed"}),
+    "png": frozenset({"seed", "dpi"}),
+}
 
 _TEMPLATE = '''#!/usr/bin/env python3
 """{title}
@@ -101,3 +129,88 @@ def _literal(obj: Any, indent: int = 0, used: int = 0, width: int = 96) -> str:
         return "{\n" + "\n".join(lines) + "\n" + " " * indent + "}"
     lines = [f"{pad}{_literal(v, indent + 4, len(pad) + 1, width)}," for v in obj]
     return "[\n" + "\n".join(lines) + "\n" + " " * indent + "]"
+
+
+def export_as(
+    config_or_network: Config | Network | Mapping[str, Any] | str | os.PathLike[str],
+    target: str,
+    **kw: Any,
+) -> str | bytes:
+    """Export a config or a network to one of :data:`EXPORT_TARGETS`.
+
+    Parameters
+    ----------
+    config_or_network : Config, Network, dict, str or path
+        A config (anything :func:`~tensorbench.engine.config.load_config` reads: object,
+        document, JSON text or file) or a network. A network alone exports as a
+        ``contract`` config for ``script``.
+    target : str
+        ``script``, ``json``, a code target (``numpy``, ``torch``, ``quimb``, ``cotengra``)
+        or a picture (``svg``, ``tikz``, ``png``).
+    **kw
+        Options of the target: ``filename`` (script), ``indent`` (json), ``seed``,
+        ``optimize``, ``dtype`` (code targets), ``seed`` (pictures: the layout seed) and
+        ``dpi`` (png). A config supplies its seed, and for code its task's ``optimize``
+        and ``dtype`` when they are set, so code and pictures match what the app shows.
+
+    Returns
+    -------
+    str or bytes
+        Text, or bytes for binary targets (``png``).
+
+    Raises
+    ------
+    NetworkError
+        For an unknown target (the message lists the valid ones), or a network the
+        target cannot express.
+    ConfigError
+        For a malformed config, or one without a network for a target that needs one.
+    TypeError
+        For an option the target does not take.
+    """
+    if target not in EXPORT_TARGETS:
+        raise NetworkError(
+            f"unknown export target {target!r}; choose one of: {', '.join(EXPORT_TARGETS)}"
+        )
+    unknown = sorted(set(kw) - _TARGET_KWARGS[target])
+    if unknown:
+        raise TypeError(
+            f"export target {target!r} takes no option {unknown[0]!r}; "
+            f"it takes: {', '.join(sorted(_TARGET_KWARGS[target])) or 'none'}"
+        )
+    if isinstance(config_or_network, Network):
+        net: Network | None = config_or_network
+        cfg: Config | None = None
+    else:
+        cfg = load_config(config_or_network)
+        net = cfg.network
+
+    if target == "script":
+        if cfg is None:
+            from .run import get_task
+
+            cfg = Config(get_task("contract").defaults(), net)
+        return export_script(cfg, **kw)
+    if net is None:
+        raise ConfigError(
+            f"this config has no network, so it cannot be exported as {target!r}; "
+            "export it as 'script'"
+        )
+    if cfg is not None:
+        # The config's own choices, so exported code and pictures match the app.
+        kw.setdefault("seed", cfg.seed)
+        if target in CODE_TARGETS:
+            for key in ("optimize", "dtype"):
+                if key in cfg.task:
+                    kw.setdefault(key, cfg.task[key])
+    if target == "json":
+        return net.to_json(indent=kw.get("indent", 2)) + "\n"
+    if target in CODE_TARGETS:
+        return export_code(net, target, **kw)
+    from . import drawing
+
+    if target == "svg":
+        return drawing.to_svg(net, **kw)
+    if target == "tikz":
+        return drawing.to_tikz(net, **kw)
+    return drawing.to_png(net, **kw)
