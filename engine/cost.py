@@ -16,6 +16,7 @@ traced to one pairwise contraction. Conventions follow cotengra:
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
@@ -229,7 +230,11 @@ def optimal_hardness(net: Network) -> float:
 
 
 def find_path(net: Network, optimize: str = "auto", *, seed: int = 0) -> Path:
-    """Find an SSA contraction path with a named optimizer (see :data:`OPTIMIZERS`)."""
+    """Find an SSA contraction path with a named optimizer (see :data:`OPTIMIZERS`).
+
+    Paths depend only on the structure (which tensor holds which index, sizes, output), so
+    they are memoized on it: moving or renaming tensors, or undoing an edit, costs nothing.
+    """
     if optimize not in OPTIMIZERS:
         raise NetworkError(
             f"unknown path optimizer {optimize!r}; choose one of: {', '.join(OPTIMIZERS)}"
@@ -239,15 +244,35 @@ def find_path(net: Network, optimize: str = "auto", *, seed: int = 0) -> Path:
         return ()
     if optimize == "naive":
         return naive_path(n)
-    import cotengra as ctg
+    from opt_einsum import get_symbol
 
+    # Single-character labels: cotengra's Rust accelerator (cotengrust), when installed,
+    # only takes those, and they make a compact cache key.
     inputs, output, sizes = reduced_inputs(net)
+    sym = {ix: get_symbol(k) for k, ix in enumerate(sizes)}
+    key_inputs = tuple("".join(sym[ix] for ix in ixs) for ixs in inputs)
+    key_output = "".join(sym[ix] for ix in output)
+    key_sizes = tuple(sizes[ix] for ix in sizes)
+    return _find_path_cached(key_inputs, key_output, key_sizes, optimize, seed)
+
+
+@functools.lru_cache(maxsize=256)
+def _find_path_cached(
+    inputs: tuple[str, ...], output: str, sizes: tuple[int, ...], optimize: str, seed: int
+) -> Path:
+    import cotengra as ctg
+    from cotengra.presets import estimate_optimal_hardness
+    from opt_einsum import get_symbol
+
+    size_dict = {get_symbol(k): d for k, d in enumerate(sizes)}
+    ins = [tuple(term) for term in inputs]
+    n = len(ins)
+    hardness = float(estimate_optimal_hardness(ins))
     trials = 128
     if optimize == "auto":
-        optimize = "optimal" if optimal_hardness(net) < _OPTIMAL_HARDNESS else "random-greedy"
+        optimize = "optimal" if hardness < _OPTIMAL_HARDNESS else "random-greedy"
         trials = max(1, min(32, _AUTO_TRIAL_BUDGET // n))
     if optimize == "optimal":
-        hardness = optimal_hardness(net)
         if hardness > _OPTIMAL_REFUSE:
             raise NetworkError(
                 f"the exact path search is too hard for this network (hardness {hardness:.0f}, "
@@ -259,7 +284,9 @@ def find_path(net: Network, optimize: str = "auto", *, seed: int = 0) -> Path:
     else:
         opt = ctg.RandomGreedyOptimizer(max_repeats=trials, seed=seed, parallel=False)
     try:
-        tree = ctg.array_contract_tree(inputs, output, sizes, optimize=opt, canonicalize=False)
+        tree = ctg.array_contract_tree(
+            ins, tuple(output), size_dict, optimize=opt, canonicalize=False
+        )
     except OverflowError:
         raise NetworkError(
             "contraction costs of this network overflow floating point (beyond 1e308), so no "

@@ -384,6 +384,34 @@ class Network:
             comps.append(sorted(comp))
         return comps
 
+    def warnings(self) -> list[str]:
+        """Things worth knowing about this network, in words (not errors)."""
+        out = []
+        comps = self.components()
+        if len(comps) > 1:
+            parts = "; ".join(
+                "{"
+                + ", ".join(self._tensors[k].name for k in c[:4])
+                + (", ..." if len(c) > 4 else "")
+                + "}"
+                for c in comps[:4]
+            )
+            out.append(
+                f"the network has {len(comps)} disconnected parts ({parts}): they are joined by "
+                "outer products, which can make the result very large"
+            )
+        scalars = [t.name for t in self._tensors if not t.indices]
+        if scalars and len(self._tensors) > 1:
+            out.append(
+                f"tensor(s) {', '.join(scalars[:5])} have no legs: they only scale the result"
+            )
+        summed = self.indices_of_kind("summed")
+        if summed:
+            out.append(
+                f"leg(s) {', '.join(summed[:5])} are not in the output, so they are summed over"
+            )
+        return out
+
     # ------------------------------------------------------------------ sizes
 
     @property
@@ -740,12 +768,13 @@ def auto_layout(
     free = [n for n in names if n not in fixed]
     if not free:
         return out
-    if len(free) > SPRING_LAYOUT_LIMIT:
-        radius = len(free) / (2 * math.pi)  # neighbours on the circle one unit apart
-        for k, n in enumerate(free):
-            a = 2 * math.pi * k / len(free)
-            out[n] = (radius * math.cos(a), radius * math.sin(a))
-        return out
+    xs = [p[0] for p in out.values()]
+    ys = [p[1] for p in out.values()]
+    # Fixed positions that all (nearly) coincide give a spring layout no length scale: it
+    # would pile the free tensors onto them (or divide by zero). Use a circle then too.
+    degenerate = bool(out) and max(max(xs) - min(xs), max(ys) - min(ys)) < 1e-6
+    if len(free) > SPRING_LAYOUT_LIMIT or degenerate:
+        return out | _circle_positions(free, out)
 
     import networkx as nx
 
@@ -759,4 +788,25 @@ def auto_layout(
         pos = nx.spring_layout(g, pos=out, fixed=list(out), seed=seed)
     else:
         pos = nx.spring_layout(g, seed=seed, scale=max(1.0, math.sqrt(len(names))))
-    return {n: (float(p[0]), float(p[1])) for n, p in pos.items()}
+    placed = {n: (float(p[0]), float(p[1])) for n, p in pos.items()}
+    if not all(math.isfinite(c) for p in placed.values() for c in p):
+        return out | _circle_positions(free, out)
+    return placed
+
+
+def _circle_positions(
+    names: list[str], around: Mapping[str, tuple[float, float]]
+) -> dict[str, tuple[float, float]]:
+    """``names`` on a circle (neighbours one unit apart) beside the ``around`` positions."""
+    radius = max(1.0, len(names) / (2 * math.pi))
+    cx = sum(p[0] for p in around.values()) / len(around) if around else 0.0
+    cy = sum(p[1] for p in around.values()) / len(around) if around else 0.0
+    if around:
+        cx += radius + 1.0  # beside the fixed tensors, not on top of them
+    return {
+        n: (
+            cx + radius * math.cos(2 * math.pi * k / len(names)),
+            cy + radius * math.sin(2 * math.pi * k / len(names)),
+        )
+        for k, n in enumerate(names)
+    }

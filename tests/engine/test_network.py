@@ -397,8 +397,14 @@ def test_costs_beyond_the_float_range_stay_exact_or_refuse_clearly():
     assert sci(big.full_size, 3) == "3.375e+1849"
     assert short(big.full_size) == "3.375e+1849"
     assert format_bytes(big.full_size).endswith("e+1849 B")
-    with pytest.raises(NetworkError, match="overflow floating point"):
-        peps(rows=32, cols=32).stats()
+    # Path scoring in floats overflows in pure-Python cotengra (a clear error), not with its
+    # Rust accelerator (then the costs are exact Python ints).
+    try:
+        stats = peps(rows=32, cols=32).stats()
+    except NetworkError as e:
+        assert "overflow floating point" in str(e)
+    else:
+        assert stats.optimized.flops > 2**1024 and "e+" in short(stats.optimized.flops)
 
 
 def test_layout_of_large_networks_is_fast():
@@ -413,3 +419,16 @@ def test_layout_of_large_networks_is_fast():
     placed = net.with_layout()
     assert time.perf_counter() - t0 < 5
     assert all(t.pos is not None for t in placed.tensors)
+
+
+def test_layout_with_coinciding_fixed_positions_spreads_the_rest():
+    net = Network(
+        [
+            Tensor("A", ("i", "a"), (3e-223, 0.0)),
+            Tensor("B", ("a", "b"), (0.0, 0.0)),
+            Tensor("C", ("b",), None),
+        ],
+        {"i": 2, "a": 3, "b": 2},
+    )
+    (x, y) = net.with_layout().tensor("C").pos
+    assert math.isfinite(x) and math.isfinite(y) and math.hypot(x, y) > 0.5
