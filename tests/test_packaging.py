@@ -47,7 +47,7 @@ def test_wheel_contains_every_module_and_asset(tmp_path):
         for f in (ROOT / folder).rglob("*"):
             if (
                 f.is_file()
-                and (f.suffix in (".py", ".json", ".css", ".png", ".svg"))
+                and (f.suffix in (".py", ".js", ".json", ".css", ".png", ".svg"))
                 and "__pycache__" not in f.parts
             ):
                 expected.add(f"{target}/{f.relative_to(ROOT / folder).as_posix()}")

@@ -225,3 +225,64 @@ class RunSettings(Viewer):
             self._device,
             sizing_mode="stretch_width",
         )
+
+
+def parse_sizes(text: str, letters: str) -> dict[str, int]:
+    """Sizes for an einsum import: ``a=2, b=3``, ``{"a": 2}``, or one number for all."""
+    text = (text or "").strip()
+    if not text:
+        raise TensorbenchError("give the index sizes, e.g. a=2, b=3 (or one number for all)")
+    if text.isdigit():
+        return {c: int(text) for c in letters}
+    if text.startswith("{"):
+        try:
+            doc = json.loads(text)
+        except ValueError as e:
+            raise TensorbenchError(f"sizes: not valid JSON ({e})") from None
+        if not isinstance(doc, dict):
+            raise TensorbenchError('sizes: expected an object such as {"a": 2}')
+        return doc
+    sizes: dict[str, Any] = {}
+    for part in text.replace(";", ",").split(","):
+        if not part.strip():
+            continue
+        key, sep, value = part.replace(":", "=").partition("=")
+        if not sep or not value.strip().lstrip("-").isdigit():
+            raise TensorbenchError(f"sizes: could not read {part.strip()!r}; write a=2, b=3")
+        sizes[key.strip()] = int(value)
+    return sizes
+
+
+class EinsumImport(Viewer):
+    """Build the network of an einsum equation, e.g. ``ab,bc,cd->ad`` with sizes."""
+
+    state = param.Parameter(doc="The page's NetworkState.")
+
+    def __init__(self, **params: Any) -> None:
+        super().__init__(**params)
+        self.equation = pn.widgets.TextInput(
+            label="equation", placeholder="ab,bc,cd->ad", sizing_mode="stretch_width"
+        )
+        self.sizes = pn.widgets.TextInput(
+            label="sizes", placeholder="a=2, b=8, c=8, d=2", sizing_mode="stretch_width"
+        )
+        self.button = pn.widgets.Button(label="Import", width=100)
+        self.button.on_click(lambda *_: self.apply())
+
+    def apply(self) -> bool:
+        """Replace the network with the equation's (undoable)."""
+        from tensorbench.engine import Network
+
+        eq = (self.equation.value or "").replace(" ", "")
+        letters = "".join(dict.fromkeys(c for c in eq if c.isalpha()))
+        try:
+            if not eq:
+                raise TensorbenchError("write an einsum equation such as ab,bc->ac")
+            net = Network.from_einsum(eq, parse_sizes(self.sizes.value, letters)).with_layout()
+        except TensorbenchError as e:
+            self.state.error = f"einsum import: {e}"
+            return False
+        return self.state.edit_network(lambda _old: net)
+
+    def __panel__(self) -> pn.viewable.Viewable:
+        return pn.Column(self.equation, self.sizes, self.button, sizing_mode="stretch_width")

@@ -8,6 +8,7 @@ by a background worker, newest request first, so the page never freezes.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from typing import Any
 
@@ -15,14 +16,17 @@ import param
 
 from tensorbench.engine import (
     Config,
+    Network,
     NetworkStats,
     TensorbenchError,
+    edit,
     export_script,
     get_task,
     get_template,
     load_config,
 )
 from tensorbench.engine.config import parse_json
+from tensorbench.engine.interop import from_tensor_network_editor
 
 from .background import LatestWorker, current_doc, dispatch
 
@@ -60,6 +64,14 @@ class NetworkState(param.Parameterized):
     error = param.String(default="", doc="Why the last edit was refused (empty when fine).")
     info = param.String(default="", doc="A short note about the last successful action.")
     computing = param.Boolean(default=False, doc="Stats of the current config are on their way.")
+    selection = param.Dict(
+        default={"tensors": [], "indices": []}, doc="Selected tensor and index names on the canvas."
+    )
+    can_undo = param.Boolean(default=False, doc="There is an edit to undo.")
+    can_redo = param.Boolean(default=False, doc="There is an undone edit to redo.")
+
+    #: Most edits kept for undo.
+    UNDO_LIMIT = 200
 
     def __init__(
         self, config: Config | None = None, *, sync: bool | None = None, **params: Any
@@ -75,6 +87,8 @@ class NetworkState(param.Parameterized):
         self._doc = current_doc()
         self._sync = self._doc is None if sync is None else sync
         self._worker = LatestWorker("tensorbench-stats")
+        self._undo: list[Config] = []
+        self._redo: list[Config] = []
         self._request_stats(config)
 
     # ------------------------------------------------------------------ edits
@@ -83,11 +97,172 @@ class NetworkState(param.Parameterized):
         self.error = message
         return False
 
-    def _set_config(self, config: Config, info: str = "") -> None:
+    def _set_config(self, config: Config, info: str = "", *, record: bool = True) -> None:
         # The config is valid, so it is applied at once; its stats (a path search that can
         # take seconds on big networks) follow from a worker thread.
-        self.param.update(config=config, error="", info=info)
+        if record and config != self.config:
+            self._undo = [*self._undo[-(self.UNDO_LIMIT - 1) :], self.config]
+            self._redo = []
+        net = config.network
+        names = set() if net is None else {t.name for t in net.tensors}
+        indices = set() if net is None else set(net.sizes)
+        selection = {
+            "tensors": [n for n in self.selection.get("tensors", []) if n in names],
+            "indices": [i for i in self.selection.get("indices", []) if i in indices],
+        }
+        self.param.update(
+            config=config,
+            error="",
+            info=info,
+            selection=selection,
+            can_undo=bool(self._undo),
+            can_redo=bool(self._redo),
+        )
         self._request_stats(config)
+
+    @property
+    def network(self) -> Network | None:
+        """The current network (None for an empty canvas)."""
+        return self.config.network
+
+    def undo(self) -> bool:
+        """Go back one edit (any change of the config counts)."""
+        if not self._undo:
+            return self._fail("nothing to undo")
+        self._redo.append(self.config)
+        self._set_config(self._undo.pop(), info="undone", record=False)
+        return True
+
+    def redo(self) -> bool:
+        """Re-apply the last undone edit."""
+        if not self._redo:
+            return self._fail("nothing to redo")
+        self._undo.append(self.config)
+        self._set_config(self._redo.pop(), info="redone", record=False)
+        return True
+
+    def select(self, tensors: list[str], indices: list[str]) -> None:
+        """Set the canvas selection (unknown names are dropped)."""
+        net = self.network
+        names = set() if net is None else {t.name for t in net.tensors}
+        known = set() if net is None else set(net.sizes)
+        self.selection = {
+            "tensors": [t for t in dict.fromkeys(tensors) if t in names],
+            "indices": [i for i in dict.fromkeys(indices) if i in known],
+        }
+
+    # ------------------------------------------------------------------ canvas edits
+
+    def _edit(self, fn: Any, *args: Any, select: dict[str, list[str]] | None = None) -> bool:
+        """Apply an :mod:`~tensorbench.engine.edit` function to the network."""
+        try:
+            net = fn(self.network, *args)
+        except TensorbenchError as e:
+            return self._fail(str(e))
+        self._set_config(dataclasses.replace(self.config, network=net))
+        self.template = CUSTOM
+        if select is not None:
+            self.select(select.get("tensors", []), select.get("indices", []))
+        return True
+
+    def edit_network(self, fn: Any) -> bool:
+        """Replace the network by ``fn(network)`` (validated, undoable)."""
+        return self._edit(fn)
+
+    def add_tensor(self, pos: tuple[float, float]) -> bool:
+        """Add a tensor at ``pos`` (network units) and select it."""
+        before = set() if self.network is None else {t.name for t in self.network.tensors}
+        ok = self._edit(edit.add_tensor, pos)
+        if ok and self.network is not None:
+            new = [t.name for t in self.network.tensors if t.name not in before]
+            self.select(new, [])
+        return ok
+
+    def add_legs(self, tensors: list[str]) -> bool:
+        """Give each tensor a new open leg."""
+        if self.network is None or not tensors:
+            return self._fail("select a tensor to give it a leg")
+
+        def add_all(net: Network) -> Network:
+            for name in tensors:
+                net = edit.add_leg(net, name)
+            return net
+
+        return self._edit(add_all)
+
+    def connect(self, a: tuple[str, str | None], b: tuple[str, str | None]) -> bool:
+        """Bond two tensors, or join a leg to a tensor, a leg or a bond."""
+        if self.network is None:
+            return self._fail("add two tensors first")
+        return self._edit(edit.connect, a, b)
+
+    def hyperedge(self, tensors: list[str]) -> bool:
+        """Join three or more tensors by one new index."""
+        if self.network is None:
+            return self._fail("add tensors first")
+        return self._edit(edit.make_hyperedge, tensors)
+
+    def delete(self, tensors: list[str], indices: list[str]) -> bool:
+        """Delete tensors and indices (bonds to deleted tensors stay as open legs)."""
+        if self.network is None or (not tensors and not indices):
+            return self._fail("select something to delete")
+
+        def remove(net: Network) -> Network | None:
+            net2: Network | None = edit.delete_indices(net, indices) if indices else net
+            if tensors and net2 is not None:
+                net2 = edit.delete_tensors(net2, tensors)
+            return net2
+
+        return self._edit(remove, select={"tensors": [], "indices": []})
+
+    def move(self, positions: dict[str, tuple[float, float]]) -> bool:
+        """Move tensors (one undo step per drop)."""
+        if self.network is None:
+            return False
+        return self._edit(edit.move, positions)
+
+    def rename_tensor(self, old: str, new: str) -> bool:
+        """Rename a tensor and keep it selected."""
+        if self.network is None or new == old:
+            return False
+        return self._edit(edit.rename_tensor, old, new, select={"tensors": [new], "indices": []})
+
+    def rename_index(self, old: str, new: str) -> bool:
+        """Rename an index and keep it selected."""
+        if self.network is None or new == old:
+            return False
+        return self._edit(edit.rename_index, old, new, select={"tensors": [], "indices": [new]})
+
+    def set_size(self, ix: str, size: int) -> bool:
+        """Set an index's size."""
+        if self.network is None or size is None:
+            return False
+        if self.network.sizes.get(ix) == size:
+            return True
+        return self._edit(edit.set_size, ix, size)
+
+    def move_leg(self, tensor: str, k: int, step: int) -> bool:
+        """Move a tensor's ``k``-th leg ``step`` places in its axis order."""
+        if self.network is None:
+            return False
+        order = list(self.network.tensor(tensor).indices)
+        j = k + step
+        if not 0 <= j < len(order):
+            return False
+        order[k], order[j] = order[j], order[k]
+        return self._edit(edit.reorder_legs, tensor, order)
+
+    def auto_layout(self) -> bool:
+        """Place every tensor afresh."""
+        if self.network is None:
+            return False
+        return self._edit(edit.auto_layout, self.config.seed)
+
+    def clear(self) -> bool:
+        """Empty the canvas (undo brings the network back)."""
+        if self.network is None:
+            return False
+        return self._edit(lambda _net: None, select={"tensors": [], "indices": []})
 
     def _request_stats(self, config: Config) -> None:
         net = config.network
@@ -166,6 +341,10 @@ class NetworkState(param.Parameterized):
             doc = parse_json(text, source)
             if isinstance(doc, dict) and doc.get("format") == "tensorbench/network":
                 cfg = self.config.replace(network=doc, name=doc.get("name"))
+            elif isinstance(doc, dict) and "schema_version" in doc and "network" in doc:
+                # a drawing saved by tensor-network-editor
+                net = from_tensor_network_editor(doc).with_layout()
+                cfg = dataclasses.replace(self.config, network=net, name=net.name)
             else:
                 cfg = load_config(doc)
         except TensorbenchError as e:

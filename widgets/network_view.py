@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 import holoviews as hv
+import holoviews.plotting.bokeh  # registers the backend that .opts() targets
 import panel as pn
 import param
 from panel.viewable import Viewer

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import html
+import math
 from typing import Any
 
 import holoviews as hv
+import holoviews.plotting.bokeh  # registers the backend that .opts() targets
 import panel as pn
 import param
 from panel.viewable import Viewer
@@ -14,7 +16,15 @@ from tensorbench.engine import NetworkStats, Result
 from tensorbench.engine.device import resolve_dtype
 from tensorbench.engine.fmt import format_bytes, format_number, short
 
-__all__ = ["StatsCard", "stats_rows", "step_plot"]
+__all__ = ["StatsCard", "notes_html", "stats_rows", "step_plot"]
+
+
+def notes_html(notes: list[str], size: str = "13px") -> str:
+    """Warnings as escaped HTML lines (user names inside are shown as text)."""
+    style = f"color: #8a5a00; font-size: {size}"
+    return "".join(
+        f"<div class='tb-warning' style='{style}'>&#9888; {html.escape(n)}</div>" for n in notes
+    )
 
 
 def stats_rows(stats: NetworkStats) -> list[tuple[str, str, str]]:
@@ -123,3 +133,141 @@ def step_plot(result: Result) -> hv.Overlay | hv.Layout | hv.Text:
         tools=["hover"],
     )
     return (scatter + bars).opts(shared_axes=False)
+
+
+def largest_step(stats: NetworkStats) -> int | None:
+    """Index of the step that makes the largest intermediate (None without steps)."""
+    steps = stats.optimized.steps
+    if not steps:
+        return None
+    return max(range(len(steps)), key=lambda k: steps[k].size)
+
+
+def subtree_leaves(stats: NetworkStats, n: int, step: int) -> list[int]:
+    """Positions of the input tensors contracted into the result of ``step``."""
+    steps = stats.optimized.steps
+    out, stack = [], [n + step]
+    while stack:
+        node = stack.pop()
+        if node < n:
+            out.append(node)
+        else:
+            s = steps[node - n]
+            stack += [s.left, s.right]
+    return sorted(out)
+
+
+def _tree_coords(stats: NetworkStats, n: int) -> tuple[dict[int, float], dict[int, float]]:
+    """x (leaves in depth-first order, parents centred) and y (step number) of tree nodes."""
+    steps = stats.optimized.steps
+    xs: dict[int, float] = {}
+    ys: dict[int, float] = {k: 0.0 for k in range(n)}
+    counter = 0
+    # iterative post-order walk: a chain of thousands of steps must not hit the recursion limit
+    stack: list[tuple[int, bool]] = [(n + len(steps) - 1, False)]
+    while stack:
+        node, done = stack.pop()
+        if node < n:
+            xs[node] = float(counter)
+            counter += 1
+        elif done:
+            s = steps[node - n]
+            xs[node] = (xs[s.left] + xs[s.right]) / 2
+            ys[node] = float(node - n + 1)
+        else:
+            s = steps[node - n]
+            stack += [(node, True), (s.right, False), (s.left, False)]
+    return xs, ys
+
+
+def contraction_tree(stats: NetworkStats, names: list[str]) -> hv.Overlay | hv.Text:
+    """The optimized contraction tree: tensors at the bottom, one node per pairwise step
+    (height = step number, colour = log10 flops), the largest intermediate in red."""
+    n = len(names)
+    steps = stats.optimized.steps
+    if not steps:
+        return hv.Text(0, 0, "a single tensor: nothing to contract").opts(height=280)
+    xs, ys = _tree_coords(stats, n)
+    factor = 4 if "complex" in stats.dtype else 2
+    hot = largest_step(stats)
+    segs = {"x0": [], "y0": [], "x1": [], "y1": []}
+    for k, s in enumerate(steps):
+        for child in (s.left, s.right):
+            segs["x0"].append(xs[child])
+            segs["y0"].append(ys[child])
+            segs["x1"].append(xs[n + k])
+            segs["y1"].append(ys[n + k])
+    nodes = {
+        "x": [xs[n + k] for k in range(len(steps))],
+        "y": [ys[n + k] for k in range(len(steps))],
+        "step": list(range(1, len(steps) + 1)),
+        "log10_flops": [math.log10(max(s.cost * factor, 1)) for s in steps],
+        "size": [s.size for s in steps],
+        "indices": [", ".join(s.indices) or "(scalar)" for s in steps],
+        "largest": ["yes" if k == hot else "" for k in range(len(steps))],
+    }
+    leaves = {"x": [xs[k] for k in range(n)], "y": [-0.35] * n, "name": names}
+    layers: list[Any] = [
+        hv.Segments(segs, kdims=["x0", "y0", "x1", "y1"]).opts(color="#8a949e", line_width=1.5),
+        hv.Points(
+            nodes, kdims=["x", "y"], vdims=["log10_flops", "step", "size", "indices", "largest"]
+        ).opts(
+            color="log10_flops",
+            cmap="viridis",
+            size=9,
+            colorbar=True,
+            tools=["hover"],
+            clabel="log10 flops",
+        ),
+    ]
+    if hot is not None:
+        layers.append(
+            hv.Points([(xs[n + hot], ys[n + hot])]).opts(
+                color="#d62728", size=16, marker="circle", fill_alpha=0, line_width=3
+            )
+        )
+    if n <= 60:
+        layers.append(
+            hv.Labels(leaves, kdims=["x", "y"], vdims=["name"]).opts(
+                text_font_size="8pt", text_color="#333", angle=90 if n > 12 else 0
+            )
+        )
+    return hv.Overlay(layers).opts(
+        responsive=True,
+        height=300,
+        yaxis=None,
+        xaxis=None,
+        show_grid=False,
+        title="contraction tree (optimized path; red: largest intermediate)",
+        ylim=(-1.2, len(steps) + 0.8),
+        toolbar="right",
+    )
+
+
+def step_costs(stats: NetworkStats) -> hv.Bars | hv.Text:
+    """Flops of each pairwise step along the optimized path (log scale)."""
+    steps = stats.optimized.steps
+    if not steps:
+        return hv.Text(0, 0, "no contraction steps").opts(height=280)
+    factor = 4 if "complex" in stats.dtype else 2
+    hot = largest_step(stats)
+    data = {
+        "step": [str(k + 1) for k in range(len(steps))],
+        "flops": [max(s.cost * factor, 1) for s in steps],
+        "kind": ["largest intermediate" if k == hot else "step" for k in range(len(steps))],
+        "size": [s.size for s in steps],
+    }
+    lo, hi = min(data["flops"]), max(data["flops"])
+    return hv.Bars(data, kdims=["step"], vdims=["flops", "kind", "size"]).opts(
+        logy=True,
+        ylim=(lo / 2, hi * 2),
+        responsive=True,
+        height=300,
+        color="kind",
+        cmap={"step": "#1f77b4", "largest intermediate": "#d62728"},
+        tools=["hover"],
+        title="flops per step",
+        xlabel="step",
+        show_legend=False,
+        xrotation=90 if len(steps) > 30 else 0,
+    )

@@ -1,4 +1,5 @@
-"""The Network page: pick a template, watch the diagram and its costs, run, export."""
+"""The Network page: draw or pick a network, watch its costs and contraction tree, run,
+export."""
 
 from __future__ import annotations
 
@@ -11,10 +12,19 @@ from panel.viewable import Viewer
 
 from tensorbench.app.demos import demo_names, load_demo
 from tensorbench.engine import Config, Result
-from tensorbench.widgets.forms import RunSettings, TemplateForm
+from tensorbench.widgets.export_panel import ExportPanel
+from tensorbench.widgets.forms import EinsumImport, RunSettings, TemplateForm
+from tensorbench.widgets.network_editor import NetworkEditor
 from tensorbench.widgets.network_state import NetworkState
-from tensorbench.widgets.network_view import NetworkView
-from tensorbench.widgets.plots import StatsCard, step_plot
+from tensorbench.widgets.plots import (
+    StatsCard,
+    contraction_tree,
+    largest_step,
+    notes_html,
+    step_costs,
+    step_plot,
+    subtree_leaves,
+)
 from tensorbench.widgets.run_panel import RunPanel
 
 __all__ = ["NetworkPage"]
@@ -29,8 +39,14 @@ class NetworkPage(Viewer):
         self.template_form = TemplateForm(state=self.state)
         self.run_settings = RunSettings(state=self.state)
         self.run_panel = RunPanel(get_config=lambda: self.state.config, on_result=self._show_result)
-        self.view = NetworkView(state=self.state)
+        self.editor = NetworkEditor(state=self.state)
+        self.einsum_import = EinsumImport(state=self.state)
+        self.export_panel = ExportPanel(state=self.state, active=False)
         self.stats = StatsCard(state=self.state)
+        self.warnings = pn.pane.HTML("", sizing_mode="stretch_width", name="warnings")
+        self.tree_plot = pn.pane.HoloViews(None, sizing_mode="stretch_width", height=310)
+        self.cost_plot = pn.pane.HoloViews(None, sizing_mode="stretch_width", height=310)
+        self.state.param.watch(self._on_stats, "stats")
 
         self.alert = pn.pane.Alert(
             "", alert_type="danger", visible=False, sizing_mode="stretch_width", name="page-error"
@@ -79,6 +95,8 @@ class NetworkPage(Viewer):
             sizing_mode="stretch_width",
         )
         self.state.param.watch(self._on_config, "config")
+        self._on_config()
+        self._on_stats()
 
     # ------------------------------------------------------------------ callbacks
 
@@ -88,11 +106,32 @@ class NetworkPage(Viewer):
         self.alert.visible = bool(message)
         # The alert may be scrolled out of view (e.g. under the JSON editor): also toast it.
         if message and pn.state.notifications is not None:
-            pn.state.notifications.error(message, duration=10000)
+            # quotes stay as typed: the toast shows entities such as &#x27; literally
+            toast = html.escape(self.state.error, quote=False)
+            pn.state.notifications.error(toast, duration=10000)
 
     def _on_config(self, *_: Any) -> None:
         self.json_editor.value = self.state.config_json()
         self.script_view.object = self._script_html()
+        empty = self.state.network is None
+        self.download_script.disabled = empty
+        net = self.state.network
+        notes = [] if net is None else net.warnings()
+        self.warnings.object = notes_html(notes)
+
+    def _on_stats(self, *_: Any) -> None:
+        stats, net = self.state.stats, self.state.network
+        if stats is None or net is None or stats.num_tensors != len(net.tensors):
+            self.tree_plot.object = None
+            self.cost_plot.object = None
+            self.editor.set_hot([])
+            return
+        names = [t.name for t in net.tensors]
+        self.tree_plot.object = contraction_tree(stats, names)
+        self.cost_plot.object = step_costs(stats)
+        k = largest_step(stats)
+        hot = [] if k is None else [names[i] for i in subtree_leaves(stats, len(names), k)]
+        self.editor.set_hot(hot)
 
     def _on_upload(self, event: Any) -> None:
         if event.new:
@@ -122,6 +161,8 @@ class NetworkPage(Viewer):
         return [
             pn.pane.Markdown("### Network"),
             self.template_form,
+            pn.pane.Markdown("### Import einsum"),
+            self.einsum_import,
             pn.pane.Markdown("### Contract"),
             self.run_settings,
             self.run_panel,
@@ -145,11 +186,27 @@ class NetworkPage(Viewer):
                 "Config JSON",
                 pn.Column(self.json_editor, self.apply_json, sizing_mode="stretch_width"),
             ),
+            ("Indices", self.editor.index_table),
             ("Script", self.script_view),
+            ("Export", self.export_panel),
             sizing_mode="stretch_width",
             dynamic=False,
         )
-        return pn.Column(self.alert, self.view, self.stats, tabs, sizing_mode="stretch_width")
+        export_tab = len(tabs) - 1
+        tabs.param.watch(
+            lambda e: setattr(self.export_panel, "active", e.new == export_tab), "active"
+        )
+        analysis = pn.Row(self.tree_plot, self.cost_plot, sizing_mode="stretch_width")
+        return pn.Column(
+            self.alert,
+            self.editor,
+            self.stats,
+            self.editor.einsum,
+            self.warnings,
+            analysis,
+            tabs,
+            sizing_mode="stretch_width",
+        )
 
     def __panel__(self) -> pn.viewable.Viewable:
         return pn.Row(pn.Column(*self.sidebar(), width=320), self.main())

@@ -230,12 +230,15 @@ def test_background_stats_keep_only_the_newest_request():
     assert state.stats.num_tensors == 5  # not the 400-tensor PEPS
 
 
-def test_background_stats_errors_become_messages():
+def test_background_stats_of_huge_networks_are_numbers_or_messages():
     state = NetworkState(sync=False)
     state.apply_template("peps", {"rows": 32, "cols": 32, "bond": 3, "phys": 2})
     assert state.wait(300)
-    assert "overflow floating point" in state.error
-    assert state.stats is None and state.config.network.name.startswith("PEPS 32x32")
+    assert state.config.network.name.startswith("PEPS 32x32")
+    if state.error:  # pure-Python cotengra scores paths in floats and overflows
+        assert "overflow floating point" in state.error and state.stats is None
+    else:  # cotengrust keeps going; our costs are exact ints
+        assert state.stats.optimized.flops > 2**1024
 
 
 def test_closing_the_session_cancels_its_run():
@@ -246,3 +249,55 @@ def test_closing_the_session_cancels_its_run():
     page.run_panel._session_closed(None)  # what Panel calls when the tab goes away
     page.run_panel.wait(120)
     assert page.run_panel.result.status == "cancelled"
+
+
+def test_background_stats_errors_become_messages():
+    state = NetworkState(sync=False)
+    state.apply_template("peps", {"rows": 5, "cols": 5, "bond": 3, "phys": 2})
+    state.update_run_settings(optimize="optimal")
+    assert state.wait(120)
+    assert "too hard for this network" in state.error and state.stats is None
+    assert state.config.task["optimize"] == "optimal"  # the setting is kept, the error shown
+
+
+def test_tensor_network_editor_documents_open_in_the_page():
+    doc = {
+        "schema_version": 2,
+        "network": {
+            "id": "n",
+            "name": "pair",
+            "tensors": [
+                {
+                    "id": "t0",
+                    "name": "A",
+                    "position": {"x": 0, "y": 0},
+                    "indices": [
+                        {"id": "t0_r", "name": "r", "dimension": 3},
+                        {"id": "t0_p", "name": "p", "dimension": 2},
+                    ],
+                },
+                {
+                    "id": "t1",
+                    "name": "B",
+                    "position": {"x": 320, "y": 0},
+                    "indices": [{"id": "t1_l", "name": "l", "dimension": 3}],
+                },
+            ],
+            "edges": [
+                {
+                    "id": "e",
+                    "name": "bond",
+                    "left": {"tensor_id": "t0", "index_id": "t0_r"},
+                    "right": {"tensor_id": "t1", "index_id": "t1_l"},
+                }
+            ],
+            "hyperedges": [],
+        },
+    }
+    page = NetworkPage()
+    page.upload.filename = "pair.json"
+    page.upload.value = json.dumps(doc).encode()
+    assert page.state.error == ""
+    net = page.state.network
+    assert [t.name for t in net.tensors] == ["A", "B"] and len(net.bonds) == 1
+    assert page.state.stats.params == 2 * 3 + 3

@@ -1,0 +1,118 @@
+"""The editor without a browser: canvas messages drive the state; undo; canvas drawing data."""
+
+from __future__ import annotations
+
+from tensorbench.app.pages.network import NetworkPage
+from tensorbench.engine import build_template
+from tensorbench.widgets.network_editor import SCALE, canvas_graph
+
+
+def draw_chain(page: NetworkPage) -> None:
+    ed = page.editor
+    ed.clear()
+    for x in (0, 100, 200):
+        ed.handle({"type": "add_tensor", "x": x, "y": 0})
+    ed.handle(
+        {
+            "type": "connect",
+            "a": {"tensor": "T0", "index": None},
+            "b": {"tensor": "T1", "index": None},
+        }
+    )
+    ed.handle(
+        {
+            "type": "connect",
+            "a": {"tensor": "T1", "index": None},
+            "b": {"tensor": "T2", "index": None},
+        }
+    )
+
+
+def test_canvas_messages_draw_a_chain_with_live_stats():
+    page = NetworkPage()
+    draw_chain(page)
+    s = page.state
+    assert s.network.bonds == ("b0", "b1") and s.stats.params == 8
+    s.select([], ["b0"])
+    s.set_size("b0", 3)
+    assert s.stats.params == 11
+    assert "a,ab,b-&gt;" in page.editor.einsum.object
+    assert s.template == "(custom network)"
+    assert page.editor.canvas.graph["tensors"][1]["x"] == 100.0
+
+
+def test_moves_undo_redo_and_clear():
+    page = NetworkPage()
+    draw_chain(page)
+    ed, s = page.editor, page.state
+    ed.handle({"type": "move", "positions": {"T2": [200, 90]}})
+    assert s.network.tensor("T2").pos == (200 / SCALE, -90 / SCALE)
+    ed.handle({"type": "undo"})
+    assert s.network.tensor("T2").pos == (200 / SCALE, 0.0)
+    ed.handle({"type": "redo"})
+    assert s.network.tensor("T2").pos[1] == -1.0
+    ed.clear()
+    assert s.network is None and s.stats is None
+    ed.handle({"type": "undo"})
+    assert len(s.network.tensors) == 3
+
+
+def test_refused_gestures_say_why_and_keep_the_drawing():
+    page = NetworkPage()
+    draw_chain(page)
+    before = page.state.network
+    page.editor.handle(
+        {
+            "type": "connect",
+            "a": {"tensor": "T0", "index": None},
+            "b": {"tensor": "T0", "index": None},
+        }
+    )
+    assert "cannot be connected to itself" in page.state.error
+    assert page.state.network == before
+    page.state.select(["T1"], [])
+    page.editor.handle({"type": "shortcut", "key": "c"})
+    assert "exactly two tensors" in page.state.error
+
+
+def test_shortcuts_and_selection_panel():
+    page = NetworkPage()
+    draw_chain(page)
+    ed, s = page.editor, page.state
+    ed.handle({"type": "select", "tensors": ["T0", "T1", "T2"], "indices": []})
+    ed.handle({"type": "shortcut", "key": "h"})
+    assert s.network.hyperedges == ("h0",)
+    ed.handle({"type": "select", "tensors": ["T1"], "indices": []})
+    ed.handle({"type": "shortcut", "key": "l"})
+    assert s.network.open_indices == ("i0",)
+    labels = [
+        getattr(o, "label", "") for row in ed.side.objects for o in getattr(row, "objects", [row])
+    ]
+    assert any(str(lab).startswith("0: b0") for lab in labels)
+    ed.handle({"type": "delete"})
+    assert [t.name for t in s.network.tensors] == ["T0", "T2"]
+
+
+def test_the_largest_intermediate_is_highlighted():
+    page = NetworkPage()  # the default MPS
+    assert page.editor.hot and set(page.editor.hot) <= {t.name for t in page.state.network.tensors}
+    assert page.editor.canvas.graph["hot"] == page.editor.hot
+
+
+def test_canvas_graph_describes_legs_in_axis_order():
+    net = build_template("cp", dims=[3, 4, 5], rank=2, weights=True)
+    g = canvas_graph(net)
+    u0 = next(t for t in g["tensors"] if t["id"] == "U0")
+    assert [(leg["order"], leg["index"], leg["kind"]) for leg in u0["legs"]] == [
+        (0, "i0", "open"),
+        (1, "r", "hyper"),
+    ]
+    assert next(b for b in g["bonds"] if b["index"] == "r")["tensors"] == [
+        "U0",
+        "U1",
+        "U2",
+        "lambda",
+    ]
+    two = canvas_graph(build_template("mps", sites=2, periodic=True))
+    assert sorted(b["offset"] for b in two["bonds"]) == [-0.5, 0.5]
+    assert canvas_graph(None)["tensors"] == []
