@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from tensorbench.engine import __version__, network_stats, path_cost
+from tensorbench.engine.device import device_info
 from tensorbench.engine.interop import from_tensor_network_editor
 
 RESULTS = Path(__file__).parent / "results"
@@ -77,15 +78,8 @@ CASES = [
 
 
 def cpu_name() -> str:
-    """The CPU's model name from /proc/cpuinfo (the platform's name elsewhere)."""
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
+    """The CPU's model name, as every tensorbench result records it."""
+    return device_info("cpu")["device_name"]
 
 
 def its_path_as_ssa(steps: list[Any], tensor_ids: list[str]) -> list[tuple[int, int]]:

@@ -3,8 +3,8 @@
 
 The geometry comes from :func:`tensorbench.engine.layout.diagram_geometry` (shared with the
 SVG/TikZ/PNG exports); :func:`network_diagram` turns it into a HoloViews overlay;
-:class:`NetworkView` shows the network of any Parameterized that has a ``config``
-parameter, redrawing when it changes.
+the editable drawing on the Network page is :mod:`.network_editor`'s canvas; this static one
+suits read-only views and notebooks.
 """
 
 from __future__ import annotations
@@ -13,14 +13,11 @@ from typing import Any
 
 import holoviews as hv
 import holoviews.plotting.bokeh  # registers the backend that .opts() targets
-import panel as pn
-import param
-from panel.viewable import Viewer
 
 from tensorbench.engine.layout import bond_width, diagram_geometry
 from tensorbench.engine.network import Network
 
-__all__ = ["NetworkView", "bond_width", "diagram_geometry", "network_diagram"]
+__all__ = ["bond_width", "diagram_geometry", "network_diagram"]
 
 # Tensors beyond this many get no text labels: the labels would hide the drawing.
 MAX_LABELLED_TENSORS = 60
@@ -164,28 +161,3 @@ def _equal_limits(
         extra = (w / aspect - h) / 2
         y0, y1 = y0 - extra, y1 + extra
     return (x0, x1), (y0, y1), aspect
-
-
-class NetworkView(Viewer):
-    """Live diagram of ``state.config.network``; redraws whenever the config changes."""
-
-    state = param.Parameter(doc="A Parameterized with a `config` parameter holding a Config.")
-
-    def __init__(self, **params: Any) -> None:
-        super().__init__(**params)
-        self._pane = pn.pane.HoloViews(
-            self._draw(), sizing_mode="stretch_width", min_height=300, name="diagram"
-        )
-        self.state.param.watch(self._update, "config")
-
-    def _draw(self) -> hv.Overlay | hv.Text:
-        net = self.state.config.network
-        if net is None:
-            return hv.Text(0, 0, "no network")
-        return network_diagram(net, seed=self.state.config.seed)
-
-    def _update(self, *_: Any) -> None:
-        self._pane.object = self._draw()
-
-    def __panel__(self) -> pn.viewable.Viewable:
-        return self._pane

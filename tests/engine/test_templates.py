@@ -8,6 +8,7 @@ import opt_einsum as oe
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from tb_testing import SMALL_TEMPLATE_ARGS
 
 from tensorbench.engine import (
     TEMPLATES,
@@ -20,25 +21,7 @@ from tensorbench.engine import (
 from tensorbench.engine.cost import reduced_inputs
 from tensorbench.engine.templates import mps, tensor_ring, tucker
 
-# Small sizes for each template, so a dense numpy.einsum is a cheap ground truth.
-SMALL = {
-    "mps": {"sites": 5, "bond": 3, "phys": 2},
-    "mpo": {"sites": 4, "bond": 3, "phys": 2},
-    "tensor_train": {"dims": [3, 4, 2, 3], "ranks": [2, 3, 2]},
-    "tensor_ring": {"dims": [3, 4, 2], "ranks": [2, 3, 2]},
-    "tucker": {"dims": [3, 4, 5], "ranks": [2, 3, 2]},
-    "cp": {"dims": [3, 4, 5], "rank": 3, "weights": True},
-    "peps": {"rows": 2, "cols": 3, "bond": 2, "phys": 2},
-    "peps_2x2": {},
-    "pepo": {"rows": 2, "cols": 2, "bond": 2, "phys": 2},
-    "ttn": {"sites": 6, "bond": 3, "phys": 2},
-    "hierarchical_tucker": {"dims": [2, 3, 4, 2, 3], "rank": 2},
-    "ht": {"dims": [3, 3, 3], "rank": 2},
-    "mera": {"sites": 8, "bond": 3, "phys": 2},
-    "fctn": {"dims": [3, 2, 3, 2], "rank": 2},
-    "tebd_gate_layer": {"sites": 5, "bond": 3, "phys": 2, "offset": 1},
-    "rank_matrix": {"ranks": [[3, 2, 1], [2, 4, 3], [1, 3, 2]], "perm": [2, 0, 1]},
-}
+SMALL = SMALL_TEMPLATE_ARGS
 
 
 def test_every_template_has_small_sizes_here():
