@@ -7,8 +7,9 @@ three never disagree about names, defaults or bounds.
 from __future__ import annotations
 
 import copy
+import json
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -16,7 +17,7 @@ from .errors import TensorbenchError, brief
 
 __all__ = ["Param", "ParamKind", "check_params"]
 
-ParamKind = Literal["int", "float", "bool", "choice", "ints", "int_matrix"]
+ParamKind = Literal["int", "float", "bool", "choice", "ints", "int_matrix", "str", "json"]
 
 
 @dataclass(frozen=True)
@@ -27,9 +28,11 @@ class Param:
     ----------
     name : str
         Argument name (``--name`` on the CLI).
-    kind : {"int", "float", "bool", "choice", "ints", "int_matrix"}
+    kind : {"int", "float", "bool", "choice", "ints", "int_matrix", "str", "json"}
         ``ints`` is a list of ints (or one int meaning "this value everywhere" when
-        ``scalar_ok``); ``int_matrix`` a square list of lists.
+        ``scalar_ok``); ``int_matrix`` a square list of lists; ``str`` free text of at most
+        ``max`` characters; ``json`` any JSON value (object, list, ...), checked further by
+        ``validator`` when given.
     default : object
         Value used when the argument is not given; ``None`` makes the argument optional.
     doc : str
@@ -48,6 +51,7 @@ class Param:
     max: float = 4096
     choices: tuple[str, ...] = ()
     scalar_ok: bool = True
+    validator: Callable[[Any, str], Any] | None = None  # json: (value, where) -> clean value
 
     def check(
         self, value: Any, where: str, error: type[TensorbenchError] = TensorbenchError
@@ -72,6 +76,20 @@ class Param:
             return value
         if kind == "int":
             return self._int(value, where, error)
+        if kind == "str":
+            if not isinstance(value, str) or len(value) > self.max:
+                raise error(
+                    f"{where} must be text of at most {self.max:g} characters, got {brief(value)}"
+                )
+            return value
+        if kind == "json":
+            try:
+                json.dumps(value)
+            except (TypeError, ValueError):
+                raise error(
+                    f"{where} must be JSON data (objects, lists, numbers, text), got {brief(value)}"
+                ) from None
+            return self.validator(value, where) if self.validator is not None else value
         if kind == "float":
             if isinstance(value, bool) or not isinstance(value, (int, float)):
                 raise error(f"{where} must be a number, got {brief(value)}")

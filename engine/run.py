@@ -44,7 +44,7 @@ RESULT_VERSION = 1
 ProgressFn = Callable[[dict[str, Any]], None]
 
 # Built-in task modules, imported on first use so `import tensorbench.engine` stays light.
-_BUILTIN_TASK_MODULES = ("tensorbench.engine.contract",)
+_BUILTIN_TASK_MODULES = ("tensorbench.engine.contract", "tensorbench.engine.decompose.task")
 
 
 class Cancelled(Exception):  # noqa: N818 - it is a signal, not an error
@@ -149,6 +149,8 @@ class Reporter:
         self._t0 = time.perf_counter()
         self._last = -1.0
         self.history: list[dict[str, Any]] = []
+        #: Python objects a caller may want (e.g. fitted cores), kept out of the JSON.
+        self.artifacts: dict[str, Any] = {}
 
     @property
     def elapsed(self) -> float:
@@ -203,6 +205,8 @@ class Result:
     history: list[dict[str, Any]] = field(default_factory=list)
     environment: dict[str, Any] = field(default_factory=dict)
     timings: dict[str, Any] = field(default_factory=dict)
+    #: In-memory objects (fitted cores, ...) for the app; not part of the JSON document.
+    artifacts: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @property
     def kind(self) -> str:
@@ -287,4 +291,5 @@ def run(
         reporter.history,
         env,
         {"started": started, "wall_s": reporter.elapsed},
+        reporter.artifacts,
     )
