@@ -1,0 +1,193 @@
+"""Tensor rings: TR-ALS and TR-ALS with leverage-score sampling.
+
+Ground truth: dense tensors built here with torch.einsum from random ring cores, and the
+exact matrix SVD (a 2-mode ring with ranks (a, b) is a rank-ab matrix factorization).
+TR-ALS from a random start can stall in a swamp for some starts (about one in ten on
+4-way rank-3 rings); the seeds below were picked among converging ones.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import pytest
+import torch
+
+from tensorbench.engine.decompose import DecompositionError, get_method, relative_error
+from tensorbench.engine.decompose.tr import (
+    _subchain,
+    _subchain_gram,
+    _transfer,
+    default_samples,
+    tr_als,
+    tr_als_lev,
+    tr_to_dense,
+)
+from tensorbench.engine.run import Cancelled
+
+F64 = torch.float64
+DIMS = [8, 9, 10, 11]
+RANKS = [2, 3, 2, 3]
+
+
+def random_tr(dims, ranks, seed):
+    """Gaussian ring cores (r_{k-1}, n_k, r_k), scaled so entries have about unit size."""
+    g = torch.Generator().manual_seed(seed)
+    return [
+        torch.randn(ranks[k - 1], d, ranks[k], generator=g, dtype=F64) / math.sqrt(ranks[k - 1])
+        for k, d in enumerate(dims)
+    ]
+
+
+def dense(cores):
+    """Independent reconstruction: one einsum around the ring."""
+    n = len(cores)
+    bonds, modes = "abcdefgh"[:n], "ijklmnop"[:n]
+    terms = [bonds[k - 1] + modes[k] + bonds[k] for k in range(n)]
+    return torch.einsum(",".join(terms) + "->" + modes, *cores)
+
+
+def noisy(X, level, seed):
+    E = torch.randn(X.shape, generator=torch.Generator().manual_seed(seed), dtype=X.dtype)
+    return X + level * E * X.norm() / E.norm()
+
+
+@pytest.fixture(scope="module")
+def exact_ring():
+    cores = random_tr(DIMS, RANKS, seed=11)
+    return cores, dense(cores)
+
+
+@pytest.fixture(scope="module")
+def noisy_ring():
+    """10 x 11 x 12 x 13 ring of rank 3 plus 10% noise."""
+    dims = [10, 11, 12, 13]
+    X = dense(random_tr(dims, [3] * 4, seed=3))
+    return noisy(X, 0.1, seed=103)
+
+
+# --------------------------------------------------------------------------- recovery
+
+
+def test_tr_als_recovers_exact_ring(exact_ring):
+    _, X = exact_ring
+    dec = tr_als(X, ranks=RANKS, seed=0, tol=1e-12, max_iter=300)
+    assert relative_error(X, dec.reconstruct()) < 1e-6
+    assert dec.rel_error < 1e-6
+    assert dec.info["converged"]
+
+
+def test_tr_als_lev_recovers_exact_ring(exact_ring):
+    _, X = exact_ring
+    dec = tr_als_lev(X, ranks=RANKS, seed=0, samples=2000, tol=1e-12, max_iter=300)
+    assert relative_error(X, dec.reconstruct()) < 1e-6
+    assert dec.rel_error < 1e-6
+    assert dec.history[-1]["exact"]
+
+
+def test_two_mode_ring_matches_eckart_young():
+    X = torch.randn(9, 12, generator=torch.Generator().manual_seed(0), dtype=F64)
+    s = torch.linalg.svdvals(X)
+    best = float(s[4:].square().sum().sqrt() / X.norm())  # ranks (2, 2): a rank-4 matrix
+    dec = tr_als(X, ranks=[2, 2], seed=0, tol=1e-13, max_iter=500)
+    assert dec.rel_error == pytest.approx(best, rel=1e-6)
+    assert relative_error(X, dec.reconstruct()) == pytest.approx(best, rel=1e-6)
+
+
+def test_tr_als_error_record_matches_dense(noisy_ring):
+    dec = tr_als(noisy_ring, ranks=3, seed=0, max_iter=5, tol=0.0)
+    assert dec.rel_error == pytest.approx(relative_error(noisy_ring, dec.reconstruct()), rel=1e-8)
+    errs = [r["rel_error"] for r in dec.history]
+    assert all(b <= a + 1e-12 for a, b in itertools.pairwise(errs))  # ALS is monotone
+
+
+def test_lev_within_ten_percent_of_als_at_default_samples(noisy_ring):
+    X = noisy_ring
+    exact = tr_als(X, ranks=3, seed=0)
+    assert exact.rel_error < 0.1  # at the noise floor
+    dec = tr_als_lev(X, ranks=3, seed=0)
+    assert dec.info["samples"] == default_samples([3] * 4) == 720
+    assert dec.rel_error <= 1.1 * exact.rel_error
+    assert dec.rel_error == pytest.approx(relative_error(X, dec.reconstruct()), rel=1e-10)
+    flags = [r["exact"] for r in dec.history]
+    assert flags[-1]
+    assert flags[: len(flags) - 1] == [(k + 1) % 5 == 0 for k in range(len(flags) - 1)]
+
+
+def test_gram_from_transfer_matrices_equals_design_gram(exact_ring):
+    cores, _ = exact_ring
+    E = [_transfer(c) for c in cores]
+    for k in range(len(cores)):
+        S = _subchain(cores, k)
+        At = S.permute(2, 0, 1).reshape(RANKS[k - 1] * RANKS[k], -1)
+        torch.testing.assert_close(_subchain_gram(E, k, RANKS[k - 1], RANKS[k]), At @ At.T)
+
+
+# --------------------------------------------------------------------------- contract
+
+
+@pytest.mark.parametrize("name", ["tr_als", "tr_als_lev"])
+def test_network_reconstruct_and_seeds(name, noisy_ring):
+    spec = get_method(name)
+    assert spec.family == "tr"
+    a = spec.func(noisy_ring, ranks=[2, 3, 2, 3], seed=4, max_iter=3)
+    b = spec.func(noisy_ring, ranks=[2, 3, 2, 3], seed=4, max_iter=3)
+    c = spec.func(noisy_ring, ranks=[2, 3, 2, 3], seed=5, max_iter=3)
+    assert all(torch.equal(x, y) for x, y in zip(a.cores, b.cores, strict=True))
+    assert not all(torch.equal(x, y) for x, y in zip(a.cores, c.cores, strict=True))
+    net = a.network
+    assert list(net.output) == ["i0", "i1", "i2", "i3"]
+    assert [tuple(t.shape) for t in a.cores] == [net.shape(t) for t in net.tensors]
+    torch.testing.assert_close(a.reconstruct(), dense(a.cores))
+    torch.testing.assert_close(tr_to_dense(a.cores), dense(a.cores))
+
+
+def test_float32_stays_float32(exact_ring):
+    _, X = exact_ring
+    dec = tr_als(X.float(), ranks=RANKS, seed=0, max_iter=50, tol=1e-7)
+    assert all(c.dtype == torch.float32 for c in dec.cores)
+    assert dec.rel_error < 1e-3
+
+
+@pytest.mark.parametrize("method", [tr_als, tr_als_lev])
+def test_callback_contract_and_cancel(method, exact_ring):
+    _, X = exact_ring
+    seen = []
+    dec = method(X, ranks=RANKS, seed=0, max_iter=4, tol=0.0, callback=seen.append)
+    assert [r["iter"] for r in seen] == [1, 2, 3, 4]
+    assert all({"iter", "rel_error", "elapsed"} <= set(r) for r in seen)
+    assert seen == dec.history
+    assert not dec.info["converged"]
+
+    def stop(record):
+        if record["iter"] == 2:
+            raise Cancelled({"at": 2})
+
+    with pytest.raises(Cancelled):
+        method(X, ranks=RANKS, seed=0, max_iter=10, callback=stop)
+
+
+@pytest.mark.parametrize(
+    ("X", "kwargs", "match"),
+    [
+        (torch.ones(4, 5, 6, dtype=torch.int32), {"ranks": 2}, "dtype"),
+        (torch.ones(4, 5, 6, dtype=torch.complex128), {"ranks": 2}, "dtype"),
+        (torch.ones(6, dtype=F64), {"ranks": 2}, "at least 2 modes"),
+        (torch.full((3, 3, 3), math.inf, dtype=F64), {"ranks": 2}, "NaN or infinite"),
+        (torch.ones(2, 2, 2, dtype=F64), {"ranks": 3}, "too large"),
+        (torch.ones(4, 5, 6, dtype=F64), {"ranks": [2, 2]}, "expected 3"),
+        (torch.ones(4, 5, 6, dtype=F64), {"ranks": 2, "max_iter": 0}, "max_iter"),
+        (torch.ones(4, 5, 6, dtype=F64), {"ranks": 2, "tol": -1.0}, "tol"),
+    ],
+)
+def test_bad_input_raises(X, kwargs, match):
+    for method in (tr_als, tr_als_lev):
+        with pytest.raises(DecompositionError, match=match):
+            method(X, **kwargs)
+
+
+def test_too_few_samples_raises(exact_ring):
+    _, X = exact_ring
+    with pytest.raises(DecompositionError, match="samples"):
+        tr_als_lev(X, ranks=RANKS, samples=5)
