@@ -1,0 +1,219 @@
+"""The ``decompose`` task: run one or more decomposition methods on one input and compare.
+
+Config task fields::
+
+    {"kind": "decompose",
+     "data": {"kind": "image", ...},            # see tensorbench.engine.data
+     "methods": [{"method": "tt_svd", "ranks": 8}, {"method": "hosvd", "ranks": 20}],
+     "sweep": {"param": "samples", "values": [50, 100, 200]},   # optional
+     "dtype": "float64"}
+
+Methods run one after the other with the config's seed, so ``tensorbench run`` and an
+exported script reproduce the final errors of the app exactly. Every iteration is a record
+``{"method": label, "iter", "rel_error", "elapsed", ...}`` in the result's history (the app
+streams them into live curves). With ``sweep``, each method runs once per value of one of
+its parameters (e.g. a sketch size) and the result tabulates final error and time per value.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from ..config import Config
+from ..errors import ConfigError, TensorbenchError
+from ..fmt import format_seconds
+from ..params import Param, check_params
+from ..run import Reporter, register_task
+from .base import Decomposition, get_method, relative_error
+
+__all__ = ["check_data", "check_methods", "method_label", "run_method"]
+
+#: Largest reconstruction (elements) the task forms to measure the exact final error.
+EXACT_ERROR_LIMIT = 2 * 10**8
+
+
+def check_data(value: Any, where: str) -> dict[str, Any]:
+    """Validate a data spec against the data-source registry (nothing is loaded)."""
+    from ..data import check_spec
+
+    try:
+        return check_spec(value)
+    except TensorbenchError as e:
+        raise ConfigError(f"{where}: {e}") from None
+
+
+def check_methods(value: Any, where: str) -> list[dict[str, Any]]:
+    """Validate the method list: known names, each method's own parameters."""
+    if not isinstance(value, list) or not value:
+        raise ConfigError(f'{where} must be a non-empty list such as [{{"method": "hosvd"}}]')
+    out = []
+    for k, entry in enumerate(value):
+        here = f"{where}[{k}]"
+        if not isinstance(entry, dict) or "method" not in entry:
+            raise ConfigError(f"{here} must be an object with a 'method' name")
+        try:
+            spec = get_method(entry["method"])
+        except TensorbenchError as e:
+            raise ConfigError(f"{here}: {e}") from None
+        given = {key: v for key, v in entry.items() if key not in ("method", "label")}
+        params = check_params(spec.params, given, here, ConfigError)
+        clean = {"method": spec.name, **params}
+        if "label" in entry:
+            if not isinstance(entry["label"], str) or not entry["label"]:
+                raise ConfigError(f"{here}.label must be non-empty text")
+            clean["label"] = entry["label"]
+        out.append(clean)
+    return out
+
+
+def check_sweep(value: Any, where: str) -> dict[str, Any] | None:
+    """Validate an optional sweep ``{"param": name, "values": [...]}``."""
+    if value is None:
+        return None
+    if not isinstance(value, dict) or set(value) != {"param", "values"}:
+        raise ConfigError(f'{where} must be {{"param": name, "values": [...]}} or null')
+    if not isinstance(value["values"], list) or not value["values"]:
+        raise ConfigError(f"{where}.values must be a non-empty list")
+    return value
+
+
+def method_label(entry: dict[str, Any], sweep_value: Any = None, param: str | None = None) -> str:
+    """A short label for a method run, e.g. ``tucker_rand`` or ``cp_als_lev samples=200``."""
+    label = entry.get("label") or entry["method"]
+    return f"{label} {param}={sweep_value}" if param is not None else label
+
+
+def run_method(
+    X: Any, entry: dict[str, Any], *, seed: int, network: Any = None, callback: Any = None
+) -> Decomposition:
+    """Run one method entry (validated) on ``X`` with the config's seed."""
+    spec = get_method(entry["method"])
+    kwargs = {k: v for k, v in entry.items() if k not in ("method", "label")}
+    if spec.family == "network":
+        if network is None:
+            raise ConfigError(
+                f"method {spec.name!r} fits the config's network: add a 'network' "
+                "(draw one on the Network page and send it here)"
+            )
+        kwargs["network"] = network
+    return spec.func(X, seed=seed, callback=callback, **kwargs)
+
+
+def _final_error(X: Any, dec: Decomposition) -> float | None:
+    if X.numel() <= EXACT_ERROR_LIMIT:
+        return relative_error(X, dec.reconstruct())
+    return dec.rel_error
+
+
+def _summarize(config: Config, m: dict[str, Any]) -> list[str]:
+    data = m.get("data", {})
+    lines = [
+        f"decompose: {data.get('description', config.task['data'].get('kind'))}, shape "
+        f"{tuple(data.get('shape', ()))}, {config.task['dtype']}, seed {config.seed}"
+    ]
+    for r in m.get("runs", []):
+        if r["status"] != "ok":
+            lines.append(f"{r['label']}: cancelled after {format_seconds(r['seconds'])}")
+            continue
+        err = r.get("rel_error")
+        err_txt = "n/a" if err is None else f"{err:.6e}"
+        lines.append(
+            f"{r['label']}: relative error {err_txt}, {r['params']} parameters "
+            f"({r['compression']:.4g}x), {r['iterations']} iterations, "
+            f"{format_seconds(r['seconds'])}"
+        )
+    return lines
+
+
+@register_task(
+    "decompose",
+    Param(
+        "data",
+        "json",
+        {"kind": "synthetic"},
+        "the input (see tensorbench.engine.data)",
+        validator=check_data,
+    ),
+    Param(
+        "methods",
+        "json",
+        [{"method": "tt_svd"}],
+        "methods to run and their parameters",
+        validator=check_methods,
+    ),
+    Param(
+        "sweep",
+        "json",
+        None,
+        "optional {param, values}: run each method per value",
+        validator=check_sweep,
+    ),
+    Param("dtype", "choice", "float64", "data type of the input", choices=("float64", "float32")),
+    doc="decompose one input with several methods; record error against iteration and time",
+    summarize=_summarize,
+    needs_network=False,
+)
+def decompose_task(config: Config, rep: Reporter) -> dict[str, Any]:
+    """Run the ``decompose`` task (see the module docstring)."""
+    from ..data import load_data
+    from ..device import resolve_device
+    from ..run import Cancelled
+
+    task = config.task
+    device = resolve_device(config.device)
+    rep.progress(0.0, "loading data")
+    X, desc = load_data(task["data"], dtype=task["dtype"], device=device)
+    metrics: dict[str, Any] = {
+        "device": str(device),
+        "data": {**desc, "shape": list(X.shape)},
+        "runs": [],
+    }
+    sweep = task.get("sweep")
+    jobs: list[tuple[dict[str, Any], Any]] = []
+    for entry in task["methods"]:
+        if sweep is None:
+            jobs.append((entry, None))
+        else:
+            for value in sweep["values"]:
+                jobs.append(({**entry, sweep["param"]: value}, value))
+    for k, (entry, value) in enumerate(jobs):
+        if sweep is not None:  # each value is validated like any method parameter
+            entry = check_methods([entry], f"config.task.methods (sweep {value!r})")[0]
+        label = method_label(entry, value, sweep["param"] if sweep else None)
+
+        def callback(record: dict[str, Any], label: str = label, k: int = k) -> None:
+            rep.record(method=label, **record)
+            rep.progress((k + 0.5) / len(jobs), f"{label}: iteration {record.get('iter')}")
+            rep.check_cancel(metrics)
+
+        t0 = time.perf_counter()
+        status = "ok"
+        try:
+            dec = run_method(X, entry, seed=config.seed, network=config.network, callback=callback)
+        except Cancelled:
+            status, dec = "cancelled", None
+        seconds = time.perf_counter() - t0
+        run: dict[str, Any] = {
+            "label": label,
+            "method": entry["method"],
+            "status": status,
+            "params_given": entry,
+            "seconds": seconds,
+        }
+        if sweep is not None:
+            run["sweep_value"] = value
+        if dec is not None:
+            run |= {
+                "rel_error": _final_error(X, dec),
+                "params": dec.num_params,
+                "compression": dec.compression,
+                "iterations": len(dec.history),
+                "info": dec.info,
+            }
+            rep.artifacts.setdefault("decompositions", {})[label] = dec
+        metrics["runs"].append(run)
+        if status == "cancelled":
+            raise Cancelled(metrics)
+        rep.progress((k + 1) / len(jobs), f"{label} done")
+    return metrics

@@ -1,0 +1,129 @@
+"""The decompose task: config validation, runs, sweeps, cancel, and reproducible exports."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+
+import pytest
+
+from tensorbench.engine import ConfigError, build_template, export_script, load_config, run
+
+DATA = {
+    "kind": "synthetic",
+    "template": "tensor_train",
+    "args": {"dims": [6, 7, 8], "ranks": [2, 3]},
+    "noise": 0.01,
+    "seed": 3,
+}
+
+
+def config(methods, **task):
+    return load_config(
+        {
+            "task": {"kind": "decompose", "data": DATA, "methods": methods, **task},
+            "seed": 1,
+            "device": "cpu",
+        }
+    )
+
+
+def test_validation_names_the_field_at_fault():
+    with pytest.raises(
+        ConfigError,
+        match=r"config.task.methods\[0\]: unknown decomposition "
+        r"method 'svd'; choose one of: .*hosvd",
+    ):
+        config([{"method": "svd"}])
+    with pytest.raises(ConfigError, match=r"config.task.methods\[0\].ranks"):
+        config([{"method": "tt_svd", "ranks": -1}])
+    with pytest.raises(ConfigError, match=r"config.task.methods\[0\]: unknown parameter 'rnk'"):
+        config([{"method": "tt_svd", "rnk": 2}])
+    with pytest.raises(ConfigError, match="config.task.data"):
+        load_config(
+            {
+                "task": {
+                    "kind": "decompose",
+                    "data": {"kind": "nope"},
+                    "methods": [{"method": "hosvd"}],
+                }
+            }
+        )
+    with pytest.raises(ConfigError, match="non-empty list"):
+        config([])
+
+
+def test_runs_every_method_and_records_each_iteration():
+    cfg = config(
+        [
+            {"method": "tt_svd", "ranks": [2, 3]},
+            {"method": "hosvd", "ranks": [2, 6, 3]},
+            {"method": "hooi", "ranks": [2, 6, 3]},
+        ]
+    )
+    result = run(cfg)
+    runs = {r["label"]: r for r in result.metrics["runs"]}
+    assert set(runs) == {"tt_svd", "hosvd", "hooi"}
+    for r in runs.values():
+        assert r["status"] == "ok" and 0 < r["rel_error"] < 0.05
+        assert r["params"] > 0 and r["iterations"] >= 1
+    assert {rec["method"] for rec in result.history} == set(runs)
+    assert set(result.artifacts["decompositions"]) == set(runs)
+    lines = result.summary().splitlines()
+    assert lines[0].startswith("decompose: ") and len(lines) == 4
+
+
+def test_exported_script_gives_the_same_final_errors(tmp_path):
+    cfg = config(
+        [{"method": "tt_svd", "ranks": [2, 3]}, {"method": "tucker_rand", "ranks": [2, 6, 3]}]
+    )
+    expected = [line.split(",")[0] for line in run(cfg).summary().splitlines()[1:]]
+    path = tmp_path / "s.py"
+    path.write_text(export_script(cfg))
+    proc = subprocess.run([sys.executable, str(path)], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    got = [line.split(",")[0] for line in proc.stdout.splitlines()[1:]]
+    assert got == expected and all("relative error" in line for line in got)
+
+
+def test_sweep_runs_each_value():
+    cfg = config(
+        [{"method": "tucker_rand", "ranks": [2, 6, 3]}],
+        sweep={"param": "oversample", "values": [0, 4]},
+    )
+    runs = run(cfg).metrics["runs"]
+    assert [r["sweep_value"] for r in runs] == [0, 4]
+    assert [r["label"] for r in runs] == ["tucker_rand oversample=0", "tucker_rand oversample=4"]
+    bad = config([{"method": "tucker_rand"}], sweep={"param": "oversample", "values": [-5]})
+    with pytest.raises(ConfigError, match="oversample"):
+        run(bad)
+
+
+def test_cancel_keeps_what_finished():
+    cfg = config(
+        [
+            {"method": "tt_svd", "ranks": [2, 3]},
+            {"method": "hooi", "ranks": [2, 6, 3], "max_iter": 50, "tol": 0.0},
+        ]
+    )
+    cancel = threading.Event()
+
+    def progress(event):
+        if event.get("type") == "record" and event["method"] == "hooi":
+            cancel.set()
+
+    result = run(cfg, progress=progress, cancel=cancel)
+    assert result.status == "cancelled"
+    statuses = [r["status"] for r in result.metrics["runs"]]
+    assert statuses == ["ok", "cancelled"]
+    assert "hooi: cancelled" in result.summary()
+
+
+def test_network_als_needs_the_configs_network():
+    with pytest.raises(ConfigError, match="add a 'network'"):
+        run(config([{"method": "network_als"}]))
+    net = build_template("tensor_train", dims=[6, 7, 8], ranks=[2, 3])
+    cfg = config([{"method": "network_als", "max_iter": 30}]).replace(network=net)
+    r = run(cfg).metrics["runs"][0]
+    assert r["status"] == "ok" and r["rel_error"] < 0.05
