@@ -38,7 +38,14 @@ def create_app(config: Config | None = None) -> pn.template.BootstrapTemplate:
             pages[slug] = spec.factory(
                 config if config is not None and config.kind in spec.accepts else None
             )
+            if hasattr(pages[slug], "handoff"):
+                pages[slug].handoff = hand_off
         return pages[slug]
+
+    def hand_off(slug: str, network: Any) -> None:
+        """Send a drawn network to another page and show that page."""
+        page(slug).receive_network(network)
+        nav.value = slug
 
     nav = pn.widgets.RadioButtonGroup(
         options={p.title: p.slug for p in PAGES},

@@ -46,6 +46,13 @@ def widget_for(p: Param, value: Any) -> pn.widgets.Widget:
         return pn.widgets.Select(value=value, options=list(p.choices), **common)
     if p.kind == "ints":
         return pn.widgets.TextInput(value=_ints_text(value), placeholder="e.g. 4, 4, 4", **common)
+    if p.kind == "str":
+        return pn.widgets.TextInput(value=value or "", **common)
+    if p.kind == "json":
+        text = "" if value is None else json.dumps(value)
+        return pn.widgets.TextAreaInput(value=text, height=80, placeholder="JSON", **common)
+    if p.kind == "names":
+        return pn.widgets.MultiChoice(value=list(value or []), options=list(p.choices), **common)
     return pn.widgets.TextAreaInput(
         value=_matrix_text(value),
         height=110,
@@ -59,10 +66,16 @@ def value_of(p: Param, widget: pn.widgets.Widget) -> Any:
     v = widget.value
     if p.kind in ("int", "float", "bool", "choice"):
         return v
+    if p.kind == "names":
+        return list(v) or None
     text = (v or "").strip()
     if not text and p.default is None:
         return None  # optional and left empty
+    if p.kind == "str":
+        return text
     try:
+        if p.kind == "json":
+            return json.loads(text)
         if p.kind == "ints":
             if text.startswith("["):
                 return json.loads(text)
@@ -72,11 +85,10 @@ def value_of(p: Param, widget: pn.widgets.Widget) -> Any:
         rows = [r for r in text.replace(";", "\n").splitlines() if r.strip()]
         return [[int(s) for s in r.replace(" ", ",").split(",") if s.strip()] for r in rows]
     except ValueError:
-        what = (
-            "integers separated by commas"
-            if p.kind == "ints"
-            else "rows of integers, one row per line, separated by commas"
-        )
+        what = {
+            "ints": "integers separated by commas",
+            "json": 'JSON, e.g. {"sites": 6}',
+        }.get(p.kind, "rows of integers, one row per line, separated by commas")
         raise TensorbenchError(f"{p.name}: could not read {text!r}; write {what}") from None
 
 

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from .decompose import DecomposePage
 from .network import NetworkPage
 
 __all__ = ["PAGES", "PageSpec"]
@@ -21,4 +22,7 @@ class PageSpec:
     accepts: tuple[str, ...]  # task kinds whose configs open on this page
 
 
-PAGES: tuple[PageSpec, ...] = (PageSpec("network", "Network", NetworkPage, ("contract",)),)
+PAGES: tuple[PageSpec, ...] = (
+    PageSpec("network", "Network", NetworkPage, ("contract",)),
+    PageSpec("decompose", "Decompose", DecomposePage, ("decompose",)),
+)

@@ -42,6 +42,14 @@ class NetworkPage(Viewer):
         self.editor = NetworkEditor(state=self.state)
         self.einsum_import = EinsumImport(state=self.state)
         self.export_panel = ExportPanel(state=self.state, active=False)
+        #: set by the app: ``handoff(page_slug, network)`` sends the drawing to another page
+        self.handoff: Any = None
+        self.to_decompose = pn.widgets.Button(
+            label="Decompose with this network",
+            sizing_mode="stretch_width",
+            description="fit this structure to data on the Decompose page (network ALS)",
+        )
+        self.to_decompose.on_click(lambda *_: self._send("decompose"))
         self.stats = StatsCard(state=self.state)
         self.warnings = pn.pane.HTML("", sizing_mode="stretch_width", name="warnings")
         self.tree_plot = pn.pane.HoloViews(None, sizing_mode="stretch_width", height=310)
@@ -137,6 +145,13 @@ class NetworkPage(Viewer):
         if event.new:
             self.state.load_bytes(event.new, self.upload.filename or "upload")
 
+    def _send(self, slug: str) -> None:
+        if self.state.network is None:
+            self.state.error = "the canvas is empty: draw or pick a network first"
+            return
+        if self.handoff is not None:
+            self.handoff(slug, self.state.network)
+
     def _on_example(self, event: Any) -> None:
         if event.new:
             self.state.load_text(load_demo(event.new).to_json(), source=f"example {event.new!r}")
@@ -166,6 +181,8 @@ class NetworkPage(Viewer):
             pn.pane.Markdown("### Contract"),
             self.run_settings,
             self.run_panel,
+            pn.pane.Markdown("### Use this network"),
+            self.to_decompose,
             pn.pane.Markdown("### Files"),
             self.examples,
             self.upload,

@@ -1,0 +1,487 @@
+"""The Decompose page: pick data and methods, run them side by side, watch error curves grow
+live, compare final errors, times and sizes, see images rebuilt, export the config."""
+
+from __future__ import annotations
+
+import html
+import io
+import math
+import time
+from typing import Any
+
+import holoviews as hv
+import holoviews.plotting.bokeh  # registers the backend that .opts() targets
+import panel as pn
+from panel.viewable import Viewer
+
+from tensorbench.engine import Config, TensorbenchError, export_script
+from tensorbench.engine.data import DATA_SOURCES, get_source, load_data, tensor_to_matrix
+from tensorbench.engine.decompose import METHODS, get_method
+from tensorbench.widgets.decompose_state import DecomposeState
+from tensorbench.widgets.forms import value_of, widget_for
+from tensorbench.widgets.plots import notes_html
+
+__all__ = ["DecomposePage"]
+
+#: Seconds between redraws of the live curves while runs go on.
+POLL_S = 0.5
+#: Seconds between redraws of the error curves while runs go on.
+CURVE_S = 1.0
+_COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#17becf"]
+
+
+class ParamForm:
+    """Widgets for a list of Params; ``values()`` reads them back (errors say what to fix)."""
+
+    def __init__(self, params: tuple, values: dict[str, Any], on_change: Any) -> None:
+        self.params = [p for p in params if p.kind != "bytes"]  # files come from uploads
+        self.widgets = {p.name: widget_for(p, values.get(p.name, p.default)) for p in self.params}
+        for w in self.widgets.values():
+            w.param.watch(lambda *_: on_change(), "value")
+
+    def values(self) -> dict[str, Any]:
+        out = {}
+        for p in self.params:
+            v = value_of(p, self.widgets[p.name])
+            if v is not None or p.default is not None:
+                out[p.name] = v
+        return out
+
+    def column(self) -> pn.Column:
+        return pn.Column(*self.widgets.values(), sizing_mode="stretch_width")
+
+
+class DecomposePage(Viewer):
+    """Data form, method list, runs with live curves, results table and images."""
+
+    def __init__(self, config: Config | None = None, **params: Any) -> None:
+        super().__init__(**params)
+        self.state = DecomposeState(config)
+        task = self.state.config.task
+
+        # ---- data
+        self.data_kind = pn.widgets.Select(
+            label="data",
+            options=list(DATA_SOURCES),
+            value=task["data"]["kind"],
+            sizing_mode="stretch_width",
+        )
+        self.data_doc = pn.pane.HTML("", styles={"font-size": "12px", "color": "#5a6b7b"})
+        self.data_form_area = pn.Column(sizing_mode="stretch_width")
+        self.data_kind.param.watch(lambda *_: self._build_data_form(fresh=True), "value")
+        self._build_data_form(fresh=False)
+
+        # ---- methods
+        names = sorted(METHODS, key=lambda n: (METHODS[n].family, n))
+        self.methods = pn.widgets.MultiChoice(
+            label="methods",
+            options=names,
+            value=[m["method"] for m in task["methods"]],
+            sizing_mode="stretch_width",
+        )
+        self.method_area = pn.Column(sizing_mode="stretch_width")
+        self.methods.param.watch(lambda *_: self._build_method_forms(), "value")
+        self._method_forms: dict[str, ParamForm] = {}
+        self._build_method_forms(initial=task["methods"])
+
+        # ---- settings
+        self.seed = pn.widgets.IntInput(
+            label="seed", value=self.state.config.seed, start=0, sizing_mode="stretch_width"
+        )
+        self.dtype = pn.widgets.Select(
+            label="dtype",
+            options=["float64", "float32"],
+            value=task["dtype"],
+            sizing_mode="stretch_width",
+        )
+        self.device = pn.widgets.Select(
+            label="device",
+            value=self.state.config.device,
+            options=_devices(self.state.config.device),
+            sizing_mode="stretch_width",
+        )
+        for w in (self.seed, self.dtype, self.device):
+            w.param.watch(
+                lambda *_: self.state.set_settings(
+                    seed=self.seed.value, dtype=self.dtype.value, device=self.device.value
+                ),
+                "value",
+            )
+
+        # ---- runs
+        self.run_button = pn.widgets.Button(label="Run all", color="primary", width=120)
+        self.run_button.on_click(lambda *_: self.start())
+        self.cancel_all = pn.widgets.Button(label="Cancel all", color="warning", width=120)
+        self.cancel_all.on_click(lambda *_: self.state.cancel_all())
+        self.run_rows = pn.Column(sizing_mode="stretch_width", name="runs")
+        self.results = pn.pane.HTML("", sizing_mode="stretch_width", name="decompose-results")
+        self.curves = pn.pane.HoloViews(None, sizing_mode="stretch_width", height=340)
+        self._drawn_at = 0.0
+        self.images = pn.Column(sizing_mode="stretch_width")
+        self.alert = pn.pane.Alert(
+            "", alert_type="danger", visible=False, sizing_mode="stretch_width"
+        )
+        self.state.param.watch(self._show_error, "error")
+        self.state.param.watch(self._on_config, "config")
+
+        # ---- files
+        self.download_config = pn.widgets.FileDownload(
+            callback=lambda: io.BytesIO(self.state.config.to_json().encode()),
+            filename="tensorbench-decompose.json",
+            label="Download config",
+            color="success",
+            sizing_mode="stretch_width",
+        )
+        self.download_script = pn.widgets.FileDownload(
+            callback=lambda: io.BytesIO(export_script(self.state.config).encode()),
+            filename="tensorbench_decompose.py",
+            label="Download script",
+            color="success",
+            sizing_mode="stretch_width",
+        )
+        self.upload = pn.widgets.FileInput(accept=".json", sizing_mode="stretch_width")
+        self.upload.param.watch(self._on_upload, "value")
+        self.config_view = pn.pane.HTML("", sizing_mode="stretch_width")
+        self._on_config()
+        self._signature: Any = None
+        self._poll: Any = None
+        self._rows: dict[str, tuple[Any, ...]] = {}
+
+    # ------------------------------------------------------------------ forms
+
+    def _build_data_form(self, fresh: bool) -> None:
+        source = get_source(self.data_kind.value)
+        self.data_doc.object = html.escape(source.doc)
+        current = {} if fresh else dict(self.state.config.task["data"])
+        self._data_form = ParamForm(source.params, current, self._data_changed)
+        self.data_form_area.objects = [self._data_form.column()]
+        if fresh:
+            self._data_changed()
+
+    def _data_changed(self) -> None:
+        try:
+            spec = {"kind": self.data_kind.value, **self._data_form.values()}
+        except TensorbenchError as e:
+            self.state.error = str(e)
+            return
+        self.state.set_data(spec)
+
+    def _build_method_forms(self, initial: list[dict[str, Any]] | None = None) -> None:
+        given = {m["method"]: m for m in (initial or self.state.config.task["methods"])}
+        forms = {}
+        cards = []
+        for name in self.methods.value:
+            spec = get_method(name)
+            old = self._method_forms.get(name)
+            form = old or ParamForm(spec.params, given.get(name, {}), self._methods_changed)
+            forms[name] = form
+            cards.append(
+                pn.Card(
+                    form.column(),
+                    title=f"{name} ({spec.family})",
+                    collapsed=True,
+                    sizing_mode="stretch_width",
+                )
+            )
+        self._method_forms = forms
+        self.method_area.objects = cards
+        if initial is None:
+            self._methods_changed()
+
+    def _methods_changed(self) -> None:
+        try:
+            methods = [{"method": n, **f.values()} for n, f in self._method_forms.items()]
+        except TensorbenchError as e:
+            self.state.error = str(e)
+            return
+        self.state.set_methods(methods)
+
+    # ------------------------------------------------------------------ callbacks
+
+    def _show_error(self, *_: Any) -> None:
+        self.alert.object = html.escape(self.state.error)
+        self.alert.visible = bool(self.state.error)
+        if self.state.error and pn.state.notifications is not None:
+            pn.state.notifications.error(html.escape(self.state.error, quote=False), duration=10000)
+
+    def _on_config(self, *_: Any) -> None:
+        text = html.escape(self.state.config.to_json())
+        self.config_view.object = (
+            f"<pre style='font-size: 12px; max-height: 360px; overflow: auto'>{text}</pre>"
+        )
+
+    def _on_upload(self, event: Any) -> None:
+        if not event.new:
+            return
+        try:
+            text = event.new.decode("utf-8")
+        except UnicodeDecodeError:
+            self.state.error = "the upload is not a UTF-8 JSON config"
+            return
+        if self.state.load_text(text, self.upload.filename or "upload"):
+            self._sync_widgets()
+
+    def _sync_widgets(self) -> None:
+        task = self.state.config.task
+        self.data_kind.value = task["data"]["kind"]
+        self._build_data_form(fresh=False)
+        self._method_forms = {}
+        self.methods.value = [m["method"] for m in task["methods"]]
+        self._build_method_forms(initial=task["methods"])
+
+    def receive_network(self, net: Any) -> None:
+        """Fit a network drawn on the Network page: ``network_als`` with that structure, on
+        data drawn from the same network plus 1% noise (change the data to fit other data
+        whose modes have the network's output sizes)."""
+        self.state.set_data(
+            {"kind": "synthetic", "network": net.to_dict(), "noise": 0.01, "seed": 0}
+        )
+        self.state.set_network(net)
+        self._sync_widgets()
+
+    # ------------------------------------------------------------------ runs
+
+    def start(self) -> None:
+        """Run every method (each in its own thread) and poll for progress."""
+        self.state.start_all()
+        # One row per run, built once: redraws update it in place, so its Cancel button
+        # stays the same element while the user reaches for it.
+        self._rows = {}
+        for k, r in enumerate(self.state.snapshot()):
+            self._rows[r["label"]] = self._run_row(r["label"], k)
+        self.run_rows.objects = [row for row, *_ in self._rows.values()]
+        self.images.objects = []
+        self._refresh(force=True)
+        if self._poll is None and pn.state.curdoc is not None:
+            self._poll = pn.state.add_periodic_callback(self._refresh, period=int(POLL_S * 1000))
+
+    def _refresh(self, force: bool = False) -> None:
+        snap = self.state.snapshot()
+        signature = [
+            (r["label"], r["status"], len(r["records"]), round(r["fraction"], 2)) for r in snap
+        ]
+        if not force and signature == self._signature:
+            return
+        self._signature = signature
+        for r in snap:
+            if r["label"] in self._rows:
+                self._update_row(r)
+        # Rebuilding the plots costs tens of milliseconds of the server's time (and GIL),
+        # taken from the running decompositions: at most once a second while they run.
+        now = time.monotonic()
+        if force or not self.state.running or now - self._drawn_at >= CURVE_S:
+            self.curves.object = error_curves(snap)
+            self._drawn_at = now
+        self.results.object = results_table(snap)
+        if not self.state.running:
+            if self._poll is not None:
+                self._poll.stop()
+                self._poll = None
+            self.images.objects = self._image_panes(snap)
+
+    def _run_row(self, label: str, k: int) -> tuple[pn.Row, pn.pane.HTML, Any, Any, str]:
+        text = pn.pane.HTML("", sizing_mode="stretch_width")
+        bar = pn.indicators.Progress(value=0, max=100, width=180, bar_color="primary")
+        cancel = pn.widgets.Button(label="Cancel", width=80, description=f"cancel {label}")
+        cancel.on_click(lambda *_: self.state.cancel(label))
+        row = pn.Row(text, bar, cancel, sizing_mode="stretch_width")
+        return row, text, bar, cancel, _COLORS[k % len(_COLORS)]
+
+    def _update_row(self, r: dict[str, Any]) -> None:
+        _row, text, bar, cancel, color = self._rows[r["label"]]
+        status = r["status"] if not r["error"] else f"failed: {r['error']}"
+        if r["records"]:
+            last = r["records"][-1]
+            status += f" · iteration {last.get('iter', len(r['records']))}"
+            if isinstance(last.get("rel_error"), float):
+                status += f" · error {last['rel_error']:.4g}"
+        label = html.escape(r["label"], quote=True)
+        text.object = (
+            f"<span style='color: {color}; font-weight: 600'>{label}</span> "
+            f"<span class='tb-run-status' data-label='{label}'>{html.escape(status)}</span>"
+        )
+        bar.value = int(100 * r["fraction"])
+        bar.bar_color = (
+            "primary"
+            if r["status"] == "running"
+            else "success"
+            if r["status"] == "ok"
+            else "secondary"
+        )
+        cancel.disabled = r["status"] != "running"
+
+    def _image_panes(self, snap: list[dict[str, Any]]) -> list[Any]:
+        """Original and rebuilt images, when the data is an image."""
+        if self.state.config.task["data"]["kind"] != "image":
+            return []
+        panes = []
+        done = [r for r in snap if r["result"] is not None and r["status"] == "ok"]
+        if done:
+            info = done[0]["result"].metrics.get("data", {})
+            try:
+                X, _ = load_data(self.state.config.task["data"], dtype="float64")
+                if "layout" in info:
+                    X = tensor_to_matrix(X, info["layout"])
+                panes.append(_image_pane(X, "original"))
+            except TensorbenchError as e:
+                panes.append(pn.pane.Str(f"original: cannot load ({e})"))
+        for r in snap:
+            res = r["result"]
+            if res is None or r["status"] != "ok":
+                continue
+            dec = res.artifacts.get("decompositions", {}).get(r["label"])
+            info = res.metrics.get("data", {})
+            if dec is None:
+                continue
+            try:
+                img = dec.reconstruct().detach().cpu()
+                if "layout" in info:
+                    img = tensor_to_matrix(img, info["layout"])
+                panes.append(_image_pane(img, r["label"]))
+            except (TensorbenchError, RuntimeError, ValueError) as e:
+                panes.append(pn.pane.Str(f"{r['label']}: cannot show the image ({e})"))
+        return [pn.Row(*panes, sizing_mode="stretch_width")] if panes else []
+
+    # ------------------------------------------------------------------ layout
+
+    def sidebar(self) -> list[Any]:
+        """Objects for the template's sidebar."""
+        return [
+            pn.pane.Markdown("### Data"),
+            self.data_kind,
+            self.data_doc,
+            self.data_form_area,
+            pn.pane.Markdown("### Methods"),
+            self.methods,
+            self.method_area,
+            pn.pane.Markdown("### Settings"),
+            self.dtype,
+            self.seed,
+            self.device,
+            pn.pane.Markdown("### Files"),
+            self.upload,
+            self.download_config,
+            self.download_script,
+        ]
+
+    def main(self) -> pn.viewable.Viewable:
+        """The page's main area."""
+        tabs = pn.Tabs(
+            ("Results", pn.Column(self.results, self.images, sizing_mode="stretch_width")),
+            ("Config JSON", self.config_view),
+            sizing_mode="stretch_width",
+        )
+        return pn.Column(
+            self.alert,
+            pn.Row(self.run_button, self.cancel_all),
+            self.run_rows,
+            self.curves,
+            tabs,
+            sizing_mode="stretch_width",
+        )
+
+    def __panel__(self) -> pn.viewable.Viewable:
+        return pn.Row(pn.Column(*self.sidebar(), width=320), self.main())
+
+
+def _devices(current: str) -> list[str]:
+    import torch
+
+    out = ["auto", "cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+    return out if current in out else [*out, current]
+
+
+def _curve_data(r: dict[str, Any]) -> dict[str, list[float]]:
+    recs = [
+        x
+        for x in r["records"]
+        if isinstance(x.get("rel_error"), (int, float))
+        and math.isfinite(x["rel_error"])
+        and x["rel_error"] > 0
+    ]
+    return {
+        "iteration": [x.get("iter", i + 1) for i, x in enumerate(recs)],
+        "seconds": [x["elapsed"] for x in recs],
+        "relative error": [x["rel_error"] for x in recs],
+    }
+
+
+def _overlay(snap: list[dict[str, Any]], x: str, title: str) -> hv.Overlay:
+    """One curve per run (in run order, so each run keeps its colour)."""
+    curves = []
+    for k, r in enumerate(snap):
+        color = _COLORS[k % len(_COLORS)]
+        curves.append(
+            hv.Curve(_curve_data(r), x, "relative error", label=r["label"]).opts(
+                color=color, line_width=2, tools=["hover"]
+            )
+        )
+        if x == "iteration":
+            curves.append(hv.Scatter(_curve_data(r), x, "relative error").opts(color=color, size=5))
+    return hv.Overlay(curves).opts(
+        logy=True,
+        responsive=True,
+        height=320,
+        show_grid=True,
+        legend_position="top_right",
+        title=title,
+        framewise=True,
+    )
+
+
+def error_curves(snap: list[dict[str, Any]]) -> hv.Layout | None:
+    """Relative error against iteration and against wall time, one curve per method."""
+    if not any(_curve_data(r)["iteration"] for r in snap):
+        return None
+    left = _overlay(snap, "iteration", "relative error by iteration")
+    right = _overlay(snap, "seconds", "relative error by wall time")
+    return (left + right).opts(shared_axes=False)
+
+
+def results_table(snap: list[dict[str, Any]]) -> str:
+    """Final error, time, parameters and compression per method, as an HTML table."""
+    rows = []
+    for r in snap:
+        res = r["result"]
+        runs = res.metrics.get("runs", []) if res is not None else []
+        for run_ in runs:
+            if run_.get("status") != "ok":
+                continue
+            rows.append(
+                f"<tr data-label='{html.escape(run_['label'], quote=True)}'>"
+                f"<td>{html.escape(run_['label'])}</td>"
+                f"<td>{run_['rel_error']:.6e}</td><td>{run_['seconds']:.3g} s</td>"
+                f"<td>{run_['iterations']}</td><td>{run_['params']}</td>"
+                f"<td>{run_['compression']:.4g}x</td></tr>"
+            )
+        if r["status"] == "cancelled":
+            rows.append(f"<tr><td>{html.escape(r['label'])}</td><td colspan=5>cancelled</td></tr>")
+        elif r["status"] == "failed":
+            rows.append(
+                f"<tr><td>{html.escape(r['label'])}</td><td colspan=5>"
+                f"{notes_html([r['error']], '12px')}</td></tr>"
+            )
+    if not rows:
+        return ""
+    return (
+        "<table class='tb-table' style='width: 100%; font-size: 13px'><thead><tr>"
+        "<th>method</th><th>relative error</th><th>time</th><th>iterations</th>"
+        "<th>parameters</th><th>compression</th></tr></thead><tbody>"
+        + "".join(rows)
+        + "</tbody></table>"
+    )
+
+
+def _image_pane(img: Any, label: str) -> Any:
+    """An image panel (gray or RGB) of a reconstruction, clipped to [0, 1]."""
+    a = img.clamp(0, 1).numpy()
+    # HoloViews draws an array's first row at the top, as an image is stored
+    if a.ndim == 2:
+        el = hv.Image(a, bounds=(0, 0, a.shape[1], a.shape[0])).opts(cmap="gray")
+    elif a.ndim == 3 and a.shape[2] == 3:
+        el = hv.RGB(a, bounds=(0, 0, a.shape[1], a.shape[0]))
+    else:
+        return pn.pane.Str(f"{label}: shape {a.shape} is not an image")
+    return pn.pane.HoloViews(
+        el.opts(title=label, xaxis=None, yaxis=None, frame_width=260, aspect="equal")
+    )

@@ -1,0 +1,150 @@
+"""The Decompose page without a browser: forms, runs per method, cancel, images, export."""
+
+from __future__ import annotations
+
+import json
+
+import holoviews as hv
+import panel as pn
+
+from tensorbench.app.pages.decompose import DecomposePage, error_curves, results_table
+from tensorbench.engine import load_config, run
+
+hv.extension("bokeh", logo=False)
+
+SMALL = {
+    "kind": "synthetic",
+    "template": "tensor_train",
+    "args": {"dims": [8, 9, 10], "ranks": [2, 3]},
+    "noise": 0.01,
+    "seed": 2,
+}
+
+
+def page_with(methods) -> DecomposePage:
+    cfg = load_config(
+        {"task": {"kind": "decompose", "data": SMALL, "methods": methods}, "device": "cpu"}
+    )
+    return DecomposePage(cfg)
+
+
+def test_runs_go_side_by_side_and_match_a_sequential_run():
+    page = page_with(
+        [{"method": "tt_svd", "ranks": [2, 3]}, {"method": "hooi", "ranks": [2, 6, 3]}]
+    )
+    page.start()
+    page.state.wait(120)
+    page._refresh(force=True)
+    snap = page.state.snapshot()
+    assert [r["status"] for r in snap] == ["ok", "ok"]
+    assert all(r["records"] for r in snap)
+    assert isinstance(error_curves(snap), hv.Layout)
+    table = results_table(snap)
+    assert "tt_svd" in table and "hooi" in table
+    # the exported config, run at once, gives the same final errors
+    sequential = run(page.state.config)
+    for r in snap:
+        mine = r["result"].metrics["runs"][0]["rel_error"]
+        theirs = next(x for x in sequential.metrics["runs"] if x["label"] == r["label"])
+        assert f"{mine:.6e}" == f"{theirs['rel_error']:.6e}"
+
+
+def test_one_run_can_be_cancelled_while_others_finish():
+    page = page_with(
+        [
+            {"method": "tt_svd", "ranks": [2, 3]},
+            {"method": "network_als", "max_iter": 100000, "tol": 0.0},
+        ]
+    )
+    page.state.set_network(None)  # network_als without a network fails clearly
+    assert [m["method"] for m in page.state.config.task["methods"]] == ["tt_svd"]
+    from tensorbench.engine import build_template
+
+    page.state.set_network(build_template("tensor_train", dims=[8, 9, 10], ranks=[2, 3]))
+    page.state.set_methods(
+        [
+            {"method": "tt_svd", "ranks": [2, 3]},
+            {"method": "network_als", "max_iter": 100000, "tol": 0.0},
+        ]
+    )
+    page.start()
+    page.state.cancel("network_als")
+    page.state.wait(120)
+    status = {r["label"]: r["status"] for r in page.state.snapshot()}
+    assert status == {"tt_svd": "ok", "network_als": "cancelled"}
+
+
+def test_forms_edit_the_config_and_refuse_bad_values():
+    page = page_with([{"method": "tt_svd", "ranks": [2, 3]}])
+    page.methods.value = ["tt_svd", "hosvd"]
+    assert [m["method"] for m in page.state.config.task["methods"]] == ["tt_svd", "hosvd"]
+    form = page._method_forms["tt_svd"]
+    form.widgets["ranks"].value = "2, x"
+    assert "could not read" in page.state.error
+    page.data_kind.value = "image"
+    assert page.state.config.task["data"]["kind"] == "image"
+    page.upload.filename = "bad.json"
+    page.upload.value = b"{"
+    assert "not valid JSON" in page.state.error
+    good = json.dumps(
+        load_config(
+            {"task": {"kind": "decompose", "data": SMALL, "methods": [{"method": "hooi"}]}}
+        ).to_dict()
+    )
+    page.upload.value = good.encode()
+    assert page.methods.value == ["hooi"]
+
+
+def test_image_data_shows_original_and_reconstructions():
+    cfg = load_config(
+        {
+            "task": {
+                "kind": "decompose",
+                "data": {"kind": "image", "image": "camera", "crop": [64, 64]},
+                "methods": [{"method": "hosvd", "ranks": [8, 8]}],
+            },
+            "device": "cpu",
+        }
+    )
+    page = DecomposePage(cfg)
+    page.start()
+    page.state.wait(120)
+    page._refresh(force=True)
+    page.images.objects = page._image_panes(page.state.snapshot())
+    titles = [p.object.opts.get().kwargs.get("title") for p in page.images.objects[0]]
+    assert titles == ["original", "hosvd"]
+
+
+def test_network_page_hands_its_drawing_to_the_decompose_page():
+    from tensorbench.app.server import create_app
+
+    tmpl = create_app()
+    nav, side = tmpl.sidebar[0], tmpl.sidebar[1]
+    assert nav.value == "network"
+    send = next(
+        o
+        for o in side.objects
+        if isinstance(o, pn.widgets.Button) and o.label == "Decompose with this network"
+    )
+    send.clicks += 1
+    assert nav.value == "decompose"
+    methods = next(o for o in side.objects if isinstance(o, pn.widgets.MultiChoice))
+    assert "network_als" in methods.value
+
+
+def test_receive_network_sets_data_and_method():
+    from tensorbench.engine import build_template
+
+    page = page_with([{"method": "hosvd"}])
+    net = build_template("tensor_ring", dims=[5, 6, 7], ranks=2)
+    page.receive_network(net)
+    task = page.state.config.task
+    assert task["data"]["kind"] == "synthetic" and task["data"]["network"]["tensors"]
+    assert [m["method"] for m in task["methods"]] == ["hosvd", "network_als"]
+    page.state.set_settings(device="cpu")
+    page.start()
+    page.state.wait(120)
+    assert {r["label"]: r["status"] for r in page.state.snapshot()} == {
+        "hosvd": "ok",
+        "network_als": "ok",
+    }

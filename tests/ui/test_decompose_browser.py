@@ -1,0 +1,68 @@
+"""The Decompose page in Debian's chromium: TT and Tucker side by side, live curves,
+cancelling one run, and an exported config that reproduces the final errors."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+from playwright.sync_api import Page, expect
+
+pytestmark = pytest.mark.ui
+
+
+def status(page: Page, label: str):
+    return page.locator(f".tb-run-status[data-label='{label}']")
+
+
+def test_decompose_camera_with_tt_and_tucker(page: Page, server: str, tmp_path, cli, screenshots):
+    page.set_viewport_size({"width": 1440, "height": 1300})
+    page.goto(server)
+    expect(page.locator("[data-stat=params] .tb-value")).to_have_text("3136", timeout=60_000)
+    page.get_by_role("button", name="Decompose", exact=True).click()
+    expect(page.get_by_role("button", name="Run all")).to_be_visible(timeout=30_000)
+
+    # make the TT run long enough to watch: 150 sweeps, no early stop
+    page.get_by_text("tt_als (tt)").click()
+    max_iter = page.get_by_label("max iter").first
+    max_iter.fill("150")
+    max_iter.press("Enter")
+    tol = page.get_by_label("tol").first
+    tol.fill("0")
+    tol.press("Enter")
+    page.wait_for_timeout(500)
+
+    page.get_by_role("button", name="Run all").click()
+    expect(status(page, "tt_als")).to_contain_text("running · iteration", timeout=60_000)
+    first = status(page, "tt_als").inner_text()
+    expect(status(page, "tt_als")).not_to_have_text(first, timeout=30_000)  # it moves on
+    expect(page.locator(".bk-Canvas, canvas").first).to_be_visible()
+    expect(status(page, "hooi")).to_contain_text("ok", timeout=120_000)
+    expect(status(page, "tt_als")).to_contain_text("ok", timeout=180_000)
+    table = page.locator("table.tb-table")
+    expect(table).to_contain_text("tt_als", timeout=30_000)
+    rows = {
+        label: page.locator(f"tr[data-label='{label}'] td").nth(1).inner_text()
+        for label in ("tt_als", "hooi")
+    }
+    page.screenshot(path=str(screenshots / "decompose.png"), full_page=True)
+
+    # a second run, one method cancelled while the other finishes
+    page.get_by_role("button", name="Run all").click()
+    expect(status(page, "tt_als")).to_contain_text("running", timeout=60_000)
+    page.get_by_role("button", name="Cancel", exact=True).first.click()
+    expect(status(page, "tt_als")).to_contain_text("cancelled", timeout=60_000)
+    expect(status(page, "hooi")).to_contain_text("ok", timeout=120_000)
+
+    # export the config: the CLI reproduces the final errors of the first run
+    with page.expect_download() as info:
+        page.get_by_role("button", name="Download config").click()
+    path = tmp_path / "decompose.json"
+    info.value.save_as(path)
+    assert json.loads(path.read_text())["task"]["methods"][0]["max_iter"] == 150
+    proc = cli("run", "decompose.json", "-q", cwd=tmp_path, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    for label, err in rows.items():
+        line = next(x for x in proc.stdout.splitlines() if x.startswith(f"{label}:"))
+        assert re.search(rf"relative error {re.escape(err)}\b", line), (line, err)
