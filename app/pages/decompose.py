@@ -115,6 +115,22 @@ class DecomposePage(Viewer):
         self.cancel_all.on_click(lambda *_: self.state.cancel_all())
         self.run_rows = pn.Column(sizing_mode="stretch_width", name="runs")
         self.results = pn.pane.HTML("", sizing_mode="stretch_width", name="decompose-results")
+        self.sweep_plot = pn.pane.HoloViews(None, sizing_mode="stretch_width", height=320)
+
+        # ---- sweep: one method parameter over several values (e.g. a sketch size)
+        self.sweep_param = pn.widgets.Select(
+            label="sweep parameter", options=[""], sizing_mode="stretch_width"
+        )
+        self.sweep_values = pn.widgets.TextInput(
+            label="values", placeholder="e.g. 50, 100, 200", sizing_mode="stretch_width"
+        )
+        self._sweep_options()
+        sweep = task.get("sweep")
+        if sweep:
+            self.sweep_param.value = sweep["param"]
+            self.sweep_values.value = ", ".join(str(v) for v in sweep["values"])
+        for w in (self.sweep_param, self.sweep_values):
+            w.param.watch(lambda *_: self._sweep_changed(), "value")
         self.curves = pn.pane.HoloViews(None, sizing_mode="stretch_width", height=340)
         self._drawn_at = 0.0
         self.images = pn.Column(sizing_mode="stretch_width")
@@ -185,8 +201,39 @@ class DecomposePage(Viewer):
             )
         self._method_forms = forms
         self.method_area.objects = cards
+        if hasattr(self, "sweep_param"):
+            self._sweep_options()
         if initial is None:
             self._methods_changed()
+
+    def _sweep_options(self) -> None:
+        """Integer and float parameters shared by every chosen method can be swept."""
+        names: set[str] | None = None
+        for m in self.methods.value:
+            own = {p.name for p in get_method(m).params if p.kind in ("int", "float")}
+            names = own if names is None else names & own
+        options = ["", *sorted(names or ())]
+        self.sweep_param.options = options
+        if self.sweep_param.value not in options:
+            self.sweep_param.value = ""
+
+    def _sweep_changed(self) -> None:
+        param_name, text = self.sweep_param.value, (self.sweep_values.value or "").strip()
+        if not param_name or not text:
+            self.state.set_sweep(None)
+            return
+        try:
+            values = [
+                float(v) if "." in v or "e" in v.lower() else int(v)
+                for v in text.replace(";", ",").split(",")
+                if v.strip()
+            ]
+        except ValueError:
+            self.state.error = (
+                f"sweep values: could not read {text!r}; write numbers such as 50, 100"
+            )
+            return
+        self.state.set_sweep({"param": param_name, "values": values})
 
     def _methods_changed(self) -> None:
         try:
@@ -273,6 +320,7 @@ class DecomposePage(Viewer):
             self.curves.object = error_curves(snap)
             self._drawn_at = now
         self.results.object = results_table(snap)
+        self.sweep_plot.object = sweep_plot(snap)
         if not self.state.running:
             if self._poll is not None:
                 self._poll.stop()
@@ -354,6 +402,9 @@ class DecomposePage(Viewer):
             pn.pane.Markdown("### Methods"),
             self.methods,
             self.method_area,
+            pn.pane.Markdown("### Sweep (optional)"),
+            self.sweep_param,
+            self.sweep_values,
             pn.pane.Markdown("### Settings"),
             self.dtype,
             self.seed,
@@ -367,7 +418,10 @@ class DecomposePage(Viewer):
     def main(self) -> pn.viewable.Viewable:
         """The page's main area."""
         tabs = pn.Tabs(
-            ("Results", pn.Column(self.results, self.images, sizing_mode="stretch_width")),
+            (
+                "Results",
+                pn.Column(self.results, self.sweep_plot, self.images, sizing_mode="stretch_width"),
+            ),
             ("Config JSON", self.config_view),
             sizing_mode="stretch_width",
         )
@@ -485,3 +539,38 @@ def _image_pane(img: Any, label: str) -> Any:
     return pn.pane.HoloViews(
         el.opts(title=label, xaxis=None, yaxis=None, frame_width=260, aspect="equal")
     )
+
+
+def sweep_plot(snap: list[dict[str, Any]]) -> hv.Layout | None:
+    """Final error and time against the swept parameter, one line per method."""
+    err, sec = [], []
+    for k, r in enumerate(snap):
+        res = r["result"]
+        runs = [
+            x
+            for x in (res.metrics.get("runs", []) if res is not None else [])
+            if "sweep_value" in x and x.get("status") == "ok"
+        ]
+        if len(runs) < 2:
+            continue
+        color = _COLORS[k % len(_COLORS)]
+        data = {
+            "value": [x["sweep_value"] for x in runs],
+            "relative error": [x["rel_error"] for x in runs],
+            "seconds": [x["seconds"] for x in runs],
+        }
+        err.append(
+            hv.Curve(data, "value", "relative error", label=r["label"]).opts(color=color)
+            * hv.Scatter(data, "value", "relative error").opts(color=color, size=6)
+        )
+        sec.append(
+            hv.Curve(data, "value", "seconds", label=r["label"]).opts(color=color)
+            * hv.Scatter(data, "value", "seconds").opts(color=color, size=6)
+        )
+    if not err:
+        return None
+    common = {"logy": True, "responsive": True, "height": 300, "show_grid": True}
+    return (
+        hv.Overlay(err).opts(title="final error against the swept value", **common)
+        + hv.Overlay(sec).opts(title="time against the swept value", **common)
+    ).opts(shared_axes=False)

@@ -148,3 +148,24 @@ def test_receive_network_sets_data_and_method():
         "hosvd": "ok",
         "network_als": "ok",
     }
+
+
+def test_sweep_mode_runs_each_value_and_plots_error_and_time():
+    from tensorbench.app.pages.decompose import sweep_plot
+
+    page = page_with([{"method": "tucker_rand", "ranks": [2, 6, 3]},
+                      {"method": "tt_rand", "ranks": [2, 3]}])
+    assert "oversample" in page.sweep_param.options
+    page.sweep_param.value = "oversample"
+    page.sweep_values.value = "0, 2, 5"
+    assert page.state.config.task["sweep"] == {"param": "oversample", "values": [0, 2, 5]}
+    page.sweep_values.value = "0, x"
+    assert "could not read" in page.state.error
+    page.sweep_values.value = "0, 2, 5"
+    page.start()
+    page.state.wait(120)
+    snap = page.state.snapshot()
+    labels = [x["label"] for x in snap[0]["result"].metrics["runs"]]
+    assert labels == ["tucker_rand oversample=0", "tucker_rand oversample=2",
+                      "tucker_rand oversample=5"]
+    assert isinstance(sweep_plot(snap), hv.Layout)
