@@ -69,7 +69,6 @@ __all__ = [
     "TENSORLY_DATASETS",
     "DataError",
     "DataSource",
-    "FieldParam",
     "balanced_factors",
     "check_spec",
     "describe_sources",
@@ -160,54 +159,13 @@ class DataError(TensorbenchError):
 # --------------------------------------------------------------------------- parameters
 
 
-@dataclass(frozen=True)
-class FieldParam(Param):
-    """A :class:`Param` whose value is not a number.
-
-    Kinds: ``"str"`` (a non-empty string of at most ``max`` characters), ``"json"`` (a JSON
-    object, i.e. a dict), ``"bytes"`` (raw file content: the app's upload widget; configs
-    use a path instead) and ``"names"`` (a non-empty list of strings from ``choices``).
-    """
-
-    def check(
-        self, value: Any, where: str, error: type[TensorbenchError] = TensorbenchError
-    ) -> Any:
-        """Return ``value`` if valid for this parameter, else raise ``error``."""
-        kind = self.kind
-        if kind not in ("str", "json", "bytes", "names"):
-            return super().check(value, where, error)
-        where = f"{where}.{self.name}" if where else self.name
-        if value is None and self.default is None:
-            return None
-        if kind == "str":
-            if not isinstance(value, str) or not value:
-                raise error(f"{where} must be a non-empty string, got {brief(value)}")
-            if len(value) > self.max:
-                raise error(f"{where} is longer than {self.max:g} characters")
-            return value
-        if kind == "json":
-            if not isinstance(value, Mapping):
-                raise error(f"{where} must be a JSON object (a dict), got {brief(value)}")
-            try:
-                text = json.dumps(value)
-            except (TypeError, ValueError):
-                raise error(f"{where} must hold only JSON values, got {brief(value)}") from None
-            if len(text) > _MAX_JSON_CHARS:
-                raise error(f"{where} is over {_MAX_JSON_CHARS} characters of JSON")
-            return dict(value)
-        if kind == "bytes":
-            if not isinstance(value, (bytes, bytearray, memoryview)):
-                raise error(f"{where} must be bytes (a file's content), got {type(value).__name__}")
-            return bytes(value)
-        # names
-        if isinstance(value, str) or not isinstance(value, Sequence) or not value:
-            raise error(f"{where} must be a non-empty list of names, got {brief(value)}")
-        for k, v in enumerate(value):
-            if v not in self.choices:
-                raise error(
-                    f"{where}[{k}] must be one of: {', '.join(self.choices)}; got {brief(v)}"
-                )
-        return list(value)
+def _json_object(value: Any, where: str) -> dict[str, Any]:
+    """A ``json`` Param validator: a JSON object (dict) of bounded size."""
+    if not isinstance(value, Mapping):
+        raise DataError(f"{where} must be a JSON object (a dict), got {brief(value)}")
+    if len(json.dumps(value)) > _MAX_JSON_CHARS:
+        raise DataError(f"{where} is over {_MAX_JSON_CHARS} characters of JSON")
+    return dict(value)
 
 
 def _param_doc(p: Param) -> dict[str, Any]:
@@ -334,22 +292,13 @@ def load_data(
     """
     from .device import resolve_device, resolve_dtype
 
-    if not isinstance(spec, Mapping):
-        raise DataError(
-            f"a data spec must be a dict such as {{'kind': 'image', 'image': 'camera'}}, "
-            f"got {brief(spec)}"
-        )
-    if "kind" not in spec:
-        raise DataError(f"the data spec has no 'kind'; choose one of: {', '.join(DATA_SOURCES)}")
-    source = get_source(spec["kind"])
-    given = {k: v for k, v in spec.items() if k != "kind"}
     if dtype not in ("float64", "float32") and str(dtype) not in ("torch.float64", "torch.float32"):
         raise DataError(f"data tensors are real: dtype must be float64 or float32, got {dtype!r}")
     dt = resolve_dtype(str(dtype).removeprefix("torch."))
     dev = resolve_device(device)
-    if source.precheck is not None:
-        source.precheck(given)
-    args = check_params(source.params, given, "data", DataError)
+    checked = check_spec(spec)
+    source = get_source(checked.pop("kind"))
+    args = checked
     array, facts = source.func(**args, dtype=dt, device=dev)
     X = _to_tensor(array, dt, dev, f"the {source.name!r} data")
     if X.ndim < 2:
@@ -639,8 +588,20 @@ def _synthetic_precheck(given: Mapping[str, Any]) -> None:
         "network template to draw from (ignored when a network document is given)",
         choices=tuple(sorted(TEMPLATES)),
     ),
-    FieldParam("args", "json", None, "template arguments, e.g. {'dims': [8, 8, 8], 'ranks': 3}"),
-    FieldParam("network", "json", None, "a full network document (instead of a template)"),
+    Param(
+        "args",
+        "json",
+        None,
+        "template arguments, e.g. {'dims': [8, 8, 8], 'ranks': 3}",
+        validator=_json_object,
+    ),
+    Param(
+        "network",
+        "json",
+        None,
+        "a full network document (instead of a template)",
+        validator=_json_object,
+    ),
     Param(
         "noise",
         "float",
@@ -787,7 +748,7 @@ def _load_image(name: str, mode: str, crop: list[int] | None) -> np.ndarray:
         "gray: H x W; color: H x W x 3; stack: the grayscale images listed in 'images', H x W x K",
         choices=("gray", "color", "stack"),
     ),
-    FieldParam(
+    Param(
         "images",
         "names",
         None,
@@ -1062,9 +1023,9 @@ def _read_npy(raw: bytes, what: str) -> tuple[np.ndarray, dict[str, Any]]:
 @_register(
     "upload",
     "a user's .npy or .npz array (numeric, order >= 2, size-limited, read without pickle)",
-    FieldParam("path", "str", None, "path of a .npy or .npz file (or give content)"),
-    FieldParam("content", "bytes", None, "the file's bytes (from an upload; or give path)"),
-    FieldParam(
+    Param("path", "str", None, "path of a .npy or .npz file (or give content)"),
+    Param("content", "bytes", None, "the file's bytes (from an upload; or give path)"),
+    Param(
         "array",
         "str",
         None,

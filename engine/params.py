@@ -17,7 +17,9 @@ from .errors import TensorbenchError, brief
 
 __all__ = ["Param", "ParamKind", "check_params"]
 
-ParamKind = Literal["int", "float", "bool", "choice", "ints", "int_matrix", "str", "json"]
+ParamKind = Literal[
+    "int", "float", "bool", "choice", "ints", "int_matrix", "str", "json", "names", "bytes"
+]
 
 
 @dataclass(frozen=True)
@@ -28,11 +30,13 @@ class Param:
     ----------
     name : str
         Argument name (``--name`` on the CLI).
-    kind : {"int", "float", "bool", "choice", "ints", "int_matrix", "str", "json"}
+    kind : {"int", "float", "bool", "choice", "ints", "int_matrix", "str", "json", "names", \
+"bytes"}
         ``ints`` is a list of ints (or one int meaning "this value everywhere" when
-        ``scalar_ok``); ``int_matrix`` a square list of lists; ``str`` free text of at most
-        ``max`` characters; ``json`` any JSON value (object, list, ...), checked further by
-        ``validator`` when given.
+        ``scalar_ok``); ``int_matrix`` a square list of lists; ``str`` non-empty text of at
+        most ``max`` characters; ``json`` any JSON value (object, list, ...), checked further
+        by ``validator`` when given; ``names`` a non-empty list of ``choices``; ``bytes`` a
+        file's content (from an upload widget; configs name a path instead).
     default : object
         Value used when the argument is not given; ``None`` makes the argument optional.
     doc : str
@@ -77,11 +81,25 @@ class Param:
         if kind == "int":
             return self._int(value, where, error)
         if kind == "str":
-            if not isinstance(value, str) or len(value) > self.max:
+            if not isinstance(value, str) or not value or len(value) > self.max:
                 raise error(
-                    f"{where} must be text of at most {self.max:g} characters, got {brief(value)}"
+                    f"{where} must be non-empty text of at most {self.max:g} characters, "
+                    f"got {brief(value)}"
                 )
             return value
+        if kind == "names":
+            if not _is_list(value) or not value:
+                raise error(f"{where} must be a non-empty list of names, got {brief(value)}")
+            for k, v in enumerate(value):
+                if v not in self.choices:
+                    raise error(
+                        f"{where}[{k}] must be one of: {', '.join(self.choices)}; got {brief(v)}"
+                    )
+            return list(value)
+        if kind == "bytes":
+            if not isinstance(value, (bytes, bytearray, memoryview)):
+                raise error(f"{where} must be bytes (a file's content), got {type(value).__name__}")
+            return bytes(value)
         if kind == "json":
             try:
                 json.dumps(value)
