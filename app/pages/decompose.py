@@ -170,9 +170,35 @@ class DecomposePage(Viewer):
         self.data_doc.object = html.escape(source.doc)
         current = {} if fresh else dict(self.state.config.task["data"])
         self._data_form = ParamForm(source.params, current, self._data_changed)
-        self.data_form_area.objects = [self._data_form.column()]
+        objects: list[Any] = [self._data_form.column()]
+        if any(p.kind == "bytes" for p in source.params):
+            # File content cannot live in a JSON config: the upload is saved on the server
+            # and the config names its path (exported configs run where that file is).
+            picker = pn.widgets.FileInput(accept=".npy,.npz", sizing_mode="stretch_width")
+            picker.param.watch(lambda e: self._save_upload(e.new, picker.filename), "value")
+            objects.insert(0, picker)
+        self.data_form_area.objects = objects
         if fresh:
             self._data_changed()
+
+    def _save_upload(self, content: bytes | None, filename: str | None) -> None:
+        import tempfile
+        from pathlib import Path
+
+        from tensorbench.engine.data import MAX_UPLOAD_BYTES
+
+        if not content:
+            return
+        if len(content) > MAX_UPLOAD_BYTES:
+            self.state.error = (
+                f"{filename}: {len(content)} bytes is over the {MAX_UPLOAD_BYTES} byte upload limit"
+            )
+            return
+        suffix = ".npz" if (filename or "").lower().endswith(".npz") else ".npy"
+        folder = Path(tempfile.mkdtemp(prefix="tensorbench-upload-"))
+        path = folder / f"upload{suffix}"
+        path.write_bytes(content)
+        self._data_form.widgets["path"].value = str(path)
 
     def _data_changed(self) -> None:
         try:

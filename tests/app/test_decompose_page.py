@@ -153,8 +153,9 @@ def test_receive_network_sets_data_and_method():
 def test_sweep_mode_runs_each_value_and_plots_error_and_time():
     from tensorbench.app.pages.decompose import sweep_plot
 
-    page = page_with([{"method": "tucker_rand", "ranks": [2, 6, 3]},
-                      {"method": "tt_rand", "ranks": [2, 3]}])
+    page = page_with(
+        [{"method": "tucker_rand", "ranks": [2, 6, 3]}, {"method": "tt_rand", "ranks": [2, 3]}]
+    )
     assert "oversample" in page.sweep_param.options
     page.sweep_param.value = "oversample"
     page.sweep_values.value = "0, 2, 5"
@@ -166,6 +167,36 @@ def test_sweep_mode_runs_each_value_and_plots_error_and_time():
     page.state.wait(120)
     snap = page.state.snapshot()
     labels = [x["label"] for x in snap[0]["result"].metrics["runs"]]
-    assert labels == ["tucker_rand oversample=0", "tucker_rand oversample=2",
-                      "tucker_rand oversample=5"]
+    assert labels == [
+        "tucker_rand oversample=0",
+        "tucker_rand oversample=2",
+        "tucker_rand oversample=5",
+    ]
     assert isinstance(sweep_plot(snap), hv.Layout)
+
+
+def test_uploaded_arrays_are_saved_and_named_by_path(tmp_path):
+    import io
+
+    import numpy as np
+
+    page = page_with([{"method": "hosvd", "ranks": [2, 2, 2]}])
+    page.data_kind.value = "upload"
+    picker = page.data_form_area.objects[0]
+    buf = io.BytesIO()
+    np.save(buf, np.random.default_rng(0).standard_normal((4, 5, 6)))
+    picker.filename = "x.npy"
+    picker.value = buf.getvalue()
+    spec = page.state.config.task["data"]
+    assert spec["kind"] == "upload" and spec["path"].endswith("upload.npy")
+    page.state.set_settings(device="cpu")
+    page.start()
+    page.state.wait(60)
+    assert page.state.snapshot()[0]["status"] == "ok"
+    bad = io.BytesIO()
+    np.save(bad, np.array([object()], dtype=object), allow_pickle=True)
+    picker.filename = "evil.npy"
+    picker.value = bad.getvalue()
+    page.start()
+    page.state.wait(60)
+    assert "failed" in page.state.snapshot()[0]["status"]

@@ -107,7 +107,7 @@ def test_lev_within_ten_percent_of_als_at_default_samples(noisy_ring):
     exact = tr_als(X, ranks=3, seed=0)
     assert exact.rel_error < 0.1  # at the noise floor
     dec = tr_als_lev(X, ranks=3, seed=0)
-    assert dec.info["samples"] == default_samples([3] * 4) == 720
+    assert dec.info["samples"] == default_samples([3] * 4) == 1440
     assert dec.rel_error <= 1.1 * exact.rel_error
     assert dec.rel_error == pytest.approx(relative_error(X, dec.reconstruct()), rel=1e-10)
     flags = [r["exact"] for r in dec.history]
