@@ -330,6 +330,9 @@ class DecomposePage(Viewer):
 
     def _refresh(self, force: bool = False) -> None:
         snap = self.state.snapshot()
+        # Judge "still running" from this snapshot, not from the live state: a run that
+        # ends while this redraw is under way must still get one more (final) redraw.
+        running = any(r["status"] == "running" for r in snap)
         signature = [
             (r["label"], r["status"], len(r["records"]), round(r["fraction"], 2)) for r in snap
         ]
@@ -342,12 +345,12 @@ class DecomposePage(Viewer):
         # Rebuilding the plots costs tens of milliseconds of the server's time (and GIL),
         # taken from the running decompositions: at most once a second while they run.
         now = time.monotonic()
-        if force or not self.state.running or now - self._drawn_at >= CURVE_S:
+        if force or not running or now - self._drawn_at >= CURVE_S:
             self.curves.object = error_curves(snap)
             self._drawn_at = now
         self.results.object = results_table(snap)
         self.sweep_plot.object = sweep_plot(snap)
-        if not self.state.running:
+        if not running:
             if self._poll is not None:
                 self._poll.stop()
                 self._poll = None

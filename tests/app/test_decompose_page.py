@@ -200,3 +200,31 @@ def test_uploaded_arrays_are_saved_and_named_by_path(tmp_path):
     page.start()
     page.state.wait(60)
     assert "failed" in page.state.snapshot()[0]["status"]
+
+
+def test_a_run_ending_during_a_redraw_still_gets_its_final_redraw(monkeypatch):
+    """The poll stops only when the snapshot it drew says every run is done: a run that
+    ends between the snapshot and the end of the redraw must be drawn once more."""
+    page = page_with([{"method": "tt_svd", "ranks": [2, 3]}])
+    page.start()
+    page.state.wait(120)
+    done = page.state.snapshot()
+    assert done[0]["status"] == "ok"
+
+    class Poll:
+        stopped = False
+
+        def stop(self):
+            self.stopped = True
+
+    poll = Poll()
+    page._poll = poll
+    stale = [dict(done[0], status="running", result=None)]
+    monkeypatch.setattr(page.state, "snapshot", lambda: stale)
+    page._refresh(force=True)
+    assert not poll.stopped  # the live state says "done", but this redraw drew "running"
+    assert "running" in page._rows["tt_svd"][1].object
+    monkeypatch.setattr(page.state, "snapshot", lambda: done)
+    page._refresh()
+    assert poll.stopped and page._poll is None
+    assert "ok" in page._rows["tt_svd"][1].object

@@ -12,6 +12,8 @@ import pytest
 from tb_testing import tensorbench_cmd
 
 OUTPUT = Path(__file__).parent / "output"
+#: Log files of the servers started in this session (shown when a browser test fails).
+SERVER_LOGS: list[Path] = []
 
 
 def _free_port() -> int:
@@ -24,6 +26,7 @@ def start_server(*args: str, tmp: Path) -> tuple[subprocess.Popen, str]:
     """Start ``tensorbench serve`` and wait (up to 60 s: busy CI machines are slow) for it."""
     port = _free_port()
     log = open(tmp / f"serve-{port}.log", "w")  # noqa: SIM115 - closed with the process
+    SERVER_LOGS.append(tmp / f"serve-{port}.log")
     proc = subprocess.Popen(
         [*tensorbench_cmd(), "serve", *args, "--port", str(port)],
         stdout=log,
@@ -59,3 +62,15 @@ def screenshots() -> Path:
     """Folder for screenshots (look at them: that is how a user sees the app)."""
     OUTPUT.mkdir(exist_ok=True)
     return OUTPUT
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """Attach the servers' logs to a failing browser test's report: a server-side
+    exception is otherwise invisible from the browser."""
+    outcome = yield
+    report = outcome.get_result()
+    if report.when == "call" and report.failed:
+        for path in SERVER_LOGS:
+            if path.exists():
+                report.sections.append((f"server log {path.name}", path.read_text()[-6000:]))
