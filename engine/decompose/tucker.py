@@ -61,6 +61,14 @@ def mode_product(Y: torch.Tensor, M: torch.Tensor, k: int) -> torch.Tensor:
     """
     shape = list(Y.shape)
     a, n, b = _split(shape, k)
+    s = M.shape[1]
+    if s % 4 and Y.device.type == "cpu" and Y.numel() >= 2**16:
+        # OpenBLAS runs these thin products up to 2x slower when the thin side is not a
+        # multiple of 4 (measured: 10 columns 40-53 ms, 12 columns 28 ms on a 300^3
+        # tensor); zero columns cost less than the slow kernel.
+        M = torch.nn.functional.pad(M, (0, 4 - s % 4))
+        out = mode_product(Y, M, k)
+        return out.narrow(k, 0, s).contiguous()
     if b == 1:
         # (M^T Y^T)^T: BLAS is about twice as fast with the long dimension last.
         out = (M.T @ Y.reshape(a, n).T).T
@@ -556,6 +564,12 @@ def _orth_others(Z: torch.Tensor, k: int) -> torch.Tensor:
         True,
         "truncate the tensor after each mode (ST-HOSVD): much cheaper, same error bound",
     ),
+    Param(
+        "presketch",
+        "bool",
+        True,
+        "first mode: find its range on X with one other mode sketched (one pass over X)",
+    ),
     doc="randomized HOSVD: a Gaussian range finder with power iterations for every unfolding",
     sketched=True,
     exact_counterpart="hosvd",
@@ -569,6 +583,7 @@ def tucker_rand(
     oversample: int = 10,
     power_iters: int = 1,
     sequential: bool = True,
+    presketch: bool = True,
 ) -> Decomposition:
     """Randomized HOSVD with the range finder of Halko, Martinsson & Tropp (2011).
 
@@ -602,6 +617,16 @@ def tucker_rand(
         cost is then dominated by the first mode, instead of ``N`` full-size passes, and the
         classical HOSVD error bound still holds. False: every mode samples ``X`` itself (the
         randomized analogue of the truncated HOSVD) and the core is projected at the end.
+    presketch : bool
+        Default True (with ``sequential``): the first mode ``k``'s range is found on
+        ``Z = X x_j Omega_j^T`` rather than on ``X``, where ``j`` is the largest other mode and
+        ``Omega_j`` a Gaussian ``n_j x (r_j + oversample)`` matrix -- a Kronecker-structured
+        embedding ``Omega_j (x) I`` of ``X_(k)``'s columns, far wider than the range finder's
+        own ``l`` columns, so its leading subspace is close to ``X_(k)``'s without power
+        iterations on ``X``. The range finder with its power iterations then runs on ``Z``
+        (``(r_j + oversample) / n_j`` of ``X``'s size), and ``X`` itself is read twice in all:
+        once for ``Z`` and once for ``X x_k U_k^T``, instead of ``2 (1 + power_iters)``
+        times. Used only where it saves work (``n_j >= 4 (r_j + oversample)``).
 
     Returns
     -------
@@ -620,6 +645,7 @@ def tucker_rand(
             "oversample": oversample,
             "power_iters": power_iters,
             "sequential": sequential,
+            "presketch": presketch,
         },
     )
     clock = IterationClock(callback)
@@ -641,10 +667,22 @@ def tucker_rand(
     gen = _generator(seed, X.device)
     factors: list[torch.Tensor | None] = [None] * n_modes
     sizes = [0] * n_modes
+    presketched: int | None = None
     with torch.no_grad():
         y = X
         for k in modes:
             src = y if p["sequential"] else X
+            full_src = src
+            if p["presketch"] and p["sequential"] and k == modes[0] and n_modes > 1:
+                j = max((i for i in range(n_modes) if i != k), key=lambda i: (X.shape[i], i))
+                wj = min(rs[j] + p["oversample"], X.shape[j])
+                if 4 * wj <= X.shape[j]:
+                    omega_j = torch.randn(
+                        X.shape[j], wj, generator=gen, device=X.device, dtype=X.dtype
+                    )
+                    src = mode_product(X, omega_j, j)  # one pass: X x_j Omega_j^T
+                    presketched = j
+                    del omega_j
             n = src.shape[k]
             width = min(rs[k] + p["oversample"], n, src.numel() // n)
             sizes[k] = width
@@ -662,8 +700,11 @@ def tucker_rand(
             w = w[:, -rs[k] :].flip(1)
             factors[k] = (q @ w).contiguous()
             if p["sequential"]:
-                y = mode_product(b, w, k)  # = Y x_k U_k^T, from the small B
-            del b
+                if src is full_src:
+                    y = mode_product(b, w, k)  # = Y x_k U_k^T, from the small B
+                else:  # B was of the sketch: project X itself (its second and last pass)
+                    y = mode_product(full_src, factors[k], k)
+            del b, src
         full = [u for u in factors if u is not None]
         core = y if p["sequential"] else _project(X, full)
         clock.record(iter=1, rel_error=_rel_error(X, nx2, core, full))
@@ -672,7 +713,12 @@ def tucker_rand(
         core,
         full,
         clock,
-        {"sample_sizes": sizes, "mode_order": modes, "sequential": p["sequential"]},
+        {
+            "sample_sizes": sizes,
+            "mode_order": modes,
+            "sequential": p["sequential"],
+            "presketched_mode": presketched,
+        },
     )
 
 

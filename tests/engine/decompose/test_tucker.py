@@ -244,3 +244,36 @@ def test_callback_and_cancel(method, noisy_x):
 
     with pytest.raises(Cancelled):
         run(method, noisy_x, ranks=RANKS, callback=stop)
+
+
+@pytest.mark.parametrize("level", [0.01, 0.1])
+def test_presketched_first_mode_matches_hosvd(level):
+    """With a large other mode, the first mode's range comes from X x_j Omega_j: X is read
+    twice, and the error stays within 2% of the HOSVD's (1% noise: within 0.5%)."""
+    x = noisy((90, 70, 200), [5, 4, 6], level=level, seed=3)
+    ref = run("hosvd", x, ranks=[5, 4, 6]).rel_error
+    d = run("tucker_rand", x, ranks=[5, 4, 6], seed=1)
+    plain = run("tucker_rand", x, ranks=[5, 4, 6], seed=1, presketch=False)
+    # mode 2 shrinks most, so it goes first; mode 0 is the largest other mode: sketched
+    assert d.info["presketched_mode"] == 0 and plain.info["presketched_mode"] is None
+    assert d.rel_error <= (1.005 if level < 0.05 else 1.02) * ref
+    assert plain.rel_error <= 1.02 * ref
+    # the error it reports is the true one
+    assert d.rel_error == pytest.approx(relative_error(x, d.reconstruct()), rel=1e-6)
+
+
+def test_presketch_is_skipped_where_it_saves_nothing():
+    x = noisy((20, 30, 25), [3, 3, 3], level=0.01)
+    assert run("tucker_rand", x, ranks=3).info["presketched_mode"] is None  # 13 * 4 > 30
+
+
+@pytest.mark.parametrize("k", [0, 1, 2])
+@pytest.mark.parametrize("width", [3, 10, 12])
+def test_mode_product_padding_keeps_the_value(k, width):
+    g = torch.Generator().manual_seed(k + width)
+    y = torch.randn(50, 40, 60, generator=g, dtype=torch.float64)  # >= 2**16 elements
+    m = torch.randn(y.shape[k], width, generator=g, dtype=torch.float64)
+    out = tk.mode_product(y, m, k)
+    ref = torch.movedim(torch.tensordot(y, m, dims=([k], [0])), -1, k)
+    assert out.shape == ref.shape
+    torch.testing.assert_close(out, ref, rtol=1e-12, atol=1e-12)
