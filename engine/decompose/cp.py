@@ -369,16 +369,48 @@ def _leading_left_vectors(X: torch.Tensor, k: int, r: int, gen: torch.Generator)
     return vecs[:, dims[k] - r :].flip(1)
 
 
+#: Fibres per mode drawn by ``init="fibres"``: this many per component, at least 100.
+_FIBRES_PER_COMPONENT = 20
+
+
+def _fibre_vectors(X: torch.Tensor, k: int, r: int, gen: torch.Generator) -> torch.Tensor:
+    """Leading left singular vectors of ``X_(k)`` estimated from uniformly sampled columns
+    (mode-``k`` fibres): ``max(100, 20 r)`` of them, gathered without reading the rest of
+    ``X``. Column sampling finds the range of an incoherent low-rank unfolding (factors
+    without a few dominant rows), which is what the random-looking data CP targets are;
+    ALS then corrects what the sample missed. At most ``min(r, I_k, fibres)`` columns come
+    back (the caller pads)."""
+    import torch
+
+    dims = list(X.shape)
+    others = [j for j in range(X.ndim) if j != k]
+    strides = [math.prod(dims[j + 1 :]) for j in range(X.ndim)]
+    s = max(100, _FIBRES_PER_COMPONENT * r)
+    lin = torch.zeros(s, dtype=torch.int64)
+    for j in others:
+        lin += torch.randint(dims[j], (s,), generator=gen) * strides[j]
+    fibre = torch.arange(dims[k]) * strides[k]
+    pos = (lin.unsqueeze(1) + fibre.unsqueeze(0)).reshape(-1).to(X.device)
+    Xs = X.reshape(-1).index_select(0, pos).reshape(s, dims[k])  # rows: sampled fibres
+    _, _, vh = torch.linalg.svd(Xs.to(torch.float64), full_matrices=False)
+    return vh[: min(r, vh.shape[0])].T.to(X.dtype)
+
+
 def _init_factors(
     X: torch.Tensor, rank: int, init: str, gen: torch.Generator
 ) -> list[torch.Tensor]:
-    """Unit-norm starting factors: seeded Gaussian, or leading left singular vectors."""
+    """Unit-norm starting factors: seeded Gaussian, leading left singular vectors, or
+    those vectors estimated from sampled fibres."""
     import torch
 
     N, dims = X.ndim, list(X.shape)
     factors = []
     for k in range(N):
-        if init == "hosvd":
+        if init == "fibres":
+            U = _fibre_vectors(X, k, rank, gen)
+            if U.shape[1] < rank:
+                U = torch.cat([U, _random_columns(dims[k], rank - U.shape[1], gen, X)], dim=1)
+        elif init == "hosvd":
             take = min(rank, dims[k])
             U = _leading_left_vectors(X, k, take, gen)
             if take < rank:  # more components than the mode has directions: pad randomly
@@ -799,10 +831,16 @@ _SAMPLES = Param(
     max=2**24,
 )
 _SAMPLED_COMMON = (
-    Param("init", "choice", "random", "starting factors", choices=("random", "hosvd")),
+    Param(
+        "init",
+        "choice",
+        "fibres",
+        "starting factors: singular vectors of sampled fibres, Gaussian, or full HOSVD",
+        choices=("fibres", "random", "hosvd"),
+    ),
     Param("max_iter", "int", 500, "most sweeps", min=1, max=100_000),
     Param("eval_every", "int", 5, "sweeps between exact error evaluations", min=1, max=10_000),
-    Param("patience", "int", 3, "exact evaluations without progress before stopping", max=1000),
+    Param("patience", "int", 8, "exact evaluations without progress before stopping", max=1000),
     Param("tol", "float", 1e-3, "relative error decrease that counts as progress", min=0, max=1),
 )
 
@@ -822,11 +860,17 @@ _SAMPLED_DOC = """
         Number of components ``R``.
     samples : int, optional
         Rows per solve, default :func:`default_samples` (``ceil(20 R max(ln R, 1))``).
-{extra}    init : {"random", "hosvd"}
-        Seeded Gaussian (default: the sampled methods never read all of ``X`` for it) or
-        leading left singular vectors of the unfoldings.
+{extra}    init : {"fibres", "random", "hosvd"}
+        ``"fibres"`` (default): leading singular vectors of ``max(100, 20 R)`` uniformly
+        sampled fibres per mode -- a few hundred fibres read, never all of ``X``. Measured
+        (cp_als_lev, 25 seeded 200^3 rank-10 tensors, 1% noise, one CPU thread): 25/25
+        reach 1.05x the noise, Gaussian starts 24/25 (one stuck in a swamp at 27% error),
+        both in a median 66 ms. ``"random"``: seeded Gaussian. ``"hosvd"``: leading
+        left singular vectors of the full unfoldings (reads ``X`` twice per mode).
     max_iter, eval_every, patience, tol
-        See the stopping rule.
+        See the stopping rule. ``patience`` is 8 by default: sampled ALS can sit on a
+        plateau (a swamp) for tens of sweeps before dropping to the noise floor, and
+        stopping there is the usual way a run fails.
     seed : int
         Seeds initialization, sampling and the error-estimation entries.
     callback : callable, optional
@@ -864,10 +908,10 @@ def cp_als_lev(
     rank: int = 5,
     samples: int | None = None,
     det_threshold: float = 1.0,
-    init: str = "random",
+    init: str = "fibres",
     max_iter: int = 500,
     eval_every: int = 5,
-    patience: int = 3,
+    patience: int = 8,
     tol: float = 1e-3,
     seed: int = 0,
     callback: Callback | None = None,
@@ -913,10 +957,10 @@ def cp_als_uniform(
     *,
     rank: int = 5,
     samples: int | None = None,
-    init: str = "random",
+    init: str = "fibres",
     max_iter: int = 500,
     eval_every: int = 5,
-    patience: int = 3,
+    patience: int = 8,
     tol: float = 1e-3,
     seed: int = 0,
     callback: Callback | None = None,

@@ -276,3 +276,31 @@ def test_methods_are_registered_with_their_parameters():
     assert {p.name for p in lev.params} >= {"samples", "det_threshold", "eval_every", "patience"}
     with pytest.raises(DecompositionError, match="samples"):
         cp_als_lev(torch.randn(4, 5, 6, dtype=torch.float64), rank=2, samples=0)
+
+
+def test_fibre_init_spans_each_unfoldings_range_from_a_sample():
+    """On an exactly rank-R tensor, the singular vectors of sampled fibres span the same
+    space as the true factor (the sample has more fibres than R)."""
+    from tensorbench.engine.decompose.cp import _fibre_vectors
+
+    x, fs, _ = low_rank((40, 35, 50), 4, seed=3)
+    gen = torch.Generator().manual_seed(0)
+    for k in range(3):
+        U = _fibre_vectors(x, k, 4, gen)
+        assert U.shape == (x.shape[k], 4)
+        Q = torch.linalg.qr(fs[k]).Q
+        # every true direction lies in span(U): projection residual ~ 0
+        resid = Q - U @ (U.T @ Q)
+        assert float(resid.norm()) < 1e-8
+
+
+def test_fibre_init_pads_when_the_rank_exceeds_a_mode():
+    x, _, _ = low_rank((3, 30, 40), 5, noise=0.01, seed=1)
+    d = cp_als_lev(x, rank=5, seed=0, max_iter=3)
+    assert d.info["init"] == "fibres" and d.cores[0].shape == (3, 5)
+
+
+def test_sampled_cp_defaults_are_the_documented_ones():
+    spec = get_method("cp_als_lev")
+    defaults = {p.name: p.default for p in spec.params}
+    assert defaults["init"] == "fibres" and defaults["patience"] == 8
