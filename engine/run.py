@@ -44,7 +44,11 @@ RESULT_VERSION = 1
 ProgressFn = Callable[[dict[str, Any]], None]
 
 # Built-in task modules, imported on first use so `import tensorbench.engine` stays light.
-_BUILTIN_TASK_MODULES = ("tensorbench.engine.contract", "tensorbench.engine.decompose.task")
+_BUILTIN_TASK_MODULES = (
+    "tensorbench.engine.contract",
+    "tensorbench.engine.decompose.task",
+    "tensorbench.engine.search.task",
+)
 
 
 class Cancelled(Exception):  # noqa: N818 - it is a signal, not an error
