@@ -361,9 +361,12 @@ def tt_round_sum_rand(
     matrices, ``O(N n R^3)``; so it is ``~R / l`` times fewer flops, and those flops are
     GEMMs rather than factorizations. A sum of ``s`` TTs is never formed: each term is
     sketched on its own, so the block-diagonal zeros of :func:`tt_add` cost nothing
-    (another factor ``~s`` on the sketch). Measured (CPU, 2 threads, float64, 10 modes of
-    100, rounded to 50): sum of two rank-50 TTs (``R = 100``) 0.19 s vs 0.22 s exact; of
-    four (``R = 200``) 0.22-0.27 s vs 0.87 s.
+    (another factor ``~s`` on the sketch). Measured (AMD EPYC, 1 thread, float64, 10
+    modes of 100, rounded to 50; benchmarks/bench_decompose.py): sum of two rank-50 TTs
+    (``R = 100``) 0.15 s vs 0.28 s exact (1.9x); of four (``R = 200``) 0.22 s vs 1.36 s
+    (6.1x). With two terms the sketch's own products (``~l / R`` of exact rounding's
+    flops, ``l = 60``) leave little to gain: the QRs of ``(l n) x l`` matrices and the
+    GEMMs run at the same speed as exact rounding's.
 
     Accuracy is that of a randomized range finder: with a flat spectral tail the error is
     within ``~sqrt(1 + r / (oversample - 1))`` of exact rounding's (measured on ``a +
