@@ -27,7 +27,6 @@ import argparse
 import json
 import math
 import os
-import platform
 import random
 import statistics
 import time
@@ -37,6 +36,7 @@ from typing import Any
 import torch
 
 from tensorbench.engine.data import load_data
+from tensorbench.engine.device import device_info
 from tensorbench.engine.search import Evaluator, FitOptions, Objective, SearchSpace, run_strategy
 from tensorbench.engine.search.tucker_shape import (
     SOLVERS,
@@ -272,10 +272,12 @@ def main() -> None:
                 )
     summary = summarize(rows) if rows else []
     tucker = tucker_case([1000, 2000, 5000, 10000]) if "tucker" in cases else []
+    env = device_info("cpu")
     where = (
-        f"{platform.processor() or platform.machine()} CPU, {os.cpu_count()} cores, torch "
+        f"{env['device_name']} ({os.cpu_count()} cores), torch "
         f"{torch.__version__}, 1 torch thread, {a.workers} worker process(es); "
-        f"budget {evals} fits / {a.seconds:.0f} s per strategy and case."
+        f"budget {evals} fits / {a.seconds:.0f} s per strategy and case; orders run: "
+        f"{', '.join(map(str, orders)) if 'network' in cases else 'none'}, {seeds} seed(s) each."
     )
     md = markdown(summary, tucker, where)
     print(md)

@@ -301,7 +301,9 @@ class Evaluator:
         return out  # type: ignore[return-value]
 
     def _fit(self, batch: list[tuple[int, Structure]]) -> list[tuple[float, dict, float]]:
-        if self.workers == 1 or (len(batch) == 1 and self._pool is None):
+        # With workers, every fit runs in a worker (one torch thread each), single ones
+        # too: the same candidate then gives the same bits whichever way it was proposed.
+        if self.workers == 1:
             res = []
             for _, s in batch:
                 t0 = time.perf_counter()

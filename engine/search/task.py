@@ -10,7 +10,7 @@ Config task fields (``mode: "network"``, the default)::
      "strategies": [{"strategy": "tnale"}, {"strategy": "tnga", "population": 16}],
      "budget": {"evaluations": 300, "seconds": 600},
      "fit": {"restarts": 2, "max_iter": 300, "tol": 1e-8},
-     "workers": 1}
+     "workers": 0}          # processes fitting candidates; 0: one per core
 
 Strategies run one after the other, each with its own evaluator (budget and cache), so a
 race is fair and ``tensorbench run`` reproduces the app's numbers. Every evaluation is a
@@ -227,7 +227,7 @@ def _summarize(config: Config, m: dict[str, Any]) -> list[str]:
     Param(
         "workers",
         "int",
-        1,
+        0,
         "fit candidates in this many processes (0: one per core)",
         min=0,
         max=256,

@@ -4,10 +4,10 @@ and the greedy and TnALE searches recovering a hidden tensor ring."""
 from __future__ import annotations
 
 import itertools
+import re
 import threading
 
 import pytest
-import torch
 
 from tensorbench.engine import load_config, run
 from tensorbench.engine.data import load_data
@@ -203,6 +203,7 @@ def _config(**task):
         "strategies": [{"strategy": "greedy"}, {"strategy": "tnale"}],
         "budget": {"evaluations": 60},
         "fit": {"restarts": 1},
+        "workers": 1,  # in this process: the worker pool has its own test
     }
     return load_config({"task": base | task, "seed": 0, "device": "cpu"})
 
@@ -255,6 +256,33 @@ def test_search_task_can_be_cancelled():
     assert res.metrics["runs"][0]["stop"] == "cancelled"
 
 
-def test_workers_zero_means_one_per_core():
+def test_task_default_fits_in_one_worker_per_core_with_the_same_results():
+    assert load_config({"task": {"kind": "search"}}).task["workers"] == 0
+    kw = {"strategies": [{"strategy": "random", "batch": 2}], "budget": {"evaluations": 4}}
+    pooled = run(_config(workers=0, **kw)).metrics["runs"][0]
+    inline = run(_config(workers=1, **kw)).metrics["runs"][0]
     assert evaluator_mod.default_workers() >= 1
-    assert torch.get_num_threads() >= 1
+    assert pooled["fits"] == inline["fits"] == 4
+    assert pooled["best"]["key"] == inline["best"]["key"]
+    assert pooled["best"]["rse"] == pytest.approx(inline["best"]["rse"], rel=1e-6, abs=1e-10)
+
+
+def test_exported_script_prints_the_same_summary(tmp_path):
+    import subprocess
+    import sys
+
+    from tensorbench.engine import export_as
+
+    cfg = _config(strategies=[{"strategy": "greedy"}], budget={"evaluations": 15})
+    script = tmp_path / "search.py"
+    script.write_text(export_as(cfg, "script"))
+    proc = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=300, cwd=tmp_path
+    )
+    assert proc.returncode == 0, proc.stderr
+    expected = run(cfg).summary()
+
+    def steady(text):  # drop the timings: everything else must be identical
+        return [re.sub(r"[0-9.]+ (ms|s),", "T,", line) for line in text.strip().splitlines()]
+
+    assert steady(proc.stdout) == steady(expected)
