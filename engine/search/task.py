@@ -30,6 +30,7 @@ import time
 from typing import Any
 
 from ..config import Config
+from ..decompose.task import check_data
 from ..errors import ConfigError, TensorbenchError
 from ..fmt import format_seconds
 from ..params import Param, check_params
@@ -110,15 +111,6 @@ def check_strategies(value: Any, where: str) -> list[dict[str, Any]]:
     return out
 
 
-def _check_data(value: Any, where: str) -> dict[str, Any]:
-    from ..data import check_spec
-
-    try:
-        return check_spec(value)
-    except TensorbenchError as e:
-        raise ConfigError(f"{where}: {e}") from None
-
-
 def truth_structure(desc: dict[str, Any], space: SearchSpace) -> Structure | None:
     """The hidden truth as a candidate of ``space``, when the data was drawn from a network
     whose cores each carry one data mode (in order) and share only plain bonds."""
@@ -184,7 +176,7 @@ def _summarize(config: Config, m: dict[str, Any]) -> list[str]:
             "seed": 1,
         },
         "the input (see tensorbench.engine.data)",
-        validator=_check_data,
+        validator=check_data,
     ),
     Param(
         "mode",
