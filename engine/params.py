@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from .errors import TensorbenchError, brief
 
-__all__ = ["Param", "ParamKind", "check_params"]
+__all__ = ["Param", "ParamKind", "check_entries", "check_params"]
 
 ParamKind = Literal[
     "int", "float", "bool", "choice", "ints", "int_matrix", "str", "json", "names", "bytes"
@@ -169,3 +169,34 @@ def check_params(
         )
         for p in params
     }
+
+
+def check_entries(
+    value: Any,
+    where: str,
+    key: str,
+    example: str,
+    lookup: Callable[[Any], Any],
+    error: type[TensorbenchError],
+    skip: Sequence[str] = (),
+) -> list[tuple[dict[str, Any], Any, dict[str, Any]]]:
+    """Validate a non-empty list of ``{key: name, **params}`` objects against a registry.
+
+    ``lookup(name)`` returns a spec with ``.params`` (or raises a TensorbenchError naming
+    the valid ones); ``skip`` lists extra keys checked by the caller. Returns ``(entry,
+    spec, clean params)`` per item; every problem raises ``error`` naming ``where[k]``.
+    """
+    if not isinstance(value, list) or not value:
+        raise error(f"{where} must be a non-empty list such as [{example}]")
+    out = []
+    for k, entry in enumerate(value):
+        here = f"{where}[{k}]"
+        if not isinstance(entry, dict) or key not in entry:
+            raise error(f"{here} must be an object with a '{key}' name")
+        try:
+            spec = lookup(entry[key])
+        except TensorbenchError as e:
+            raise error(f"{here}: {e}") from None
+        given = {n: v for n, v in entry.items() if n != key and n not in skip}
+        out.append((entry, spec, check_params(spec.params, given, here, error)))
+    return out

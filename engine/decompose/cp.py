@@ -369,6 +369,17 @@ def _leading_left_vectors(X: torch.Tensor, k: int, r: int, gen: torch.Generator)
     return vecs[:, dims[k] - r :].flip(1)
 
 
+def _gather_fibres(Xflat: torch.Tensor, lin: torch.Tensor, size: int, stride: int) -> torch.Tensor:
+    """``(S, size)``: the mode fibres of a flattened tensor that start at offsets ``lin``
+    (mode index 0) and step by ``stride``; only those entries are read."""
+    import torch
+
+    fibre = torch.arange(size, device=lin.device) * stride
+    return Xflat.index_select(0, (lin.unsqueeze(1) + fibre.unsqueeze(0)).reshape(-1)).reshape(
+        -1, size
+    )
+
+
 #: Fibres per mode drawn by ``init="fibres"``: this many per component, at least 100.
 _FIBRES_PER_COMPONENT = 20
 
@@ -389,9 +400,7 @@ def _fibre_vectors(X: torch.Tensor, k: int, r: int, gen: torch.Generator) -> tor
     lin = torch.zeros(s, dtype=torch.int64)
     for j in others:
         lin += torch.randint(dims[j], (s,), generator=gen) * strides[j]
-    fibre = torch.arange(dims[k]) * strides[k]
-    pos = (lin.unsqueeze(1) + fibre.unsqueeze(0)).reshape(-1).to(X.device)
-    Xs = X.reshape(-1).index_select(0, pos).reshape(s, dims[k])  # rows: sampled fibres
+    Xs = _gather_fibres(X.reshape(-1), lin.to(X.device), dims[k], strides[k])
     _, _, vh = torch.linalg.svd(Xs.to(torch.float64), full_matrices=False)
     return vh[: min(r, vh.shape[0])].T.to(X.dtype)
 
@@ -686,7 +695,6 @@ def _sampled_solve(
     w2: torch.Tensor,
 ) -> torch.Tensor:
     """Least squares for ``U_mode`` on the sampled rows: the fibres are gathered from X."""
-    import torch
 
     others = [k for k in range(len(dims)) if k != mode]
     Z = None
@@ -695,9 +703,7 @@ def _sampled_solve(
         Z = rows if Z is None else Z * rows
     assert Z is not None
     Z = Z.to(factors[0].dtype)
-    fibre = torch.arange(dims[mode], device=lin.device) * strides[mode]
-    pos = (lin.unsqueeze(1) + fibre.unsqueeze(0)).reshape(-1)
-    Xs = Xflat.index_select(0, pos).reshape(-1, dims[mode])  # (S, I_mode): rows of X_(n)^T
+    Xs = _gather_fibres(Xflat, lin, dims[mode], strides[mode])  # rows of X_(n)^T
     Zw = Z * w2.to(Z.dtype).unsqueeze(1)
     G = Z.T @ Zw
     return _solve_gram(G, Zw.T @ Xs).T

@@ -23,7 +23,7 @@ from typing import Any
 from ..config import Config
 from ..errors import ConfigError, TensorbenchError
 from ..fmt import format_seconds
-from ..params import Param, check_params
+from ..params import Param, check_entries
 from ..run import Reporter, register_task
 from .base import Decomposition, get_method, relative_error
 
@@ -45,23 +45,15 @@ def check_data(value: Any, where: str) -> dict[str, Any]:
 
 def check_methods(value: Any, where: str) -> list[dict[str, Any]]:
     """Validate the method list: known names, each method's own parameters."""
-    if not isinstance(value, list) or not value:
-        raise ConfigError(f'{where} must be a non-empty list such as [{{"method": "hosvd"}}]')
     out = []
-    for k, entry in enumerate(value):
-        here = f"{where}[{k}]"
-        if not isinstance(entry, dict) or "method" not in entry:
-            raise ConfigError(f"{here} must be an object with a 'method' name")
-        try:
-            spec = get_method(entry["method"])
-        except TensorbenchError as e:
-            raise ConfigError(f"{here}: {e}") from None
-        given = {key: v for key, v in entry.items() if key not in ("method", "label")}
-        params = check_params(spec.params, given, here, ConfigError)
+    checked = check_entries(
+        value, where, "method", '{"method": "hosvd"}', get_method, ConfigError, skip=("label",)
+    )
+    for k, (entry, spec, params) in enumerate(checked):
         clean = {"method": spec.name, **params}
         if "label" in entry:
             if not isinstance(entry["label"], str) or not entry["label"]:
-                raise ConfigError(f"{here}.label must be non-empty text")
+                raise ConfigError(f"{where}[{k}].label must be non-empty text")
             clean["label"] = entry["label"]
         out.append(clean)
     return out

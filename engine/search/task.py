@@ -33,7 +33,7 @@ from ..config import Config
 from ..decompose.task import check_data
 from ..errors import ConfigError, TensorbenchError
 from ..fmt import format_seconds
-from ..params import Param, check_params
+from ..params import Param, check_entries, check_params
 from ..run import Reporter, register_task
 from .base import get_strategy, run_strategy
 from .evaluator import Evaluation, Evaluator, FitOptions, default_workers
@@ -95,20 +95,10 @@ def _section(params: tuple[Param, ...], where: str):
 
 def check_strategies(value: Any, where: str) -> list[dict[str, Any]]:
     """Validate the strategy list: known names and each strategy's own parameters."""
-    if not isinstance(value, list) or not value:
-        raise ConfigError(f'{where} must be a non-empty list such as [{{"strategy": "tnale"}}]')
-    out = []
-    for k, entry in enumerate(value):
-        here = f"{where}[{k}]"
-        if not isinstance(entry, dict) or "strategy" not in entry:
-            raise ConfigError(f"{here} must be an object with a 'strategy' name")
-        try:
-            spec = get_strategy(entry["strategy"])
-        except TensorbenchError as e:
-            raise ConfigError(f"{here}: {e}") from None
-        given = {key: v for key, v in entry.items() if key != "strategy"}
-        out.append({"strategy": spec.name, **check_params(spec.params, given, here, ConfigError)})
-    return out
+    checked = check_entries(
+        value, where, "strategy", '{"strategy": "tnale"}', get_strategy, ConfigError
+    )
+    return [{"strategy": spec.name, **params} for _, spec, params in checked]
 
 
 def truth_structure(desc: dict[str, Any], space: SearchSpace) -> Structure | None:
