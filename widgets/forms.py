@@ -19,7 +19,7 @@ from tensorbench.engine.params import Param
 
 from .network_state import CUSTOM
 
-__all__ = ["RunSettings", "TemplateForm", "value_of", "widget_for"]
+__all__ = ["EntriesForm", "ParamForm", "RunSettings", "TemplateForm", "value_of", "widget_for"]
 
 
 def _ints_text(value: Any) -> str:
@@ -90,6 +90,110 @@ def value_of(p: Param, widget: pn.widgets.Widget) -> Any:
             "json": 'JSON, e.g. {"sites": 6}',
         }.get(p.kind, "rows of integers, one row per line, separated by commas")
         raise TensorbenchError(f"{p.name}: could not read {text!r}; write {what}") from None
+
+
+class ParamForm:
+    """Widgets for a list of Params; ``values()`` reads them back (errors say what to fix)."""
+
+    def __init__(self, params: tuple, values: dict[str, Any], on_change: Any) -> None:
+        self.params = [p for p in params if p.kind != "bytes"]  # files come from uploads
+        self.widgets = {p.name: widget_for(p, values.get(p.name, p.default)) for p in self.params}
+        for w in self.widgets.values():
+            w.param.watch(lambda *_: on_change(), "value")
+
+    def values(self) -> dict[str, Any]:
+        out = {}
+        for p in self.params:
+            v = value_of(p, self.widgets[p.name])
+            if v is not None or p.default is not None:
+                out[p.name] = v
+        return out
+
+    def column(self) -> pn.Column:
+        return pn.Column(*self.widgets.values(), sizing_mode="stretch_width")
+
+
+class EntriesForm:
+    """Choose several registered entries (methods, strategies) and edit each one's Params.
+
+    Parameters
+    ----------
+    key : str
+        The entry field holding the name (``"method"``, ``"strategy"``).
+    specs : dict
+        Name -> spec with ``params`` (and an optional ``family`` shown in card titles).
+    entries : list of dict
+        The entries to show first.
+    on_change : callable
+        Called with no arguments after any change.
+    """
+
+    def __init__(
+        self,
+        key: str,
+        specs: dict[str, Any],
+        entries: list[dict[str, Any]],
+        on_change: Any,
+        label: str,
+    ) -> None:
+        self.key, self.specs, self.on_change = key, specs, on_change
+        names = sorted(specs, key=lambda n: (getattr(specs[n], "family", ""), n))
+        self.choice = pn.widgets.MultiChoice(
+            label=label,
+            options=names,
+            value=[e[key] for e in entries],
+            sizing_mode="stretch_width",
+        )
+        self.area = pn.Column(sizing_mode="stretch_width")
+        self.forms: dict[str, ParamForm] = {}
+        self._quiet = False
+        self._build(entries)
+        self.choice.param.watch(lambda *_: self._rebuild(), "value")
+
+    def show(self, entries: list[dict[str, Any]]) -> None:
+        """Show ``entries`` (forms rebuilt, no change reported)."""
+        self.forms = {}
+        self._quiet = True
+        try:
+            self.choice.value = [e[self.key] for e in entries]
+        finally:
+            self._quiet = False
+        self._build(entries)
+
+    def _build(self, entries: list[dict[str, Any]]) -> None:
+        given = {e[self.key]: e for e in entries}
+        forms, cards = {}, []
+        for name in self.choice.value:
+            spec = self.specs[name]
+            form = self.forms.get(name) or ParamForm(
+                spec.params, given.get(name, {}), self.on_change
+            )
+            forms[name] = form
+            family = getattr(spec, "family", "")
+            cards.append(
+                pn.Card(
+                    form.column(),
+                    title=f"{name} ({family})" if family else name,
+                    collapsed=True,
+                    sizing_mode="stretch_width",
+                )
+            )
+        self.forms = forms
+        self.area.objects = cards
+
+    def _rebuild(self) -> None:
+        if self._quiet:
+            return
+        self._build([])
+        self.on_change()
+
+    def values(self) -> list[dict[str, Any]]:
+        """The chosen entries with their parameters (TensorbenchError says what is wrong)."""
+        return [{self.key: n, **f.values()} for n, f in self.forms.items()]
+
+    def column(self) -> pn.Column:
+        """The chooser and one collapsed card per chosen entry."""
+        return pn.Column(self.choice, self.area, sizing_mode="stretch_width")
 
 
 class TemplateForm(Viewer):

@@ -15,10 +15,12 @@ import panel as pn
 from panel.viewable import Viewer
 
 from tensorbench.engine import Config, TensorbenchError, export_script
-from tensorbench.engine.data import DATA_SOURCES, get_source, load_data, tensor_to_matrix
+from tensorbench.engine.data import load_data, tensor_to_matrix
 from tensorbench.engine.decompose import METHODS, get_method
+from tensorbench.widgets.data_form import DataForm
 from tensorbench.widgets.decompose_state import DecomposeState
-from tensorbench.widgets.forms import value_of, widget_for
+from tensorbench.widgets.forms import EntriesForm
+from tensorbench.widgets.multirun import RunRows, run_color
 from tensorbench.widgets.plots import notes_html
 
 __all__ = ["DecomposePage"]
@@ -27,28 +29,6 @@ __all__ = ["DecomposePage"]
 POLL_S = 0.5
 #: Seconds between redraws of the error curves while runs go on.
 CURVE_S = 1.0
-_COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#17becf"]
-
-
-class ParamForm:
-    """Widgets for a list of Params; ``values()`` reads them back (errors say what to fix)."""
-
-    def __init__(self, params: tuple, values: dict[str, Any], on_change: Any) -> None:
-        self.params = [p for p in params if p.kind != "bytes"]  # files come from uploads
-        self.widgets = {p.name: widget_for(p, values.get(p.name, p.default)) for p in self.params}
-        for w in self.widgets.values():
-            w.param.watch(lambda *_: on_change(), "value")
-
-    def values(self) -> dict[str, Any]:
-        out = {}
-        for p in self.params:
-            v = value_of(p, self.widgets[p.name])
-            if v is not None or p.default is not None:
-                out[p.name] = v
-        return out
-
-    def column(self) -> pn.Column:
-        return pn.Column(*self.widgets.values(), sizing_mode="stretch_width")
 
 
 class DecomposePage(Viewer):
@@ -60,29 +40,15 @@ class DecomposePage(Viewer):
         task = self.state.config.task
 
         # ---- data
-        self.data_kind = pn.widgets.Select(
-            label="data",
-            options=list(DATA_SOURCES),
-            value=task["data"]["kind"],
-            sizing_mode="stretch_width",
-        )
-        self.data_doc = pn.pane.HTML("", styles={"font-size": "12px", "color": "#5a6b7b"})
-        self.data_form_area = pn.Column(sizing_mode="stretch_width")
-        self.data_kind.param.watch(lambda *_: self._build_data_form(fresh=True), "value")
-        self._build_data_form(fresh=False)
+        self.data = DataForm(task["data"], self.state.set_data, self._set_error)
+        # the parts tests and the layout reach for
+        self.data_kind, self.data_form_area = self.data.kind, self.data.area
 
         # ---- methods
-        names = sorted(METHODS, key=lambda n: (METHODS[n].family, n))
-        self.methods = pn.widgets.MultiChoice(
-            label="methods",
-            options=names,
-            value=[m["method"] for m in task["methods"]],
-            sizing_mode="stretch_width",
+        self.method_form = EntriesForm(
+            "method", METHODS, task["methods"], self._methods_changed, "methods"
         )
-        self.method_area = pn.Column(sizing_mode="stretch_width")
-        self.methods.param.watch(lambda *_: self._build_method_forms(), "value")
-        self._method_forms: dict[str, ParamForm] = {}
-        self._build_method_forms(initial=task["methods"])
+        self.methods, self.method_area = self.method_form.choice, self.method_form.area
 
         # ---- settings
         self.seed = pn.widgets.IntInput(
@@ -113,7 +79,8 @@ class DecomposePage(Viewer):
         self.run_button.on_click(lambda *_: self.start())
         self.cancel_all = pn.widgets.Button(label="Cancel all", color="warning", width=120)
         self.cancel_all.on_click(lambda *_: self.state.cancel_all())
-        self.run_rows = pn.Column(sizing_mode="stretch_width", name="runs")
+        self.rows = RunRows(self.state, self._status_text)
+        self.run_rows = self.rows.column
         self.results = pn.pane.HTML("", sizing_mode="stretch_width", name="decompose-results")
         self.sweep_plot = pn.pane.HoloViews(None, sizing_mode="stretch_width", height=320)
 
@@ -161,76 +128,11 @@ class DecomposePage(Viewer):
         self._on_config()
         self._signature: Any = None
         self._poll: Any = None
-        self._rows: dict[str, tuple[Any, ...]] = {}
 
     # ------------------------------------------------------------------ forms
 
-    def _build_data_form(self, fresh: bool) -> None:
-        source = get_source(self.data_kind.value)
-        self.data_doc.object = html.escape(source.doc)
-        current = {} if fresh else dict(self.state.config.task["data"])
-        self._data_form = ParamForm(source.params, current, self._data_changed)
-        objects: list[Any] = [self._data_form.column()]
-        if any(p.kind == "bytes" for p in source.params):
-            # File content cannot live in a JSON config: the upload is saved on the server
-            # and the config names its path (exported configs run where that file is).
-            picker = pn.widgets.FileInput(accept=".npy,.npz", sizing_mode="stretch_width")
-            picker.param.watch(lambda e: self._save_upload(e.new, picker.filename), "value")
-            objects.insert(0, picker)
-        self.data_form_area.objects = objects
-        if fresh:
-            self._data_changed()
-
-    def _save_upload(self, content: bytes | None, filename: str | None) -> None:
-        import tempfile
-        from pathlib import Path
-
-        from tensorbench.engine.data import MAX_UPLOAD_BYTES
-
-        if not content:
-            return
-        if len(content) > MAX_UPLOAD_BYTES:
-            self.state.error = (
-                f"{filename}: {len(content)} bytes is over the {MAX_UPLOAD_BYTES} byte upload limit"
-            )
-            return
-        suffix = ".npz" if (filename or "").lower().endswith(".npz") else ".npy"
-        folder = Path(tempfile.mkdtemp(prefix="tensorbench-upload-"))
-        path = folder / f"upload{suffix}"
-        path.write_bytes(content)
-        self._data_form.widgets["path"].value = str(path)
-
-    def _data_changed(self) -> None:
-        try:
-            spec = {"kind": self.data_kind.value, **self._data_form.values()}
-        except TensorbenchError as e:
-            self.state.error = str(e)
-            return
-        self.state.set_data(spec)
-
-    def _build_method_forms(self, initial: list[dict[str, Any]] | None = None) -> None:
-        given = {m["method"]: m for m in (initial or self.state.config.task["methods"])}
-        forms = {}
-        cards = []
-        for name in self.methods.value:
-            spec = get_method(name)
-            old = self._method_forms.get(name)
-            form = old or ParamForm(spec.params, given.get(name, {}), self._methods_changed)
-            forms[name] = form
-            cards.append(
-                pn.Card(
-                    form.column(),
-                    title=f"{name} ({spec.family})",
-                    collapsed=True,
-                    sizing_mode="stretch_width",
-                )
-            )
-        self._method_forms = forms
-        self.method_area.objects = cards
-        if hasattr(self, "sweep_param"):
-            self._sweep_options()
-        if initial is None:
-            self._methods_changed()
+    def _set_error(self, message: str) -> None:
+        self.state.error = message
 
     def _sweep_options(self) -> None:
         """Integer and float parameters shared by every chosen method can be swept."""
@@ -262,8 +164,10 @@ class DecomposePage(Viewer):
         self.state.set_sweep({"param": param_name, "values": values})
 
     def _methods_changed(self) -> None:
+        if hasattr(self, "sweep_param"):
+            self._sweep_options()
         try:
-            methods = [{"method": n, **f.values()} for n, f in self._method_forms.items()]
+            methods = self.method_form.values()
         except TensorbenchError as e:
             self.state.error = str(e)
             return
@@ -296,11 +200,9 @@ class DecomposePage(Viewer):
 
     def _sync_widgets(self) -> None:
         task = self.state.config.task
-        self.data_kind.value = task["data"]["kind"]
-        self._build_data_form(fresh=False)
-        self._method_forms = {}
-        self.methods.value = [m["method"] for m in task["methods"]]
-        self._build_method_forms(initial=task["methods"])
+        self.data.show(task["data"])
+        self.method_form.show(task["methods"])
+        self._sweep_options()
 
     def receive_network(self, net: Any) -> None:
         """Fit a network drawn on the Network page: ``network_als`` with that structure, on
@@ -319,10 +221,7 @@ class DecomposePage(Viewer):
         self.state.start_all()
         # One row per run, built once: redraws update it in place, so its Cancel button
         # stays the same element while the user reaches for it.
-        self._rows = {}
-        for k, r in enumerate(self.state.snapshot()):
-            self._rows[r["label"]] = self._run_row(r["label"], k)
-        self.run_rows.objects = [row for row, *_ in self._rows.values()]
+        self.rows.reset(self.state.snapshot())
         self.images.objects = []
         self._refresh(force=True)
         if self._poll is None and pn.state.curdoc is not None:
@@ -339,9 +238,7 @@ class DecomposePage(Viewer):
         if not force and signature == self._signature:
             return
         self._signature = signature
-        for r in snap:
-            if r["label"] in self._rows:
-                self._update_row(r)
+        self.rows.update(snap)
         # Rebuilding the plots costs tens of milliseconds of the server's time (and GIL),
         # taken from the running decompositions: at most once a second while they run.
         now = time.monotonic()
@@ -356,36 +253,15 @@ class DecomposePage(Viewer):
                 self._poll = None
             self.images.objects = self._image_panes(snap)
 
-    def _run_row(self, label: str, k: int) -> tuple[pn.Row, pn.pane.HTML, Any, Any, str]:
-        text = pn.pane.HTML("", sizing_mode="stretch_width")
-        bar = pn.indicators.Progress(value=0, max=100, width=180, bar_color="primary")
-        cancel = pn.widgets.Button(label="Cancel", width=80, description=f"cancel {label}")
-        cancel.on_click(lambda *_: self.state.cancel(label))
-        row = pn.Row(text, bar, cancel, sizing_mode="stretch_width")
-        return row, text, bar, cancel, _COLORS[k % len(_COLORS)]
-
-    def _update_row(self, r: dict[str, Any]) -> None:
-        _row, text, bar, cancel, color = self._rows[r["label"]]
-        status = r["status"] if not r["error"] else f"failed: {r['error']}"
-        if r["records"]:
-            last = r["records"][-1]
-            status += f" · iteration {last.get('iter', len(r['records']))}"
-            if isinstance(last.get("rel_error"), float):
-                status += f" · error {last['rel_error']:.4g}"
-        label = html.escape(r["label"], quote=True)
-        text.object = (
-            f"<span style='color: {color}; font-weight: 600'>{label}</span> "
-            f"<span class='tb-run-status' data-label='{label}'>{html.escape(status)}</span>"
-        )
-        bar.value = int(100 * r["fraction"])
-        bar.bar_color = (
-            "primary"
-            if r["status"] == "running"
-            else "success"
-            if r["status"] == "ok"
-            else "secondary"
-        )
-        cancel.disabled = r["status"] != "running"
+    @staticmethod
+    def _status_text(r: dict[str, Any]) -> str:
+        if not r["records"]:
+            return ""
+        last = r["records"][-1]
+        text = f" · iteration {last.get('iter', len(r['records']))}"
+        if isinstance(last.get("rel_error"), float):
+            text += f" · error {last['rel_error']:.4g}"
+        return text
 
     def _image_panes(self, snap: list[dict[str, Any]]) -> list[Any]:
         """Original and rebuilt images, when the data is an image."""
@@ -425,12 +301,9 @@ class DecomposePage(Viewer):
         """Objects for the template's sidebar."""
         return [
             pn.pane.Markdown("### Data"),
-            self.data_kind,
-            self.data_doc,
-            self.data_form_area,
+            self.data.column(),
             pn.pane.Markdown("### Methods"),
-            self.methods,
-            self.method_area,
+            self.method_form.column(),
             pn.pane.Markdown("### Sweep (optional)"),
             self.sweep_param,
             self.sweep_values,
@@ -493,7 +366,7 @@ def _overlay(snap: list[dict[str, Any]], x: str, title: str) -> hv.Overlay:
     """One curve per run (in run order, so each run keeps its colour)."""
     curves = []
     for k, r in enumerate(snap):
-        color = _COLORS[k % len(_COLORS)]
+        color = run_color(k)
         curves.append(
             hv.Curve(_curve_data(r), x, "relative error", label=r["label"]).opts(
                 color=color, line_width=2, tools=["hover"]
@@ -582,7 +455,7 @@ def sweep_plot(snap: list[dict[str, Any]]) -> hv.Layout | None:
         ]
         if len(runs) < 2:
             continue
-        color = _COLORS[k % len(_COLORS)]
+        color = run_color(k)
         data = {
             "value": [x["sweep_value"] for x in runs],
             "relative error": [x["rel_error"] for x in runs],

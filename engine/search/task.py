@@ -40,7 +40,7 @@ from .evaluator import Evaluation, Evaluator, FitOptions, default_workers
 from .objective import Objective, SearchSpace, Structure
 from .tucker_shape import SOLVERS
 
-__all__ = ["check_strategies", "truth_structure"]
+__all__ = ["SECTIONS", "check_strategies", "hidden_ring", "truth_structure"]
 
 _SPACE = (
     Param(
@@ -81,6 +81,16 @@ _TUCKER = (
 )
 
 
+#: The parameters of the task's object-valued fields, for forms and the CLI's help.
+SECTIONS: dict[str, tuple[Param, ...]] = {
+    "space": _SPACE,
+    "objective": _OBJECTIVE,
+    "budget": _BUDGET,
+    "fit": _FIT,
+    "tucker": _TUCKER,
+}
+
+
 def _section(params: tuple[Param, ...], where: str):
     def check(value: Any, here: str) -> dict[str, Any]:
         if value is None:
@@ -99,6 +109,45 @@ def check_strategies(value: Any, where: str) -> list[dict[str, Any]]:
         value, where, "strategy", '{"strategy": "tnale"}', get_strategy, ConfigError
     )
     return [{"strategy": spec.name, **params} for _, spec, params in checked]
+
+
+def hidden_ring(
+    order: int,
+    size: int = 3,
+    ranks: list[int] | None = None,
+    *,
+    max_rank: int = 4,
+    shuffle: bool = True,
+    noise: float = 0.0,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """A data spec for the "hidden truth" demo: a tensor ring over ``order`` modes of size
+    ``size``, its cores in a (seeded) random mode order, plus relative ``noise``.
+
+    ``ranks`` gives the ring's bond ranks (core ``k`` to ``k+1``, the last to the first);
+    None draws them from ``1..max_rank`` with ``seed`` -- the protocol of the TNGA, TNLS and
+    TnALE papers' synthetic experiments. The spec is ``{"kind": "synthetic", "network":
+    ...}``, so the search task recognises the truth and reports whether it was reached.
+    """
+    import random
+
+    if not 3 <= order <= 12:
+        raise ConfigError(f"hidden truth: order must be between 3 and 12, got {order}")
+    if not 2 <= size <= 64:
+        raise ConfigError(f"hidden truth: mode size must be between 2 and 64, got {size}")
+    rng = random.Random(1000 * order + seed)
+    if ranks is None:
+        ranks = [rng.randint(1, max_rank) for _ in range(order)]
+    if len(ranks) != order or any(not isinstance(r, int) or not 1 <= r <= 64 for r in ranks):
+        raise ConfigError(
+            f"hidden truth: give {order} ring ranks (integers 1..64, one per bond), got {ranks}"
+        )
+    perm = list(range(order))
+    if shuffle:
+        rng.shuffle(perm)
+    space = SearchSpace((size,) * order, "ring", max(ranks))
+    net = space.make(ranks, perm).network([size] * order)
+    return {"kind": "synthetic", "network": net.to_dict(), "noise": noise, "seed": seed}
 
 
 def truth_structure(desc: dict[str, Any], space: SearchSpace) -> Structure | None:
@@ -234,6 +283,8 @@ def search_task(config: Config, rep: Reporter) -> dict[str, Any]:
     rep.progress(0.0, "loading data")
     X, desc = load_data(task["data"], dtype="float64", device="cpu")
     metrics: dict[str, Any] = {"data": {**desc, "shape": list(X.shape)}, "runs": []}
+    # the shape first, so a live view can draw candidates before the run ends
+    rep.record(kind="data", shape=list(X.shape), description=desc.get("description", ""))
     if task["mode"] == "tucker":
         return _tucker(X, task, rep, metrics)
 
@@ -247,6 +298,15 @@ def search_task(config: Config, rep: Reporter) -> dict[str, Any]:
         ev = Evaluator(X, space, objective, fit, seed=config.seed)
         t = ev.evaluate(truth)
         metrics["truth"] = t.to_dict()
+        # sent now, so a live view can show the target while the strategies run
+        rep.record(
+            kind="truth",
+            score=t.score,
+            rse=t.rse,
+            params=t.params,
+            edges=truth.describe(),
+            structure=truth.to_dict(),
+        )
     n = len(task["strategies"])
     for k, entry in enumerate(task["strategies"]):
         name = entry["strategy"]
@@ -270,6 +330,7 @@ def search_task(config: Config, rep: Reporter) -> dict[str, Any]:
         ) -> None:
             best = evaluator.best
             rep.record(
+                kind="evaluation",
                 strategy=name,
                 index=e.index,
                 fits=evaluator.fits,
@@ -342,7 +403,7 @@ def _tucker(X: Any, task: dict[str, Any], rep: Reporter, metrics: dict[str, Any]
             "solve_seconds": info["seconds"],
         }
         rows.append(row)
-        rep.record(**row)
+        rep.record(kind="tucker", **row)
         rep.progress((k + 1) / len(jobs), f"budget {b}: {solver}")
     metrics["tucker"] = rows
     return metrics

@@ -78,7 +78,7 @@ def test_forms_edit_the_config_and_refuse_bad_values():
     page = page_with([{"method": "tt_svd", "ranks": [2, 3]}])
     page.methods.value = ["tt_svd", "hosvd"]
     assert [m["method"] for m in page.state.config.task["methods"]] == ["tt_svd", "hosvd"]
-    form = page._method_forms["tt_svd"]
+    form = page.method_form.forms["tt_svd"]
     form.widgets["ranks"].value = "2, x"
     assert "could not read" in page.state.error
     page.data_kind.value = "image"
@@ -128,8 +128,13 @@ def test_network_page_hands_its_drawing_to_the_decompose_page():
     )
     send.clicks += 1
     assert nav.value == "decompose"
-    methods = next(o for o in side.objects if isinstance(o, pn.widgets.MultiChoice))
-    assert "network_als" in methods.value
+    methods = [
+        w
+        for o in side.objects
+        for w in ([o] if not isinstance(o, pn.Column) else o.objects)
+        if isinstance(w, pn.widgets.MultiChoice)
+    ]
+    assert methods and "network_als" in methods[0].value
 
 
 def test_receive_network_sets_data_and_method():
@@ -223,8 +228,8 @@ def test_a_run_ending_during_a_redraw_still_gets_its_final_redraw(monkeypatch):
     monkeypatch.setattr(page.state, "snapshot", lambda: stale)
     page._refresh(force=True)
     assert not poll.stopped  # the live state says "done", but this redraw drew "running"
-    assert "running" in page._rows["tt_svd"][1].object
+    assert "running" in page.rows._rows["tt_svd"][1].object
     monkeypatch.setattr(page.state, "snapshot", lambda: done)
     page._refresh()
     assert poll.stopped and page._poll is None
-    assert "ok" in page._rows["tt_svd"][1].object
+    assert "ok" in page.rows._rows["tt_svd"][1].object

@@ -1,0 +1,157 @@
+"""Choose a page's input data: a source from :mod:`tensorbench.engine.data` and its form.
+
+Used by the Decompose and Search pages. A page may add its own sources (the Search page's
+"hidden truth") as :class:`CustomSource` entries listed before the engine's.
+"""
+
+from __future__ import annotations
+
+import html
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import panel as pn
+
+from tensorbench.engine import TensorbenchError
+from tensorbench.engine.data import DATA_SOURCES, MAX_UPLOAD_BYTES, get_source
+
+from .forms import ParamForm
+
+__all__ = ["CustomSource", "DataForm", "save_upload"]
+
+
+@dataclass
+class CustomSource:
+    """A page's own data choice.
+
+    ``spec()`` builds the data spec from ``widgets`` (raising TensorbenchError with a
+    message on bad input); ``load(spec)`` shows a spec in the widgets and returns False
+    when the spec is not of this source.
+    """
+
+    doc: str
+    widgets: list[Any]
+    spec: Callable[[], dict[str, Any]]
+    load: Callable[[dict[str, Any]], bool]
+
+
+def save_upload(content: bytes, filename: str | None) -> Path:
+    """Save an uploaded array file on the server and return its path.
+
+    File content cannot live in a JSON config, so the config names this path (an exported
+    config runs where that file is).
+    """
+    if len(content) > MAX_UPLOAD_BYTES:
+        raise TensorbenchError(
+            f"{filename}: {len(content)} bytes is over the {MAX_UPLOAD_BYTES} byte upload limit"
+        )
+    suffix = ".npz" if (filename or "").lower().endswith(".npz") else ".npy"
+    folder = Path(tempfile.mkdtemp(prefix="tensorbench-upload-"))
+    path = folder / f"upload{suffix}"
+    path.write_bytes(content)
+    return path
+
+
+class DataForm:
+    """A source selector, its description and its parameter form.
+
+    Parameters
+    ----------
+    spec : dict
+        The data spec to show first.
+    on_change : callable
+        Called with each new valid spec.
+    on_error : callable
+        Called with a message when the form cannot make a spec.
+    custom : dict, optional
+        Extra sources by name, listed first.
+    """
+
+    def __init__(
+        self,
+        spec: dict[str, Any],
+        on_change: Callable[[dict[str, Any]], Any],
+        on_error: Callable[[str], Any],
+        custom: dict[str, CustomSource] | None = None,
+    ) -> None:
+        self.on_change, self.on_error = on_change, on_error
+        self.custom = custom or {}
+        for name, src in self.custom.items():
+            for w in src.widgets:
+                if hasattr(w, "value"):
+                    w.param.watch(lambda *_, n=name: self._changed(n), "value")
+        self.kind = pn.widgets.Select(
+            label="data", options=[*self.custom, *DATA_SOURCES], sizing_mode="stretch_width"
+        )
+        self.doc = pn.pane.HTML("", styles={"font-size": "12px", "color": "#5a6b7b"})
+        self.area = pn.Column(sizing_mode="stretch_width")
+        self._form: ParamForm | None = None
+        self._quiet = False
+        self.show(spec)
+        self.kind.param.watch(lambda *_: self._build(fresh=True), "value")
+
+    def show(self, spec: dict[str, Any]) -> None:
+        """Show ``spec`` in the widgets (without reporting a change)."""
+        self._quiet = True
+        try:
+            name = next((n for n, s in self.custom.items() if s.load(spec)), spec["kind"])
+            self.kind.value = name
+            self._build(fresh=False, spec=spec)
+        finally:
+            self._quiet = False
+
+    def _build(self, fresh: bool, spec: dict[str, Any] | None = None) -> None:
+        name = self.kind.value
+        if name in self.custom:
+            src = self.custom[name]
+            self.doc.object = html.escape(src.doc)
+            self._form = None
+            self.area.objects = list(src.widgets)
+        else:
+            source = get_source(name)
+            self.doc.object = html.escape(source.doc)
+            current = {} if fresh or spec is None else dict(spec)
+            self._form = ParamForm(source.params, current, self._changed)
+            objects: list[Any] = [self._form.column()]
+            if any(p.kind == "bytes" for p in source.params):
+                picker = pn.widgets.FileInput(accept=".npy,.npz", sizing_mode="stretch_width")
+                picker.param.watch(lambda e: self._upload(e.new, picker.filename), "value")
+                objects.insert(0, picker)
+            self.area.objects = objects
+        if fresh:
+            self._changed()
+
+    def _upload(self, content: bytes | None, filename: str | None) -> None:
+        if not content or self._form is None:
+            return
+        try:
+            path = save_upload(content, filename)
+        except TensorbenchError as e:
+            self.on_error(str(e))
+            return
+        self._form.widgets["path"].value = str(path)
+
+    def spec(self) -> dict[str, Any]:
+        """The spec the widgets describe (TensorbenchError says what is wrong)."""
+        name = self.kind.value
+        if name in self.custom:
+            return self.custom[name].spec()
+        assert self._form is not None
+        return {"kind": name, **self._form.values()}
+
+    def _changed(self, source: str | None = None) -> None:
+        if self._quiet or (source is not None and source != self.kind.value):
+            return  # being filled in, or a hidden custom source's widget fired
+        try:
+            spec = self.spec()
+        except TensorbenchError as e:
+            self.on_error(str(e))
+            return
+        self.on_change(spec)
+
+    def column(self) -> pn.Column:
+        """Selector, description and form."""
+        return pn.Column(self.kind, self.doc, self.area, sizing_mode="stretch_width")

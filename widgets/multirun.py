@@ -1,0 +1,251 @@
+"""Pages that run several entries of one config side by side (Decompose's methods, Search's
+strategies): one worker thread per entry, streamed records, per-run cancel.
+
+Each entry runs through the public engine API -- ``run(config)`` with a one-entry copy of
+the page's config -- so an exported config run by ``tensorbench run`` gives the same
+numbers. Workers append records under a lock; the page polls :meth:`MultiRunState.snapshot`
+and redraws (no UI work in threads). A closed browser tab cancels its runs.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import panel as pn
+import param
+
+from tensorbench.engine import Config, Result, TensorbenchError, load_config, run
+from tensorbench.engine.config import parse_json
+
+__all__ = ["EntryRun", "MultiRunState"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class EntryRun:
+    """One entry's run: its thread, cancel flag, streamed records and final result."""
+
+    label: str
+    entry: dict[str, Any]
+    status: str = "waiting"  # waiting, running, ok, cancelled, failed
+    fraction: float = 0.0
+    message: str = ""
+    records: list[dict[str, Any]] = field(default_factory=list)
+    result: Result | None = None
+    error: str = ""
+    cancel: threading.Event = field(default_factory=threading.Event)
+    thread: threading.Thread | None = None
+
+
+class MultiRunState(param.Parameterized):
+    """A page's config, the runs of its entries, and why the last change was refused.
+
+    Subclasses set :attr:`kind` (the task kind the page holds) and implement
+    :meth:`runs_for_config`.
+    """
+
+    config = param.ClassSelector(class_=Config, doc="The current valid config.")
+    error = param.String(default="", doc="Why the last change was refused.")
+    revision = param.Integer(default=0, doc="Bumped when runs start (views redraw).")
+
+    #: The task kind this page's configs have.
+    kind: ClassVar[str] = ""
+
+    def __init__(self, config: Config, **params: Any) -> None:
+        super().__init__(config=config, **params)
+        self._lock = threading.Lock()
+        self.runs: dict[str, EntryRun] = {}
+        self._watching_session = False
+
+    # ------------------------------------------------------------------ edits
+
+    def _apply(self, **changes: Any) -> bool:
+        """Replace parts of the config (validated); on refusal say why and keep the old one."""
+        try:
+            cfg = self.config.replace(**changes)
+        except TensorbenchError as e:
+            self.error = str(e)
+            return False
+        self.param.update(config=cfg, error="")
+        return True
+
+    def load_text(self, text: str, source: str = "JSON") -> bool:
+        """Replace the config with an uploaded or pasted one of this page's kind."""
+        try:
+            cfg = load_config(parse_json(text, source))
+        except TensorbenchError as e:
+            self.error = str(e)
+            return False
+        if cfg.kind != self.kind:
+            self.error = f"{source}: a {cfg.kind!r} config belongs on another page"
+            return False
+        self.param.update(config=cfg, error="")
+        return True
+
+    # ------------------------------------------------------------------ runs
+
+    def runs_for_config(self) -> list[tuple[str, dict[str, Any], Config]]:
+        """``(label, entry, one-entry config)`` for every entry to run."""
+        raise NotImplementedError
+
+    def start_all(self) -> None:
+        """Start one worker per entry (previous runs are cancelled first)."""
+        self.cancel_all()
+        self._watch_session()
+        with self._lock:
+            self.runs = {}
+            for label, entry, cfg in self.runs_for_config():
+                er = EntryRun(label, entry)
+                er.thread = threading.Thread(
+                    target=self._work,
+                    args=(er, cfg),
+                    daemon=True,
+                    name=f"tensorbench-{self.kind}-{label}",
+                )
+                self.runs[label] = er
+        for er in self.runs.values():
+            er.status = "running"
+            assert er.thread is not None
+            er.thread.start()
+        self.revision += 1
+
+    def _watch_session(self) -> None:
+        # A closed tab must not leave its runs burning the server's cores.
+        if self._watching_session or pn.state.curdoc is None:
+            return
+        if getattr(pn.state.curdoc, "session_context", None) is None:
+            return
+        pn.state.on_session_destroyed(lambda _ctx: self.cancel_all())
+        self._watching_session = True
+
+    def _work(self, er: EntryRun, cfg: Config) -> None:
+        def progress(event: dict[str, Any]) -> None:
+            with self._lock:
+                if event.get("type") == "record":
+                    er.records.append({k: v for k, v in event.items() if k != "type"})
+                else:
+                    er.fraction = float(event.get("fraction", er.fraction))
+                    er.message = str(event.get("message", ""))
+
+        try:
+            result = run(cfg, progress=progress, cancel=er.cancel)
+            with self._lock:
+                er.result = result
+                er.status = "ok" if result.status == "ok" else "cancelled"
+                er.fraction = 1.0
+        except TensorbenchError as e:
+            with self._lock:
+                er.status, er.error = "failed", str(e)
+        except Exception as e:  # a bug: keep the page alive and say so
+            log.exception("%s run failed", self.kind)
+            with self._lock:
+                er.status, er.error = "failed", f"internal error ({type(e).__name__}): {e}"
+
+    def cancel(self, label: str) -> None:
+        """Ask one entry's run to stop at its next check."""
+        if label in self.runs:
+            self.runs[label].cancel.set()
+
+    def cancel_all(self) -> None:
+        """Ask every run to stop."""
+        for er in self.runs.values():
+            er.cancel.set()
+
+    def snapshot(self) -> list[dict[str, Any]]:
+        """A consistent copy of every run's state, for drawing."""
+        with self._lock:
+            return [
+                {
+                    "label": er.label,
+                    "entry": er.entry,
+                    "status": er.status,
+                    "fraction": er.fraction,
+                    "message": er.message,
+                    "records": list(er.records),
+                    "error": er.error,
+                    "result": er.result,
+                }
+                for er in self.runs.values()
+            ]
+
+    @property
+    def running(self) -> bool:
+        """Whether any run is still going."""
+        return any(er.status == "running" for er in self.runs.values())
+
+    def wait(self, timeout: float | None = None) -> None:
+        """Block until every run's worker ends (tests and scripts)."""
+        for er in list(self.runs.values()):
+            if er.thread is not None:
+                er.thread.join(timeout)
+
+
+#: One colour per run, in run order (rows, curves and cards of a run share it).
+RUN_COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#17becf"]
+
+
+def run_color(k: int) -> str:
+    """The colour of the ``k``-th run."""
+    return RUN_COLORS[k % len(RUN_COLORS)]
+
+
+class RunRows:
+    """One row per run -- coloured label, status, progress bar, Cancel -- built once per
+    start and updated in place, so a Cancel button stays the same element while the user
+    reaches for it.
+
+    Parameters
+    ----------
+    state : MultiRunState
+        Whose runs the rows show (Cancel calls ``state.cancel(label)``).
+    status_text : callable
+        ``status_text(snapshot_row) -> str``: what a row says after the label.
+    """
+
+    def __init__(self, state: MultiRunState, status_text: Any) -> None:
+        self.state, self.status_text = state, status_text
+        self.column = pn.Column(sizing_mode="stretch_width", name="runs")
+        self._rows: dict[str, tuple[Any, ...]] = {}
+
+    def reset(self, snap: list[dict[str, Any]]) -> None:
+        """New rows for the runs in ``snap``."""
+        self._rows = {}
+        for k, r in enumerate(snap):
+            label = r["label"]
+            text = pn.pane.HTML("", sizing_mode="stretch_width")
+            bar = pn.indicators.Progress(value=0, max=100, width=180, bar_color="primary")
+            cancel = pn.widgets.Button(label="Cancel", width=80, description=f"cancel {label}")
+            cancel.on_click(lambda *_, label=label: self.state.cancel(label))
+            row = pn.Row(text, bar, cancel, sizing_mode="stretch_width")
+            self._rows[label] = (row, text, bar, cancel, run_color(k))
+        self.column.objects = [row for row, *_ in self._rows.values()]
+
+    def update(self, snap: list[dict[str, Any]]) -> None:
+        """Show the state of every run in ``snap``."""
+        import html
+
+        for r in snap:
+            if r["label"] not in self._rows:
+                continue
+            _row, text, bar, cancel, color = self._rows[r["label"]]
+            status = r["status"] if not r["error"] else f"failed: {r['error']}"
+            extra = self.status_text(r)
+            label = html.escape(r["label"], quote=True)
+            text.object = (
+                f"<span style='color: {color}; font-weight: 600'>{label}</span> "
+                f"<span class='tb-run-status' data-label='{label}'>"
+                f"{html.escape(status + extra)}</span>"
+            )
+            bar.value = int(100 * r["fraction"])
+            bar.bar_color = (
+                "primary"
+                if r["status"] == "running"
+                else "success"
+                if r["status"] == "ok"
+                else "secondary"
+            )
+            cancel.disabled = r["status"] != "running"
