@@ -42,9 +42,9 @@ def create_app(config: Config | None = None) -> pn.template.BootstrapTemplate:
                 pages[slug].handoff = hand_off
         return pages[slug]
 
-    def hand_off(slug: str, network: Any) -> None:
-        """Send a drawn network to another page and show that page."""
-        page(slug).receive_network(network)
+    def hand_off(slug: str, network: Any, **extra: Any) -> None:
+        """Send a network (and e.g. the data it was found for) to another page; show it."""
+        page(slug).receive_network(network, **extra)
         nav.value = slug
 
     nav = pn.widgets.RadioButtonGroup(
@@ -87,7 +87,7 @@ def serve(
 
     Returns the server (immediately when ``threaded``; otherwise after it stops).
     """
-    pn.extension(design="bootstrap", notifications=True)
+    pn.extension("tabulator", design="bootstrap", notifications=True)
     origins = [f"{address}:{port}", f"localhost:{port}", f"127.0.0.1:{port}"]
 
     def app() -> pn.template.BootstrapTemplate:

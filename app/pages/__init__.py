@@ -8,6 +8,7 @@ from typing import Any
 
 from .decompose import DecomposePage
 from .network import NetworkPage
+from .search import SearchPage
 
 __all__ = ["PAGES", "PageSpec"]
 
@@ -25,4 +26,5 @@ class PageSpec:
 PAGES: tuple[PageSpec, ...] = (
     PageSpec("network", "Network", NetworkPage, ("contract",)),
     PageSpec("decompose", "Decompose", DecomposePage, ("decompose",)),
+    PageSpec("search", "Search", SearchPage, ("search",)),
 )

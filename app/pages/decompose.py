@@ -204,12 +204,14 @@ class DecomposePage(Viewer):
         self.method_form.show(task["methods"])
         self._sweep_options()
 
-    def receive_network(self, net: Any) -> None:
-        """Fit a network drawn on the Network page: ``network_als`` with that structure, on
-        data drawn from the same network plus 1% noise (change the data to fit other data
-        whose modes have the network's output sizes)."""
+    def receive_network(self, net: Any, data: dict[str, Any] | None = None) -> None:
+        """Fit ``net`` with ``network_als``: to ``data`` when given (a structure found by a
+        search, on the data it was found for), else to data drawn from the same network
+        plus 1% noise (change the data to fit other data of the network's output sizes)."""
         self.state.set_data(
-            {"kind": "synthetic", "network": net.to_dict(), "noise": 0.01, "seed": 0}
+            data
+            if data is not None
+            else {"kind": "synthetic", "network": net.to_dict(), "noise": 0.01, "seed": 0}
         )
         self.state.set_network(net)
         self._sync_widgets()

@@ -11,7 +11,7 @@ import panel as pn
 from panel.viewable import Viewer
 
 from tensorbench.app.demos import demo_names, load_demo
-from tensorbench.engine import Config, Result
+from tensorbench.engine import Config, Network, Result
 from tensorbench.widgets.export_panel import ExportPanel
 from tensorbench.widgets.forms import EinsumImport, RunSettings, TemplateForm
 from tensorbench.widgets.network_editor import NetworkEditor
@@ -50,6 +50,12 @@ class NetworkPage(Viewer):
             description="fit this structure to data on the Decompose page (network ALS)",
         )
         self.to_decompose.on_click(lambda *_: self._send("decompose"))
+        self.to_search = pn.widgets.Button(
+            label="Search from this network",
+            sizing_mode="stretch_width",
+            description="draw data from this structure and see whether a search finds it",
+        )
+        self.to_search.on_click(lambda *_: self._send("search"))
         self.stats = StatsCard(state=self.state)
         self.warnings = pn.pane.HTML("", sizing_mode="stretch_width", name="warnings")
         self.tree_plot = pn.pane.HoloViews(None, sizing_mode="stretch_width", height=310)
@@ -152,6 +158,10 @@ class NetworkPage(Viewer):
         if self.handoff is not None:
             self.handoff(slug, self.state.network)
 
+    def receive_network(self, net: Network, **_: Any) -> None:
+        """Show ``net`` on the canvas (e.g. a structure found by a search); undoable."""
+        self.state.edit_network(lambda _old: net)
+
     def _on_example(self, event: Any) -> None:
         if event.new:
             self.state.load_text(load_demo(event.new).to_json(), source=f"example {event.new!r}")
@@ -183,6 +193,7 @@ class NetworkPage(Viewer):
             self.run_panel,
             pn.pane.Markdown("### Use this network"),
             self.to_decompose,
+            self.to_search,
             pn.pane.Markdown("### Files"),
             self.examples,
             self.upload,

@@ -1,0 +1,648 @@
+"""The Search page: choose data (or a hidden truth), race structure searches, watch the best
+score fall and the incumbent redraw itself, open any candidate in the editor or fit it on
+the Decompose page, export the race as a config or script."""
+
+from __future__ import annotations
+
+import html
+import io
+import time
+from typing import Any
+
+import pandas as pd
+import panel as pn
+from panel.viewable import Viewer
+
+from tensorbench.engine import Config, Network, TensorbenchError, export_script
+from tensorbench.engine.errors import ConfigError
+from tensorbench.engine.search import STRATEGIES, get_strategy
+from tensorbench.engine.search.objective import Structure
+from tensorbench.engine.search.task import SECTIONS, hidden_ring
+from tensorbench.widgets.data_form import CustomSource, DataForm
+from tensorbench.widgets.forms import EntriesForm, ParamForm
+from tensorbench.widgets.multirun import RunRows, run_color
+from tensorbench.widgets.search_plots import (
+    best_curves,
+    candidates_scatter,
+    data_shape,
+    evaluations,
+    incumbent,
+    structure_card,
+    truth_record,
+)
+from tensorbench.widgets.search_state import SearchState
+
+__all__ = ["SearchPage"]
+
+#: Seconds between polls of the running searches.
+POLL_S = 0.5
+#: Seconds between redraws of the plots while searches run (each costs server time).
+PLOT_S = 1.0
+HIDDEN = "hidden truth (demo)"
+_CARD_CSS = [".tb-structure svg {width: 100%; height: auto;}"]
+_TABLE_COLUMNS = ["strategy", "fit", "score", "RSE", "parameters", "compression", "edges"]
+
+
+class SearchPage(Viewer):
+    """Data, space, objective and strategies in the sidebar; the race in the main area."""
+
+    def __init__(self, config: Config | None = None, **params: Any) -> None:
+        super().__init__(**params)
+        self.state = SearchState(config)
+        task = self.state.config.task
+        #: set by the app: ``handoff(page_slug, network, **extra)`` opens another page
+        self.handoff: Any = None
+
+        # ---- data: the engine's sources, and the hidden-truth demo first
+        self.truth_order = pn.widgets.IntInput(
+            label="order", value=5, start=3, end=8, sizing_mode="stretch_width"
+        )
+        self.truth_size = pn.widgets.IntInput(
+            label="mode size", value=3, start=2, end=8, sizing_mode="stretch_width"
+        )
+        self.truth_ranks = pn.widgets.TextInput(
+            label="ring ranks (empty: drawn at random)",
+            placeholder="e.g. 2, 3, 1, 4, 2",
+            sizing_mode="stretch_width",
+        )
+        self.truth_max_rank = pn.widgets.IntInput(
+            label="largest random rank", value=4, start=1, end=8, sizing_mode="stretch_width"
+        )
+        self.truth_shuffle = pn.widgets.Checkbox(label="shuffle the modes", value=True)
+        self.truth_noise = pn.widgets.FloatInput(
+            label="noise", value=0.0, start=0.0, end=1.0, step=0.01, sizing_mode="stretch_width"
+        )
+        self.truth_seed = pn.widgets.IntInput(
+            label="truth seed", value=1, start=0, sizing_mode="stretch_width"
+        )
+        hidden = CustomSource(
+            doc=(
+                "data drawn from a tensor ring whose ranks and mode order the search does not "
+                "see: does it find them? (the papers' synthetic protocol)"
+            ),
+            widgets=[
+                self.truth_order,
+                self.truth_size,
+                self.truth_ranks,
+                self.truth_max_rank,
+                self.truth_shuffle,
+                self.truth_noise,
+                self.truth_seed,
+            ],
+            spec=self._truth_spec,
+            load=self._truth_load,
+        )
+        self.data = DataForm(task["data"], self.state.set_data, self._set_error, {HIDDEN: hidden})
+        self.show_truth = pn.widgets.Checkbox(label="show the hidden truth", value=True)
+        self.show_truth.param.watch(lambda *_: self._refresh(force=True), "value")
+
+        # ---- what is searched
+        self.mode = pn.widgets.RadioButtonGroup(
+            options={"networks": "network", "Tucker core": "tucker"},
+            value=task["mode"],
+            sizing_mode="stretch_width",
+        )
+        self.mode.param.watch(lambda *_: self._mode_changed(), "value")
+        self.forms = {
+            name: ParamForm(params, task.get(name) or {}, lambda n=name: self._section(n))
+            for name, params in SECTIONS.items()
+        }
+        self.strategies = EntriesForm(
+            "strategy", STRATEGIES_SPECS(), task["strategies"], self._strategies_changed, "race"
+        )
+        self.seed = pn.widgets.IntInput(
+            label="seed", value=self.state.config.seed, start=0, sizing_mode="stretch_width"
+        )
+        self.workers = pn.widgets.IntInput(
+            label="worker processes per strategy (0: one per core)",
+            value=task["workers"],
+            start=0,
+            end=256,
+            sizing_mode="stretch_width",
+        )
+        for w in (self.seed, self.workers):
+            w.param.watch(
+                lambda *_: self.state.set_settings(
+                    seed=self.seed.value, workers=self.workers.value
+                ),
+                "value",
+            )
+        self.network_settings = pn.Column(sizing_mode="stretch_width")
+        self._mode_changed(report=False)
+
+        # ---- the race
+        self.run_button = pn.widgets.Button(label="Start search", color="primary", width=140)
+        self.run_button.on_click(lambda *_: self.start())
+        self.cancel_all = pn.widgets.Button(label="Cancel all", color="warning", width=120)
+        self.cancel_all.on_click(lambda *_: self.state.cancel_all())
+        self.rows = RunRows(self.state, _status_text)
+        self.cards = pn.pane.HTML(
+            "", sizing_mode="stretch_width", stylesheets=_CARD_CSS, name="structures"
+        )
+        self.curves = pn.pane.HoloViews(None, sizing_mode="stretch_width", height=320)
+        self.scatter = pn.pane.HoloViews(None, sizing_mode="stretch_width", height=330)
+        self.tucker_table = pn.pane.HTML("", sizing_mode="stretch_width", name="tucker-results")
+        self.summary = pn.pane.HTML("", sizing_mode="stretch_width", name="search-summary")
+        self.table = pn.widgets.Tabulator(
+            _empty_table(),
+            disabled=True,
+            selectable=1,
+            show_index=False,
+            pagination="local",
+            page_size=15,
+            sorters=[{"field": "score", "dir": "asc"}],
+            sizing_mode="stretch_width",
+            name="evaluations-table",
+        )
+        self._table_structures: list[dict[str, Any]] = []
+        self._streamed: dict[str, int] = {}
+        self.open_editor = pn.widgets.Button(
+            label="Open in editor",
+            width=150,
+            description="draw the selected candidate (or the best) on the Network page",
+        )
+        self.open_editor.on_click(lambda *_: self._send("network"))
+        self.to_decompose = pn.widgets.Button(
+            label="Decompose with this",
+            width=170,
+            description="fit the selected candidate (or the best) to this data on the "
+            "Decompose page",
+        )
+        self.to_decompose.on_click(lambda *_: self._send("decompose"))
+        self.alert = pn.pane.Alert(
+            "", alert_type="danger", visible=False, sizing_mode="stretch_width"
+        )
+        self.state.param.watch(self._show_error, "error")
+        self.state.param.watch(self._on_config, "config")
+
+        # ---- files
+        self.download_config = pn.widgets.FileDownload(
+            callback=lambda: io.BytesIO(self.state.config.to_json().encode()),
+            filename="tensorbench-search.json",
+            label="Download config",
+            color="success",
+            sizing_mode="stretch_width",
+        )
+        self.download_script = pn.widgets.FileDownload(
+            callback=lambda: io.BytesIO(export_script(self.state.config).encode()),
+            filename="tensorbench_search.py",
+            label="Download script",
+            color="success",
+            sizing_mode="stretch_width",
+        )
+        self.upload = pn.widgets.FileInput(accept=".json", sizing_mode="stretch_width")
+        self.upload.param.watch(self._on_upload, "value")
+        self.config_view = pn.pane.HTML("", sizing_mode="stretch_width")
+        self._on_config()
+        self._signature: Any = None
+        self._poll: Any = None
+        self._drawn_at = 0.0
+        self._cards_key: Any = None
+
+    # ------------------------------------------------------------------ forms
+
+    def _set_error(self, message: str) -> None:
+        self.state.error = message
+
+    def _truth_spec(self) -> dict[str, Any]:
+        text = (self.truth_ranks.value or "").strip()
+        ranks = None
+        if text:
+            try:
+                ranks = [int(v) for v in text.replace(";", ",").split(",") if v.strip()]
+            except ValueError:
+                raise ConfigError(
+                    f"ring ranks: could not read {text!r}; write integers such as 2, 3, 1, 4"
+                ) from None
+        return hidden_ring(
+            self.truth_order.value,
+            self.truth_size.value,
+            ranks,
+            max_rank=self.truth_max_rank.value,
+            shuffle=self.truth_shuffle.value,
+            noise=float(self.truth_noise.value or 0.0),
+            seed=self.truth_seed.value,
+        )
+
+    def _truth_load(self, spec: dict[str, Any]) -> bool:
+        """Show ``spec`` in the hidden-truth form when it is one (else say no)."""
+        doc = spec.get("network")
+        if spec.get("kind") != "synthetic" or not isinstance(doc, dict):
+            return False
+        try:
+            n = len(doc["output"])
+            size = int(doc["sizes"][doc["output"][0]])
+        except (KeyError, TypeError, IndexError, ValueError):
+            return False
+        noise, seed = float(spec.get("noise", 0.0)), int(spec.get("seed", 0))
+        for max_rank in range(1, 9):
+            for shuffle in (True, False):
+                try:
+                    drawn = hidden_ring(
+                        n, size, max_rank=max_rank, shuffle=shuffle, noise=noise, seed=seed
+                    )
+                except TensorbenchError:
+                    return False
+                if drawn["network"] == doc:
+                    self._fill_truth(n, size, "", max_rank, shuffle, noise, seed)
+                    return True
+        from tensorbench.engine.templates import to_rank_matrix
+
+        try:
+            ranks, _perm = to_rank_matrix(Network.from_dict(doc))
+        except TensorbenchError:
+            return False
+        ring = [ranks[k][(k + 1) % n] for k in range(n)]
+        for shuffle in (True, False):
+            drawn = hidden_ring(n, size, ring, shuffle=shuffle, noise=noise, seed=seed)
+            if drawn["network"] == doc:
+                text = ", ".join(str(r) for r in ring)
+                self._fill_truth(n, size, text, 4, shuffle, noise, seed)
+                return True
+        return False
+
+    def _fill_truth(self, *values: Any) -> None:
+        widgets = (
+            self.truth_order,
+            self.truth_size,
+            self.truth_ranks,
+            self.truth_max_rank,
+            self.truth_shuffle,
+            self.truth_noise,
+            self.truth_seed,
+        )
+        for w, v in zip(widgets, values, strict=True):
+            w.value = v
+
+    def _section(self, name: str) -> None:
+        try:
+            values = self.forms[name].values()
+        except TensorbenchError as e:
+            self.state.error = str(e)
+            return
+        self.state.set_section(name, values)
+
+    def _strategies_changed(self) -> None:
+        try:
+            entries = self.strategies.values()
+        except TensorbenchError as e:
+            self.state.error = str(e)
+            return
+        self.state.set_strategies(entries)
+
+    def _mode_changed(self, report: bool = True) -> None:
+        if self.mode.value == "tucker":
+            self.network_settings.objects = [
+                pn.pane.Markdown("### Core-size budgets and solvers"),
+                self.forms["tucker"].column(),
+            ]
+        else:
+            self.network_settings.objects = [
+                pn.pane.Markdown("### Strategies"),
+                self.strategies.column(),
+                pn.pane.Markdown("### Search space"),
+                self.forms["space"].column(),
+                pn.pane.Markdown("### Objective"),
+                self.forms["objective"].column(),
+                pn.pane.Markdown("### Budget (per strategy)"),
+                self.forms["budget"].column(),
+                pn.pane.Markdown("### Fitting each candidate"),
+                self.forms["fit"].column(),
+            ]
+        if report:
+            self.state.set_section("mode", self.mode.value)
+
+    def _show_error(self, *_: Any) -> None:
+        self.alert.object = html.escape(self.state.error)
+        self.alert.visible = bool(self.state.error)
+        if self.state.error and pn.state.notifications is not None:
+            pn.state.notifications.error(html.escape(self.state.error, quote=False), duration=10000)
+
+    def _on_config(self, *_: Any) -> None:
+        text = html.escape(self.state.config.to_json())
+        self.config_view.object = (
+            f"<pre style='font-size: 12px; max-height: 420px; overflow: auto'>{text}</pre>"
+        )
+
+    def _on_upload(self, event: Any) -> None:
+        if not event.new:
+            return
+        try:
+            text = event.new.decode("utf-8")
+        except UnicodeDecodeError:
+            self.state.error = "the upload is not a UTF-8 JSON config"
+            return
+        if self.state.load_text(text, self.upload.filename or "upload"):
+            self._sync_widgets()
+
+    def _sync_widgets(self) -> None:
+        """Show the state's config in every widget (after a load or a hand-off)."""
+        task = self.state.config.task
+        self.data.show(task["data"])
+        for name, form in self.forms.items():
+            values = task.get(name) or {}
+            for p in form.params:
+                if p.name in values:
+                    w = form.widgets[p.name]
+                    w.value = _widget_value(w, values[p.name])
+        self.strategies.show(task["strategies"])
+        self.seed.value, self.workers.value = self.state.config.seed, task["workers"]
+        self.mode.value = task["mode"]
+
+    def receive_network(self, net: Network, **_: Any) -> None:
+        """Search from a network drawn on the Network page: the data is drawn from it (its
+        structure is the hidden truth), the space is a ring when it is one, else any pair."""
+        from tensorbench.engine.templates import to_rank_matrix
+
+        try:
+            ranks, _perm = to_rank_matrix(net)
+        except TensorbenchError as e:
+            self.state.error = (
+                f"this drawing cannot seed a search: {e} (search needs one core per data mode, "
+                "joined by plain bonds)"
+            )
+            return
+        n = len(ranks)
+        ring = all(
+            ranks[a][b] == 1 or (b - a) in (1, n - 1) for a in range(n) for b in range(a + 1, n)
+        )
+        top = max(ranks[a][b] for a in range(n) for b in range(n) if a != b) if n > 1 else 1
+        spec = {"kind": "synthetic", "network": net.to_dict(), "noise": 0.0, "seed": 0}
+        ok = self.state.set_data(spec) and self.state.set_section(
+            "space",
+            {
+                "topology": "ring" if ring else "full",
+                "max_rank": max(4, top),
+                "permute": False,
+            },
+        )
+        if ok:
+            self.state.set_section("mode", "network")
+            self._sync_widgets()
+
+    # ------------------------------------------------------------------ runs
+
+    def start(self) -> None:
+        """Start every strategy (each in its own thread) and poll for progress."""
+        self.state.start_all()
+        snap = self.state.snapshot()
+        self.rows.reset(snap)
+        self._streamed = {}
+        self._table_structures = []
+        self.table.value = _empty_table()
+        self._cards_key = None
+        self._refresh(force=True)
+        if self._poll is None and pn.state.curdoc is not None:
+            self._poll = pn.state.add_periodic_callback(self._refresh, period=int(POLL_S * 1000))
+
+    def _refresh(self, force: bool = False) -> None:
+        snap = self.state.snapshot()
+        # "still running" is judged from the snapshot drawn, so a run ending mid-redraw
+        # still gets its final redraw on the next poll.
+        running = any(r["status"] == "running" for r in snap)
+        signature = [(r["label"], r["status"], len(r["records"])) for r in snap]
+        if not force and signature == self._signature:
+            return
+        self._signature = signature
+        self.rows.update(snap)
+        self._stream_rows(snap)
+        self._draw_cards(snap)
+        now = time.monotonic()
+        if force or not running or now - self._drawn_at >= PLOT_S:
+            self.curves.object = best_curves(snap)
+            self.scatter.object = candidates_scatter(snap)
+            self.tucker_table.object = tucker_table(snap)
+            self._drawn_at = now
+        self.summary.object = race_summary(snap)
+        if not running and self._poll is not None:
+            self._poll.stop()
+            self._poll = None
+
+    def _stream_rows(self, snap: list[dict[str, Any]]) -> None:
+        """Append the evaluations not yet in the table (sent as a stream, not a reload)."""
+        dims = data_shape(snap)
+        new = []
+        for r in snap:
+            ev = evaluations(r)
+            done = self._streamed.get(r["label"], 0)
+            for x in ev[done:]:
+                new.append(
+                    {
+                        "strategy": r["label"],
+                        "fit": x["index"],
+                        "score": x["score"],
+                        "RSE": x["rse"],
+                        "parameters": x["params"],
+                        "compression": (
+                            float("nan") if dims is None else _prod(dims) / max(1, x["params"])
+                        ),
+                        "edges": x["edges"],
+                    }
+                )
+                self._table_structures.append(x["structure"])
+            self._streamed[r["label"]] = len(ev)
+        if new:
+            start = len(self._table_structures) - len(new)
+            df = pd.DataFrame(new, columns=_TABLE_COLUMNS, index=range(start, start + len(new)))
+            self.table.stream(df, follow=False)
+
+    def _draw_cards(self, snap: list[dict[str, Any]]) -> None:
+        dims = data_shape(snap)
+        truth = truth_record(snap) if self.show_truth.value else None
+        bests = [incumbent(r) for r in snap]
+        key = (
+            tuple(None if b is None else (b["index"], b["score"]) for b in bests),
+            truth is not None,
+            dims is not None,
+        )
+        if key == self._cards_key:
+            return  # redraw the drawings only when an incumbent changes
+        self._cards_key = key
+        cards = []
+        if truth is not None:
+            cards.append(
+                structure_card("hidden truth", truth, dims, "#333333", "the structure to find")
+            )
+        for k, (r, b) in enumerate(zip(snap, bests, strict=True)):
+            note = "" if b is None else f"best after {b['index']} fits"
+            cards.append(structure_card(f"{r['label']}: incumbent", b, dims, run_color(k), note))
+        self.cards.object = (
+            "<div style='display: flex; gap: 10px; flex-wrap: wrap'>" + "".join(cards) + "</div>"
+            if cards
+            else ""
+        )
+
+    # ------------------------------------------------------------------ hand-offs
+
+    def chosen_structure(self) -> tuple[Network, str] | None:
+        """The candidate selected in the table, else the best one seen (None before any)."""
+        snap = self.state.snapshot()
+        dims = data_shape(snap)
+        if dims is None:
+            return None
+        rec = None
+        sel = self.table.selection
+        if sel:
+            pos = sel[0]  # rows are kept in fit order; the browser only sorts its view
+            if 0 <= pos < len(self._table_structures):
+                edges = str(self.table.value.iloc[pos]["edges"])
+                rec = {"structure": self._table_structures[pos], "edges": edges}
+        if rec is None:
+            bests = [b for b in (incumbent(r) for r in snap) if b is not None]
+            if not bests:
+                return None
+            rec = min(bests, key=lambda b: b["score"])
+        s = rec["structure"]
+        net = Structure(tuple(s["ranks"]), tuple(s["perm"])).network(dims)
+        return net, rec["edges"]
+
+    def _send(self, slug: str) -> None:
+        chosen = self.chosen_structure()
+        if chosen is None:
+            self.state.error = "no candidate yet: start a search first"
+            return
+        net, _ = chosen
+        if self.handoff is None:
+            return
+        if slug == "decompose":
+            self.handoff(slug, net, data=self.state.config.task["data"])
+        else:
+            self.handoff(slug, net)
+
+    # ------------------------------------------------------------------ layout
+
+    def sidebar(self) -> list[Any]:
+        """Objects for the template's sidebar."""
+        return [
+            pn.pane.Markdown("### Data"),
+            self.data.column(),
+            pn.pane.Markdown("### Search"),
+            self.mode,
+            self.network_settings,
+            pn.pane.Markdown("### Settings"),
+            self.seed,
+            self.workers,
+            pn.pane.Markdown("### Files"),
+            self.upload,
+            self.download_config,
+            self.download_script,
+        ]
+
+    def main(self) -> pn.viewable.Viewable:
+        """The page's main area."""
+        table = pn.Column(
+            pn.Row(self.open_editor, self.to_decompose),
+            pn.pane.Markdown(
+                "Select a row to choose a candidate; with none selected the buttons take "
+                "the best one.",
+                styles={"font-size": "12px", "color": "#5a6b7b"},
+            ),
+            self.table,
+            sizing_mode="stretch_width",
+        )
+        tabs = pn.Tabs(
+            ("Evaluations", table),
+            ("Config JSON", self.config_view),
+            sizing_mode="stretch_width",
+        )
+        return pn.Column(
+            self.alert,
+            pn.Row(self.run_button, self.cancel_all, self.show_truth),
+            self.rows.column,
+            self.summary,
+            self.cards,
+            self.curves,
+            self.scatter,
+            self.tucker_table,
+            tabs,
+            sizing_mode="stretch_width",
+        )
+
+    def __panel__(self) -> pn.viewable.Viewable:
+        return pn.Row(pn.Column(*self.sidebar(), width=320), self.main())
+
+
+def STRATEGIES_SPECS() -> dict[str, Any]:  # noqa: N802 - reads like the registry it returns
+    """The registered strategies (importing every strategy module first)."""
+    get_strategy("random")
+    return dict(STRATEGIES)
+
+
+def _prod(dims: list[int]) -> int:
+    out = 1
+    for d in dims:
+        out *= d
+    return out
+
+
+def _empty_table() -> pd.DataFrame:
+    # typed columns: rows streamed in later are cast to these types
+    types = {"strategy": object, "fit": "int64", "parameters": "int64", "edges": object}
+    return pd.DataFrame({c: pd.Series(dtype=types.get(c, "float64")) for c in _TABLE_COLUMNS})
+
+
+def _widget_value(widget: Any, value: Any) -> Any:
+    """A config value as the widget shows it (lists as comma-separated text)."""
+    if isinstance(widget, pn.widgets.TextInput) and isinstance(value, list):
+        return ", ".join(str(v) for v in value)
+    return value
+
+
+def _status_text(r: dict[str, Any]) -> str:
+    """After a run's label: fits, best score, and whether the truth was reached."""
+    ev = [x for x in r["records"] if x.get("kind") == "evaluation"]
+    if not ev:
+        return " · " + (r["message"] or "starting") if r["status"] == "running" else ""
+    last = ev[-1]
+    text = f" · {last['fits']} fits"
+    if last.get("best") is not None:
+        text += f" · best score {last['best']:.5g}"
+    res = r["result"]
+    if res is not None:
+        runs = res.metrics.get("runs", [])
+        if runs and runs[0].get("success") is not None:
+            at = runs[0].get("fits_to_truth")
+            text += (
+                f" · reached the truth at fit {at}"
+                if runs[0]["success"]
+                else " · truth not reached"
+            )
+    return text
+
+
+def race_summary(snap: list[dict[str, Any]]) -> str:
+    """One line per finished run: best structure, fits, time, why it stopped."""
+    lines = []
+    for r in snap:
+        res = r["result"]
+        if res is None:
+            continue
+        for run in res.metrics.get("runs", []):
+            best = run.get("best") or {}
+            lines.append(
+                f"<li><b>{html.escape(r['label'])}</b>: {html.escape(run['stop'])} after "
+                f"{run['fits']} fits ({run['pruned']} pruned, {run['cache_hits']} from the cache) "
+                f"in {run['seconds']:.3g} s; best score {best.get('score', float('nan')):.5g}, "
+                f"{html.escape(str(best.get('edges', '-')))}</li>"
+            )
+    if not lines:
+        return ""
+    return "<ul class='tb-race-summary' style='font-size: 13px'>" + "".join(lines) + "</ul>"
+
+
+def tucker_table(snap: list[dict[str, Any]]) -> str:
+    """Core shapes chosen per budget and solver (Tucker mode), as an HTML table."""
+    rows = [x for r in snap for x in r["records"] if x.get("kind") == "tucker"]
+    if not rows:
+        return ""
+    body = "".join(
+        f"<tr><td>{x['budget']}</td><td>{html.escape(x['solver'])}</td>"
+        f"<td>{tuple(x['shape'])}</td><td>{x['params']}</td><td>{x['rse']:.5g}</td>"
+        f"<td>{x['solve_seconds'] * 1e3:.3g} ms</td></tr>"
+        for x in rows
+    )
+    return (
+        "<table class='tb-table' style='width: 100%; font-size: 13px'><thead><tr>"
+        "<th>budget</th><th>solver</th><th>core shape</th><th>parameters</th>"
+        "<th>relative error</th><th>solve time</th></tr></thead><tbody>" + body + "</tbody></table>"
+    )

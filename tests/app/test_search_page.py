@@ -1,0 +1,221 @@
+"""The Search page without a browser: the hidden-truth form, a race, its views, hand-offs,
+export, and bad input."""
+
+from __future__ import annotations
+
+import holoviews as hv
+import panel as pn
+import pytest
+
+from tensorbench.app.pages.search import SearchPage, race_summary
+from tensorbench.engine import Network, build_template, load_config, run
+from tensorbench.engine.search.task import hidden_ring
+from tensorbench.widgets.search_plots import (
+    candidates_scatter,
+    evaluations,
+    incumbent,
+    pareto_front,
+    truth_record,
+)
+
+hv.extension("bokeh", logo=False)
+
+
+def small_page(**task) -> SearchPage:
+    """An order-4 hidden ring, one worker (fast in tests), small budgets."""
+    doc = {
+        "kind": "search",
+        "data": hidden_ring(4, 3, [2, 3, 2, 1], seed=3),
+        "space": {"topology": "ring", "max_rank": 3, "permute": True},
+        "strategies": [{"strategy": "tnale"}, {"strategy": "random"}],
+        "budget": {"evaluations": 40, "seconds": 60},
+        "fit": {"restarts": 1, "max_iter": 150},
+        "workers": 1,
+    } | task
+    return SearchPage(load_config({"task": doc, "device": "cpu"}))
+
+
+def finished(page: SearchPage) -> list[dict]:
+    page.start()
+    page.state.wait(300)
+    page._refresh(force=True)
+    return page.state.snapshot()
+
+
+def test_default_page_is_the_hidden_truth_demo():
+    page = SearchPage()
+    data = page.state.config.task["data"]
+    assert page.data.kind.value == "hidden truth (demo)"
+    assert data["kind"] == "synthetic" and len(data["network"]["tensors"]) == 5
+    assert [s["strategy"] for s in page.state.config.task["strategies"]] == ["tnale", "tnga"]
+    # the form shows the spec it holds: redrawing from the widgets gives the same data
+    assert page._truth_spec().items() <= data.items()
+
+
+def test_truth_form_edits_the_data_and_refuses_bad_ranks():
+    page = SearchPage()
+    page.truth_order.value = 4
+    net = page.state.config.task["data"]["network"]
+    assert len(net["tensors"]) == 4
+    page.truth_ranks.value = "2, 3, 1, 2"
+    sizes = page.state.config.task["data"]["network"]["sizes"]
+    assert sorted(v for k, v in sizes.items() if k.startswith("r")) == [2, 2, 3]
+    before = page.state.config
+    page.truth_ranks.value = "2, x"
+    assert "could not read" in page.state.error and page.state.config == before
+    page.truth_ranks.value = "2, 3"
+    assert "give 4 ring ranks" in page.state.error and page.state.config == before
+
+
+def test_a_race_streams_records_and_draws_every_view():
+    page = small_page()
+    snap = finished(page)
+    assert [r["status"] for r in snap] == ["ok", "ok"]
+    truth = truth_record(snap)
+    assert truth is not None and truth["rse"] < 1e-6
+    for r in snap:
+        ev = evaluations(r)
+        assert ev and incumbent(r)["score"] == min(x["score"] for x in ev)
+    # every fitted candidate is a table row; cards draw the truth and both incumbents
+    assert len(page.table.value) == sum(len(evaluations(r)) for r in snap)
+    assert page.cards.object.count("<svg") == 3
+    assert page.curves.object is not None and page.scatter.object is not None
+    assert "tnale" in race_summary(snap) and "fits" in page.rows._rows["tnale"][1].object
+    page.show_truth.value = False
+    assert page.cards.object.count("<svg") == 2
+
+
+def test_the_race_gives_the_numbers_of_the_exported_config():
+    page = small_page(strategies=[{"strategy": "tnale"}])
+    snap = finished(page)
+    live = snap[0]["result"].metrics["runs"][0]
+    again = run(load_config(page.state.config.to_json())).metrics["runs"][0]
+    assert again["best"]["score"] == live["best"]["score"]
+    assert again["fits"] == live["fits"]
+
+
+def test_open_in_editor_and_decompose_with_this_hand_off_the_chosen_candidate():
+    page = small_page(strategies=[{"strategy": "tnale"}])
+    sent = []
+    page.handoff = lambda slug, net, **extra: sent.append((slug, net, extra))
+    page._send("network")
+    assert not sent and "no candidate yet" in page.state.error
+    snap = finished(page)
+    best = incumbent(snap[0])
+    page._send("network")
+    slug, net, _ = sent[-1]
+    assert slug == "network" and isinstance(net, Network)
+    assert net.num_params == best["params"]
+    # a selected row wins over the best
+    worst = max(range(len(page.table.value)), key=lambda i: page.table.value.iloc[i]["score"])
+    page.table.selection = [worst]
+    page._send("decompose")
+    slug, net, extra = sent[-1]
+    assert slug == "decompose" and extra["data"] == page.state.config.task["data"]
+    assert net.num_params == int(page.table.value.iloc[worst]["parameters"])
+
+
+def test_app_hand_offs_between_network_search_and_decompose():
+    from tensorbench.app.server import create_app
+
+    tmpl = create_app()
+    nav, side = tmpl.sidebar[0], tmpl.sidebar[1]
+    search_button = next(
+        o
+        for o in side.objects
+        if isinstance(o, pn.widgets.Button) and o.label == "Search from this network"
+    )
+    search_button.clicks += 1  # the default MPS demo: a chain, which is a ring's special case
+    assert nav.value == "search"
+    data = next(o for o in side.objects if isinstance(o, pn.Column)).objects[0]
+    assert data.value == "synthetic"
+
+
+def test_search_from_a_network_that_is_not_in_search_form_says_why():
+    page = SearchPage()
+    before = page.state.config
+    page.receive_network(build_template("cp", dims=[3, 4, 5], rank=2))
+    assert "cannot seed a search" in page.state.error
+    assert page.state.config == before
+
+
+def test_search_from_a_drawn_ring_uses_it_as_the_truth():
+    page = SearchPage()
+    ring = build_template("tensor_ring", dims=[3, 3, 3, 3], ranks=[2, 2, 3, 2])
+    page.receive_network(ring)
+    task = page.state.config.task
+    assert task["data"]["network"] == ring.to_dict()
+    assert task["space"]["topology"] == "ring" and task["space"]["permute"] is False
+    assert page.data.kind.value == "synthetic"
+
+
+def test_tucker_mode_fills_the_core_shape_table():
+    page = small_page(
+        mode="tucker",
+        data={
+            "kind": "synthetic",
+            "template": "tucker",
+            "args": {"dims": [12, 10, 8], "ranks": [2, 3, 4]},
+            "noise": 0.01,
+            "seed": 0,
+        },
+        tucker={"budgets": [24, 60], "solvers": ["ip", "greedy"]},
+    )
+    snap = finished(page)
+    assert snap[0]["status"] == "ok"
+    assert page.tucker_table.object.count("<tr>") == 1 + 4
+    assert "(2, 3, 4)" in page.tucker_table.object
+
+
+def test_cancel_stops_a_race_and_keeps_what_it_found():
+    page = small_page(
+        budget={"evaluations": 5000, "seconds": 600},
+        strategies=[{"strategy": "random"}],
+    )
+    page.start()
+    import time
+
+    deadline = time.monotonic() + 120
+    while not evaluations(page.state.snapshot()[0]) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    page.state.cancel("random")
+    page.state.wait(120)
+    page._refresh(force=True)
+    r = page.state.snapshot()[0]
+    assert r["status"] == "cancelled"
+    assert evaluations(r) and page.table.value.shape[0] == len(evaluations(r))
+
+
+def test_uploading_another_kind_of_config_is_refused():
+    page = SearchPage()
+    before = page.state.config
+    other = load_config({"task": {"kind": "decompose"}, "device": "cpu"})
+    assert not page.state.load_text(other.to_json(), "x.json")
+    assert "belongs on another page" in page.state.error and page.state.config == before
+
+
+def test_an_uploaded_search_config_fills_the_widgets():
+    page = SearchPage()
+    cfg = small_page().state.config
+    page.upload.filename = "race.json"
+    page.upload.value = cfg.to_json().encode()
+    assert page.state.config == cfg
+    assert page.truth_order.value == 4 and page.truth_ranks.value == "2, 3, 2, 1"
+    assert page.strategies.choice.value == ["tnale", "random"]
+    assert page.forms["budget"].widgets["evaluations"].value == 40
+
+
+@pytest.mark.parametrize(
+    ("points", "front"),
+    [
+        ([(10, 0.5), (20, 0.1), (15, 0.6), (30, 0.1), (5, 0.9)], [(5, 0.9), (10, 0.5), (20, 0.1)]),
+        ([(10, 0.5), (10, 0.2)], [(10, 0.2)]),
+        ([], []),
+    ],
+)
+def test_pareto_front(points, front):
+    assert pareto_front(points) == front
+
+
+def test_scatter_is_empty_before_any_fit():
+    assert candidates_scatter([{"label": "x", "records": []}]) is None

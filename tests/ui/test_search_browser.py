@@ -1,0 +1,59 @@
+"""The Search page in Debian's chromium: a hidden-truth demo, TnALE racing TNGA with live
+curves and incumbents, cancel, and the best structure opened in the editor."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from playwright.sync_api import Page, expect
+
+pytestmark = pytest.mark.ui
+
+
+def status(page: Page, label: str):
+    return page.locator(f".tb-run-status[data-label='{label}']")
+
+
+def test_hidden_truth_race_tnale_vs_tnga(page: Page, server: str, screenshots):
+    page.set_viewport_size({"width": 1440, "height": 1500})
+    page.goto(server)
+    expect(page.locator("[data-stat=params] .tb-value")).to_have_text("3136", timeout=60_000)
+    page.get_by_role("button", name="Search", exact=True).click()
+    start = page.get_by_role("button", name="Start search")
+    expect(start).to_be_visible(timeout=30_000)
+
+    # a hidden ring of order 6: big enough that the race is still on when we cancel it
+    order = page.get_by_label("order", exact=True)
+    order.fill("6")
+    order.press("Enter")
+    expect(page.locator("pre").filter(has_text='"G5"').first).to_be_attached(timeout=10_000)
+
+    start.click()
+    expect(status(page, "tnale")).to_contain_text("fits", timeout=120_000)
+    expect(status(page, "tnga")).to_contain_text("fits", timeout=120_000)
+    # the race moves: counts and incumbents change while we watch
+    before = status(page, "tnga").inner_text()
+    expect(status(page, "tnga")).not_to_have_text(before, timeout=60_000)
+    cards = page.locator(".tb-card")
+    expect(cards).to_have_count(3)  # the hidden truth and one incumbent per strategy
+    expect(page.locator(".tb-structure svg")).to_have_count(3, timeout=60_000)
+    first_card = cards.nth(2).inner_text()
+    expect(cards.nth(2)).not_to_have_text(first_card, timeout=90_000)
+    expect(page.locator(".bk-Canvas, canvas").first).to_be_visible()
+    expect(page.locator(".tabulator-row").first).to_be_visible(timeout=30_000)
+    page.screenshot(path=str(screenshots / "search-live.png"), full_page=True)
+
+    page.get_by_role("button", name="Cancel all").click()
+    for label in ("tnale", "tnga"):
+        expect(status(page, label)).to_have_text(re.compile(r"^(cancelled|ok)"), timeout=120_000)
+    texts = [status(page, label).inner_text() for label in ("tnale", "tnga")]
+    assert any(t.startswith("cancelled") for t in texts), texts
+    expect(page.locator(".tb-race-summary")).to_contain_text("fits", timeout=30_000)
+    page.screenshot(path=str(screenshots / "search-cancelled.png"), full_page=True)
+
+    # the best structure found opens on the canvas of the Network page
+    page.get_by_role("button", name="Open in editor").click()
+    expect(page.locator("[data-stat=tensors] .tb-value")).to_contain_text("6 (", timeout=30_000)
+    expect(page.locator("[data-stat=params] .tb-value")).not_to_have_text("3136")
+    page.screenshot(path=str(screenshots / "search-best-in-editor.png"), full_page=True)
