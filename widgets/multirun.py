@@ -249,3 +249,79 @@ class RunRows:
                 else "secondary"
             )
             cancel.disabled = r["status"] != "running"
+
+
+class ConfigFiles:
+    """A run page's error alert, config view, config upload and config/script downloads.
+
+    Parameters
+    ----------
+    state : MultiRunState
+        The page's state (its ``config`` is shown and exported; uploads go through
+        ``state.load_text``; its ``error`` is shown in :attr:`alert` and as a toast).
+    slug : str
+        Names the downloaded files (``tensorbench-<slug>.json``, ``tensorbench_<slug>.py``).
+    on_loaded : callable
+        Called after an uploaded config replaced the state's (to refill the widgets).
+    """
+
+    def __init__(self, state: MultiRunState, slug: str, on_loaded: Any) -> None:
+        import html
+        import io
+
+        from tensorbench.engine import export_script
+
+        self.state, self.on_loaded = state, on_loaded
+        self.alert = pn.pane.Alert(
+            "", alert_type="danger", visible=False, sizing_mode="stretch_width"
+        )
+        self.download_config = pn.widgets.FileDownload(
+            callback=lambda: io.BytesIO(state.config.to_json().encode()),
+            filename=f"tensorbench-{slug}.json",
+            label="Download config",
+            color="success",
+            sizing_mode="stretch_width",
+        )
+        self.download_script = pn.widgets.FileDownload(
+            callback=lambda: io.BytesIO(export_script(state.config).encode()),
+            filename=f"tensorbench_{slug}.py",
+            label="Download script",
+            color="success",
+            sizing_mode="stretch_width",
+        )
+        self.upload = pn.widgets.FileInput(accept=".json", sizing_mode="stretch_width")
+        self.upload.param.watch(self._on_upload, "value")
+        self.config_view = pn.pane.HTML("", sizing_mode="stretch_width")
+        self._escape = html.escape
+        state.param.watch(self._show_error, "error")
+        state.param.watch(self._show_config, "config")
+        self._show_config()
+
+    def _show_error(self, *_: Any) -> None:
+        error = self.state.error
+        self.alert.object = self._escape(error)
+        self.alert.visible = bool(error)
+        # the alert may be scrolled out of view: also toast it
+        if error and pn.state.notifications is not None:
+            pn.state.notifications.error(self._escape(error, quote=False), duration=10000)
+
+    def _show_config(self, *_: Any) -> None:
+        text = self._escape(self.state.config.to_json())
+        self.config_view.object = (
+            f"<pre style='font-size: 12px; max-height: 420px; overflow: auto'>{text}</pre>"
+        )
+
+    def _on_upload(self, event: Any) -> None:
+        if not event.new:
+            return
+        try:
+            text = event.new.decode("utf-8")
+        except UnicodeDecodeError:
+            self.state.error = "the upload is not a UTF-8 JSON config"
+            return
+        if self.state.load_text(text, self.upload.filename or "upload"):
+            self.on_loaded()
+
+    def sidebar(self) -> list[Any]:
+        """Upload and downloads, for a page's sidebar."""
+        return [self.upload, self.download_config, self.download_script]

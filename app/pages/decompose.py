@@ -4,7 +4,6 @@ live, compare final errors, times and sizes, see images rebuilt, export the conf
 from __future__ import annotations
 
 import html
-import io
 import math
 import time
 from typing import Any
@@ -14,13 +13,13 @@ import holoviews.plotting.bokeh  # registers the backend that .opts() targets
 import panel as pn
 from panel.viewable import Viewer
 
-from tensorbench.engine import Config, TensorbenchError, export_script
+from tensorbench.engine import Config, TensorbenchError
 from tensorbench.engine.data import load_data, tensor_to_matrix
 from tensorbench.engine.decompose import METHODS, get_method
 from tensorbench.widgets.data_form import DataForm
 from tensorbench.widgets.decompose_state import DecomposeState
 from tensorbench.widgets.forms import EntriesForm
-from tensorbench.widgets.multirun import RunRows, run_color
+from tensorbench.widgets.multirun import ConfigFiles, RunRows, run_color
 from tensorbench.widgets.plots import notes_html
 
 __all__ = ["DecomposePage"]
@@ -101,31 +100,10 @@ class DecomposePage(Viewer):
         self.curves = pn.pane.HoloViews(None, sizing_mode="stretch_width", height=340)
         self._drawn_at = 0.0
         self.images = pn.Column(sizing_mode="stretch_width")
-        self.alert = pn.pane.Alert(
-            "", alert_type="danger", visible=False, sizing_mode="stretch_width"
-        )
-        self.state.param.watch(self._show_error, "error")
-        self.state.param.watch(self._on_config, "config")
-
-        # ---- files
-        self.download_config = pn.widgets.FileDownload(
-            callback=lambda: io.BytesIO(self.state.config.to_json().encode()),
-            filename="tensorbench-decompose.json",
-            label="Download config",
-            color="success",
-            sizing_mode="stretch_width",
-        )
-        self.download_script = pn.widgets.FileDownload(
-            callback=lambda: io.BytesIO(export_script(self.state.config).encode()),
-            filename="tensorbench_decompose.py",
-            label="Download script",
-            color="success",
-            sizing_mode="stretch_width",
-        )
-        self.upload = pn.widgets.FileInput(accept=".json", sizing_mode="stretch_width")
-        self.upload.param.watch(self._on_upload, "value")
-        self.config_view = pn.pane.HTML("", sizing_mode="stretch_width")
-        self._on_config()
+        # ---- files, errors
+        self.files = ConfigFiles(self.state, "decompose", self._sync_widgets)
+        self.alert, self.upload = self.files.alert, self.files.upload
+        self.config_view = self.files.config_view
         self._signature: Any = None
         self._poll: Any = None
 
@@ -174,29 +152,6 @@ class DecomposePage(Viewer):
         self.state.set_methods(methods)
 
     # ------------------------------------------------------------------ callbacks
-
-    def _show_error(self, *_: Any) -> None:
-        self.alert.object = html.escape(self.state.error)
-        self.alert.visible = bool(self.state.error)
-        if self.state.error and pn.state.notifications is not None:
-            pn.state.notifications.error(html.escape(self.state.error, quote=False), duration=10000)
-
-    def _on_config(self, *_: Any) -> None:
-        text = html.escape(self.state.config.to_json())
-        self.config_view.object = (
-            f"<pre style='font-size: 12px; max-height: 360px; overflow: auto'>{text}</pre>"
-        )
-
-    def _on_upload(self, event: Any) -> None:
-        if not event.new:
-            return
-        try:
-            text = event.new.decode("utf-8")
-        except UnicodeDecodeError:
-            self.state.error = "the upload is not a UTF-8 JSON config"
-            return
-        if self.state.load_text(text, self.upload.filename or "upload"):
-            self._sync_widgets()
 
     def _sync_widgets(self) -> None:
         task = self.state.config.task
@@ -314,9 +269,7 @@ class DecomposePage(Viewer):
             self.seed,
             self.device,
             pn.pane.Markdown("### Files"),
-            self.upload,
-            self.download_config,
-            self.download_script,
+            *self.files.sidebar(),
         ]
 
     def main(self) -> pn.viewable.Viewable:

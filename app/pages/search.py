@@ -5,7 +5,6 @@ the Decompose page, export the race as a config or script."""
 from __future__ import annotations
 
 import html
-import io
 import time
 from typing import Any
 
@@ -13,14 +12,14 @@ import pandas as pd
 import panel as pn
 from panel.viewable import Viewer
 
-from tensorbench.engine import Config, Network, TensorbenchError, export_script
+from tensorbench.engine import Config, Network, TensorbenchError
 from tensorbench.engine.errors import ConfigError
 from tensorbench.engine.search import STRATEGIES, get_strategy
 from tensorbench.engine.search.objective import Structure
 from tensorbench.engine.search.task import SECTIONS, hidden_ring
 from tensorbench.widgets.data_form import CustomSource, DataForm
 from tensorbench.widgets.forms import EntriesForm, ParamForm
-from tensorbench.widgets.multirun import RunRows, run_color
+from tensorbench.widgets.multirun import ConfigFiles, RunRows, run_color
 from tensorbench.widgets.search_plots import (
     best_curves,
     candidates_scatter,
@@ -75,20 +74,22 @@ class SearchPage(Viewer):
         self.truth_seed = pn.widgets.IntInput(
             label="truth seed", value=1, start=0, sizing_mode="stretch_width"
         )
+        # in the order of hidden_ring's arguments (see _fill_truth)
+        self._truth_widgets = (
+            self.truth_order,
+            self.truth_size,
+            self.truth_ranks,
+            self.truth_max_rank,
+            self.truth_shuffle,
+            self.truth_noise,
+            self.truth_seed,
+        )
         hidden = CustomSource(
             doc=(
                 "data drawn from a tensor ring whose ranks and mode order the search does not "
                 "see: does it find them? (the papers' synthetic protocol)"
             ),
-            widgets=[
-                self.truth_order,
-                self.truth_size,
-                self.truth_ranks,
-                self.truth_max_rank,
-                self.truth_shuffle,
-                self.truth_noise,
-                self.truth_seed,
-            ],
+            widgets=list(self._truth_widgets),
             spec=self._truth_spec,
             load=self._truth_load,
         )
@@ -169,31 +170,10 @@ class SearchPage(Viewer):
             "Decompose page",
         )
         self.to_decompose.on_click(lambda *_: self._send("decompose"))
-        self.alert = pn.pane.Alert(
-            "", alert_type="danger", visible=False, sizing_mode="stretch_width"
-        )
-        self.state.param.watch(self._show_error, "error")
-        self.state.param.watch(self._on_config, "config")
-
-        # ---- files
-        self.download_config = pn.widgets.FileDownload(
-            callback=lambda: io.BytesIO(self.state.config.to_json().encode()),
-            filename="tensorbench-search.json",
-            label="Download config",
-            color="success",
-            sizing_mode="stretch_width",
-        )
-        self.download_script = pn.widgets.FileDownload(
-            callback=lambda: io.BytesIO(export_script(self.state.config).encode()),
-            filename="tensorbench_search.py",
-            label="Download script",
-            color="success",
-            sizing_mode="stretch_width",
-        )
-        self.upload = pn.widgets.FileInput(accept=".json", sizing_mode="stretch_width")
-        self.upload.param.watch(self._on_upload, "value")
-        self.config_view = pn.pane.HTML("", sizing_mode="stretch_width")
-        self._on_config()
+        # ---- files, errors
+        self.files = ConfigFiles(self.state, "search", self._sync_widgets)
+        self.alert, self.upload = self.files.alert, self.files.upload
+        self.config_view = self.files.config_view
         self._signature: Any = None
         self._poll: Any = None
         self._drawn_at = 0.0
@@ -262,16 +242,7 @@ class SearchPage(Viewer):
         return False
 
     def _fill_truth(self, *values: Any) -> None:
-        widgets = (
-            self.truth_order,
-            self.truth_size,
-            self.truth_ranks,
-            self.truth_max_rank,
-            self.truth_shuffle,
-            self.truth_noise,
-            self.truth_seed,
-        )
-        for w, v in zip(widgets, values, strict=True):
+        for w, v in zip(self._truth_widgets, values, strict=True):
             w.value = v
 
     def _section(self, name: str) -> None:
@@ -311,29 +282,6 @@ class SearchPage(Viewer):
             ]
         if report:
             self.state.set_section("mode", self.mode.value)
-
-    def _show_error(self, *_: Any) -> None:
-        self.alert.object = html.escape(self.state.error)
-        self.alert.visible = bool(self.state.error)
-        if self.state.error and pn.state.notifications is not None:
-            pn.state.notifications.error(html.escape(self.state.error, quote=False), duration=10000)
-
-    def _on_config(self, *_: Any) -> None:
-        text = html.escape(self.state.config.to_json())
-        self.config_view.object = (
-            f"<pre style='font-size: 12px; max-height: 420px; overflow: auto'>{text}</pre>"
-        )
-
-    def _on_upload(self, event: Any) -> None:
-        if not event.new:
-            return
-        try:
-            text = event.new.decode("utf-8")
-        except UnicodeDecodeError:
-            self.state.error = "the upload is not a UTF-8 JSON config"
-            return
-        if self.state.load_text(text, self.upload.filename or "upload"):
-            self._sync_widgets()
 
     def _sync_widgets(self) -> None:
         """Show the state's config in every widget (after a load or a hand-off)."""
@@ -523,9 +471,7 @@ class SearchPage(Viewer):
             self.seed,
             self.workers,
             pn.pane.Markdown("### Files"),
-            self.upload,
-            self.download_config,
-            self.download_script,
+            *self.files.sidebar(),
         ]
 
     def main(self) -> pn.viewable.Viewable:
