@@ -48,6 +48,7 @@ _BUILTIN_TASK_MODULES = (
     "tensorbench.engine.contract",
     "tensorbench.engine.decompose.task",
     "tensorbench.engine.search.task",
+    "tensorbench.engine.attention.task",
 )
 
 

@@ -60,11 +60,14 @@ def _noncausal(
     block: int,
     samples: int,
     gen: torch.Generator,
+    kept: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     nq, nk = q.shape[-2], k.shape[-2]
     heads = q.shape[-3]
     k, v = expand_kv(k, heads), expand_kv(v, heads)
     if block >= max(nq, nk) or samples >= nk:
+        if kept is not None:
+            kept[...] = True
         return block_attention(q, k, v, scale=scale)
     nb = math.ceil(max(nq, nk) / block)
     q_order = gray_bucket(q, planes).argsort(dim=-1, stable=True)  # (..., H, nq)
@@ -95,22 +98,58 @@ def _noncausal(
     keep = q_block.unsqueeze(-1) != k_block[..., pick].unsqueeze(-2)  # (..., H, nq, m)
     o_s, lse_s = block_attention(q, k[..., pick, :], v[..., pick, :], scale=scale, mask=keep)
     lse_s = lse_s + math.log(nk / samples)
+    if kept is not None:  # which entries were looked at: the blocks and the sampled columns
+        kept |= q_block.unsqueeze(-1) == k_block.unsqueeze(-2)
+        kept[..., pick] = True
     return merge([(o_blk, lse_blk), (o_s, lse_s)])
 
 
-def _causal(q, k, v, scale, planes, block, samples, min_len, gen, start=0):
+def _causal(q, k, v, scale, planes, block, samples, min_len, gen, kept=None):
     n = q.shape[-2]
     if n <= min_len:
+        if kept is not None:
+            kept |= torch.ones(n, n, dtype=torch.bool, device=q.device).tril()
         return block_attention(q, k, v, scale=scale, causal=True)
     h = n // 2
+
+    def part(x: torch.Tensor | None, rows: slice, cols: slice) -> torch.Tensor | None:
+        return None if x is None else x[..., rows, cols]
+
+    lo, hi = slice(0, h), slice(h, n)
     top = _causal(
-        q[..., :h, :], k[..., :h, :], v[..., :h, :], scale, planes, block, samples, min_len, gen
+        q[..., lo, :],
+        k[..., lo, :],
+        v[..., lo, :],
+        scale,
+        planes,
+        block,
+        samples,
+        min_len,
+        gen,
+        part(kept, lo, lo),
     )
     diag = _causal(
-        q[..., h:, :], k[..., h:, :], v[..., h:, :], scale, planes, block, samples, min_len, gen
+        q[..., hi, :],
+        k[..., hi, :],
+        v[..., hi, :],
+        scale,
+        planes,
+        block,
+        samples,
+        min_len,
+        gen,
+        part(kept, hi, hi),
     )
     off = _noncausal(
-        q[..., h:, :], k[..., :h, :], v[..., :h, :], scale, planes, block, samples, gen
+        q[..., hi, :],
+        k[..., lo, :],
+        v[..., lo, :],
+        scale,
+        planes,
+        block,
+        samples,
+        gen,
+        part(kept, hi, lo),
     )
     bottom = merge([diag, off])
     return torch.cat([top[0], bottom[0]], dim=-2), torch.cat([top[1], bottom[1]], dim=-1)
@@ -128,6 +167,7 @@ def hyper_attention(
     min_seq_len: int = 2048,
     scale: float | None = None,
     seed: int = 0,
+    return_kept: bool = False,
 ) -> tuple[torch.Tensor, dict[str, Any]]:
     """HyperAttention (see the module docstring).
 
@@ -148,12 +188,15 @@ def hyper_attention(
         Causal pieces of at most this many tokens are computed exactly.
     seed : int
         Seeds the hyperplanes and the samples.
+    return_kept : bool
+        Also return (as ``info["kept"]``) the ``(..., H, Nq, Nk)`` boolean map of the
+        entries computed -- for small inputs (heatmaps, recall).
 
     Returns
     -------
     out : torch.Tensor
     info : dict
-        The parameters used.
+        The parameters used (and ``kept``).
     """
     _check_qkv(q, k, v)
     for name, val, low in (
@@ -175,14 +218,20 @@ def hyper_attention(
     gen = torch.Generator(device=q.device).manual_seed(seed)
     ct = torch.float32 if q.dtype in (torch.float16, torch.bfloat16) else q.dtype
     planes = torch.randn(d, lsh_projections, generator=gen, device=q.device, dtype=ct)
+    kept = None
+    if return_kept:
+        kept = torch.zeros(*q.shape[:-1], k.shape[-2], dtype=torch.bool, device=q.device)
     if causal:
-        out, _ = _causal(q, k, v, scale, planes, block, samples, min_seq_len, gen)
+        out, lse = _causal(q, k, v, scale, planes, block, samples, min_seq_len, gen, kept)
     else:
-        out, _ = _noncausal(q, k, v, scale, planes, block, samples, gen)
-    info = {
+        out, lse = _noncausal(q, k, v, scale, planes, block, samples, gen, kept)
+    info: dict[str, Any] = {
+        "lse": lse,
         "lsh_projections": lsh_projections,
         "block": block,
         "samples": samples,
         "min_seq_len": min_seq_len,
     }
+    if kept is not None:
+        info["kept"] = kept
     return out, info

