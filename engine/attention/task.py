@@ -155,7 +155,10 @@ def attention_task(config: Config, rep: Reporter) -> dict[str, Any]:
     dtype = DTYPES[task["dtype"]]
     sweep = task["sweep"] or {"param": None, "values": [None]}
     entries = task["methods"]
-    if sweep["param"] not in (None, "n"):
+    input_params = {p.name for p in INPUTS[task["input"]["kind"]].params}
+    # a sweep over an input parameter (e.g. MiniLM's layer) changes the input for everyone
+    input_sweep = sweep["param"] in input_params
+    if sweep["param"] not in (None, "n") and not input_sweep:
         owners = [
             e
             for e in entries
@@ -163,7 +166,8 @@ def attention_task(config: Config, rep: Reporter) -> dict[str, Any]:
         ]
         if not owners:
             raise ConfigError(
-                f"sweep parameter {sweep['param']!r} belongs to none of the methods chosen"
+                f"sweep parameter {sweep['param']!r} belongs to none of the methods chosen "
+                f"nor to the input"
             )
     metrics: dict[str, Any] = {"rows": [], "device": str(device)}
     jobs = len(sweep["values"]) * len(entries)
@@ -171,8 +175,9 @@ def attention_task(config: Config, rep: Reporter) -> dict[str, Any]:
     measured_once: set[str] = set()
     for value in sweep["values"]:
         n = value if sweep["param"] == "n" else task["n"]
-        rep.progress(done / jobs, f"input with n={n}")
-        inp = load_input(task["input"], n, seed=config.seed, dtype=dtype, device=device)
+        rep.progress(done / jobs, f"input with n={n}", force=True)
+        spec = {**task["input"], sweep["param"]: value} if input_sweep else task["input"]
+        inp = load_input(spec, n, seed=config.seed, dtype=dtype, device=device)
         metrics["input"] = inp.facts
         ref = reference_for(inp, task["causal"]) if task["reference"] else None
         small = inp.full_kv()[0].shape[-2] <= task["heatmap"] and inp.q.shape[-2] <= 4096
@@ -184,8 +189,10 @@ def attention_task(config: Config, rep: Reporter) -> dict[str, Any]:
             rep.check_cancel(metrics)
             label = method_label(entry)
             params = {k: v for k, v in entry.items() if k not in ("method", "label")}
-            has = any(p.name == sweep["param"] for p in get_method(entry["method"]).params)
-            if sweep["param"] not in (None, "n"):
+            has = input_sweep or any(
+                p.name == sweep["param"] for p in get_method(entry["method"]).params
+            )
+            if sweep["param"] not in (None, "n") and not input_sweep:
                 if has:
                     params[sweep["param"]] = value
                 elif label in measured_once:

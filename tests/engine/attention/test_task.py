@@ -116,3 +116,18 @@ def test_minilm_qkv_reproduce_the_models_own_attention():
         mine = torch.softmax(q[layer] @ k[layer].transpose(-1, -2) / 32**0.5, dim=-1)
         assert torch.allclose(mine.float(), att[layer][0], atol=1e-5)
     assert q.shape == (6, 12, q.shape[2], 32) and v.shape == k.shape
+
+
+def test_a_sweep_over_minilm_layers_measures_every_method_per_layer():
+    res = run(
+        config(
+            input={"kind": "minilm", "text": "a short text about sparse attention"},
+            n=48,
+            methods=[{"method": "exact"}, {"method": "lev", "keys": 8}],
+            sweep={"param": "layer", "values": [0, 3, 5]},
+        )
+    )
+    lev = [r for r in res.metrics["rows"] if r["method"] == "lev"]
+    assert [r["value"] for r in lev] == [0, 3, 5]
+    assert len({r["rel_error"] for r in lev}) == 3  # three different layers
+    assert res.metrics["input"]["model"].endswith("MiniLM-L6-v2")
