@@ -19,7 +19,15 @@ from tensorbench.engine.params import Param
 
 from .network_state import CUSTOM
 
-__all__ = ["EntriesForm", "ParamForm", "RunSettings", "TemplateForm", "value_of", "widget_for"]
+__all__ = [
+    "EntriesForm",
+    "ParamForm",
+    "RunSettings",
+    "TemplateForm",
+    "parse_numbers",
+    "value_of",
+    "widget_for",
+]
 
 
 def _ints_text(value: Any) -> str:
@@ -90,6 +98,21 @@ def value_of(p: Param, widget: pn.widgets.Widget) -> Any:
             "json": 'JSON, e.g. {"sites": 6}',
         }.get(p.kind, "rows of integers, one row per line, separated by commas")
         raise TensorbenchError(f"{p.name}: could not read {text!r}; write {what}") from None
+
+
+def parse_numbers(text: str, what: str, example: str) -> list[int | float]:
+    """Comma- (or semicolon-) separated numbers: ints, or floats where written with a dot
+    or an exponent; a TensorbenchError names ``what`` and shows ``example`` otherwise."""
+    try:
+        return [
+            float(v) if "." in v or "e" in v.lower() else int(v)
+            for v in text.replace(";", ",").split(",")
+            if v.strip()
+        ]
+    except ValueError:
+        raise TensorbenchError(
+            f"{what}: could not read {text!r}; write numbers such as {example}"
+        ) from None
 
 
 class ParamForm:

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from .attention import AttentionPage
 from .decompose import DecomposePage
 from .network import NetworkPage
 from .search import SearchPage
@@ -27,4 +28,5 @@ PAGES: tuple[PageSpec, ...] = (
     PageSpec("network", "Network", NetworkPage, ("contract",)),
     PageSpec("decompose", "Decompose", DecomposePage, ("decompose",)),
     PageSpec("search", "Search", SearchPage, ("search",)),
+    PageSpec("attention", "Attention", AttentionPage, ("attention",)),
 )

@@ -18,7 +18,7 @@ from tensorbench.engine.data import load_data, tensor_to_matrix
 from tensorbench.engine.decompose import METHODS, get_method
 from tensorbench.widgets.data_form import DataForm
 from tensorbench.widgets.decompose_state import DecomposeState
-from tensorbench.widgets.forms import EntriesForm
+from tensorbench.widgets.forms import EntriesForm, parse_numbers
 from tensorbench.widgets.multirun import ConfigFiles, RunRows, run_color
 from tensorbench.widgets.plots import notes_html
 
@@ -129,15 +129,9 @@ class DecomposePage(Viewer):
             self.state.set_sweep(None)
             return
         try:
-            values = [
-                float(v) if "." in v or "e" in v.lower() else int(v)
-                for v in text.replace(";", ",").split(",")
-                if v.strip()
-            ]
-        except ValueError:
-            self.state.error = (
-                f"sweep values: could not read {text!r}; write numbers such as 50, 100"
-            )
+            values = parse_numbers(text, "sweep values", "50, 100")
+        except TensorbenchError as e:
+            self.state.error = str(e)
             return
         self.state.set_sweep({"param": param_name, "values": values})
 

@@ -1,0 +1,69 @@
+"""The Attention page in Debian's chromium: a 4k-token problem with exact, HyperAttention
+and LevAttention, heatmaps of the entries each computes, sweep plots growing live, and the
+MiniLM per-layer view."""
+
+from __future__ import annotations
+
+import pytest
+from playwright.sync_api import Page, expect
+
+pytestmark = pytest.mark.ui
+
+
+def status(page: Page):
+    return page.locator(".tb-run-status[data-label='attention']")
+
+
+def test_attention_4k_problem_heatmaps_sweeps_and_minilm(page: Page, server: str, screenshots):
+    page.set_viewport_size({"width": 1440, "height": 1600})
+    page.goto(server)
+    expect(page.locator("[data-stat=params] .tb-value")).to_have_text("3136", timeout=60_000)
+    page.get_by_role("button", name="Attention", exact=True).click()
+    expect(page.locator("svg.tb-attention-setup")).to_be_visible(timeout=30_000)
+    expect(page.locator("svg.tb-attention-setup")).to_contain_text("4096")
+
+    # the default: 4096 tokens, exact vs HyperAttention vs LevAttention over a sweep of n
+    page.get_by_role("button", name="Run", exact=True).click()
+    expect(status(page)).to_contain_text("measured", timeout=120_000)
+    first = status(page).inner_text()
+    expect(status(page)).not_to_have_text(first, timeout=120_000)  # rows stream in
+    expect(page.locator(".bk-Canvas, canvas").first).to_be_visible(timeout=60_000)
+    expect(status(page)).to_contain_text("ok", timeout=600_000)
+    table = page.locator("table.tb-table")
+    for label in ("exact", "hyper", "lev"):
+        expect(table.locator(f"tr[data-label^='{label}']").first).to_be_visible()
+    expect(table).to_contain_text("4096")
+    # four heatmaps: the exact weights and what each method computed
+    page.screenshot(path=str(screenshots / "attention-4k.png"), full_page=True)
+    caption = page.locator(".tb-heat-caption")
+    expect(caption).to_contain_text("n = 4096", timeout=60_000)
+    for label in ("exact", "hyper", "lev"):
+        expect(caption).to_contain_text(label)
+
+    # MiniLM: real Q/K/V, the error of each method layer by layer
+    page.get_by_label("input", exact=True).select_option("minilm")
+    n = page.get_by_label("sequence length n")
+    n.fill("256")
+    n.press("Enter")
+    # budgets below n, so the sparse methods really skip entries
+    page.get_by_text("hyper (attention)").click()
+    for label, value in (("block", "32"), ("samples", "32")):
+        box = page.get_by_label(label, exact=True)
+        box.fill(value)
+        box.press("Enter")
+    page.get_by_text("lev (attention)").click()
+    keys = page.get_by_label("keys", exact=True)
+    keys.fill("32")
+    keys.press("Enter")
+    page.get_by_label("sweep parameter").select_option("layer")
+    values = page.get_by_label("values", exact=True)
+    values.fill("0, 1, 2, 3, 4, 5")
+    values.press("Enter")
+    expect(page.locator("svg.tb-attention-setup")).to_contain_text("minilm", timeout=10_000)
+    page.get_by_role("button", name="Run", exact=True).click()
+    expect(status(page)).to_contain_text("running", timeout=30_000)
+    expect(status(page)).to_contain_text("ok", timeout=600_000)
+    rows = page.locator("table.tb-table tr[data-label^='lev keys=32']")
+    expect(rows).to_have_count(6, timeout=30_000)  # one per layer
+    expect(page.locator(".tb-heat-caption")).to_contain_text("n = 256", timeout=30_000)
+    page.screenshot(path=str(screenshots / "attention-minilm-layers.png"), full_page=True)

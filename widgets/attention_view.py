@@ -1,0 +1,219 @@
+"""Views of an attention run: the setup drawn as a diagram, heatmaps of the attention with
+the entries each method computed, and sweep plots of time, error and speedup.
+
+Pure functions of the config and of the run's records and artifacts."""
+
+from __future__ import annotations
+
+import html
+import math
+from typing import Any
+
+import holoviews as hv
+import holoviews.plotting.bokeh  # registers the backend that .opts() targets
+import numpy as np
+
+from .multirun import run_color
+
+__all__ = ["heatmaps", "results_table", "setup_svg", "sweep_plots"]
+
+#: Heatmaps show at most this many queries and keys (the top-left corner of larger maps).
+HEATMAP_PX = 256
+
+
+def _box(x: float, y: float, w: float, h: float, fill: str, label: str, sub: str) -> str:
+    return (
+        f"<rect x='{x:.1f}' y='{y:.1f}' width='{w:.1f}' height='{h:.1f}' rx='4' "
+        f"fill='{fill}' stroke='#34495e' stroke-width='1.2'/>"
+        f"<text x='{x + w / 2:.1f}' y='{y + h / 2:.1f}' text-anchor='middle' "
+        f"font-size='15' font-weight='600' fill='#1b2733'>{html.escape(label)}</text>"
+        f"<text x='{x + w / 2:.1f}' y='{y + h + 15:.1f}' text-anchor='middle' font-size='11' "
+        f"fill='#5a6b7b'>{html.escape(sub)}</text>"
+    )
+
+
+def setup_svg(task: dict[str, Any]) -> str:
+    """The attention setup as an SVG: Q, K^T (split into shared prefix and suffix for a
+    Hydragen batch), the score matrix (causal triangle), softmax, V, and the methods."""
+    inp = task["input"]
+    n = task["n"]
+    kind = inp["kind"]
+    if kind == "minilm":
+        b, h, hkv, d = 1, 12, 12, 32
+    else:
+        b, h, d = inp.get("batch", 1), inp.get("heads", 4), inp.get("d", 64)
+        hkv = inp.get("kv_heads") or h
+    prefix = inp.get("prefix", 0) if kind == "shared_prefix" else 0
+    nq = (inp.get("queries") or n) if kind == "shared_prefix" else n
+    nk = n + prefix
+
+    # sizes on a log scale, so a 32k x 64 matrix still fits next to a 64 x 64 one
+    def px(v: int) -> float:
+        return 30 + 18 * math.log2(max(2, v))
+
+    hq, wk, dd = px(nq), px(nk), 42.0
+    parts = []
+    x, top = 40.0, 30.0
+    parts.append(_box(x, top, dd, hq, "#dbe9f6", "Q", f"{b}x{h}x{nq}x{d}"))
+    x += dd + 26
+    parts.append(f"<text x='{x - 14}' y='{top + hq / 2}' font-size='16'>&#183;</text>")
+    if prefix:
+        wp = wk * prefix / nk
+        parts.append(_box(x, top, wp, dd, "#f6e3c6", "K prefix", f"{hkv}x{prefix}x{d} shared"))
+        parts.append(_box(x + wp, top, wk - wp, dd, "#e4f2dc", "K", f"{b}x{hkv}x{n}"))
+    else:
+        parts.append(_box(x, top, wk, dd, "#e4f2dc", "K\u1d40", f"{b}x{hkv}x{d}x{nk}"))
+    x += wk + 30
+    parts.append(f"<text x='{x - 20}' y='{top + hq / 2}' font-size='14'>&#8594;</text>")
+    sx = x
+    parts.append(
+        f"<rect x='{sx}' y='{top}' width='{wk:.1f}' height='{hq:.1f}' fill='#fdf2f2' "
+        "stroke='#34495e' stroke-width='1.2'/>"
+    )
+    if task.get("causal"):
+        parts.append(
+            f"<polygon points='{sx},{top} {sx},{top + hq:.1f} {sx + wk:.1f},{top + hq:.1f}' "
+            "fill='#f3b7b7' opacity='0.8'/>"
+        )
+    parts.append(
+        f"<text x='{sx + wk / 2:.1f}' y='{top + hq / 2:.1f}' text-anchor='middle' "
+        f"font-size='13' font-weight='600'>softmax(QK\u1d40/\u221ad)</text>"
+        f"<text x='{sx + wk / 2:.1f}' y='{top + hq + 15:.1f}' text-anchor='middle' "
+        f"font-size='11' fill='#5a6b7b'>{nq} x {nk}{' causal' if task.get('causal') else ''}"
+        "</text>"
+    )
+    x = sx + wk + 30
+    parts.append(f"<text x='{x - 20}' y='{top + hq / 2}' font-size='16'>&#183;</text>")
+    parts.append(_box(x, top, dd, wk, "#efe3f6", "V", f"{hkv}x{nk}x{d}"))
+    x += dd + 20
+    methods = ", ".join(m["method"] for m in task["methods"])
+    height = max(hq, wk) + 70
+    width = x + 10
+    text = (
+        f"<text x='10' y='18' font-size='12' fill='#34495e'>{html.escape(kind)} input · "
+        f"{html.escape(task['dtype'])} · methods: {html.escape(methods)}"
+        + (f" · sweep over {html.escape(str(task['sweep']['param']))}" if task.get("sweep") else "")
+        + "</text>"
+    )
+    return (
+        f"<svg xmlns='http://www.w3.org/2000/svg' class='tb-attention-setup' "
+        f"width='{width:.0f}' height='{height:.0f}' viewBox='0 0 {width:.0f} {height:.0f}' "
+        f"font-family='DejaVu Sans, Helvetica, Arial, sans-serif'>{text}{''.join(parts)}</svg>"
+    )
+
+
+def heatmaps(heat: dict[str, Any], labels: list[str]) -> hv.Layout | None:
+    """Exact attention weights (log scale) and, per method, the same weights on the entries
+    it computed (the rest blank). Large maps show their top-left ``HEATMAP_PX`` square at
+    full resolution: pooling would hide which single entries a method skipped."""
+    if not heat:
+        return None
+    w = np.asarray(heat["weights"], dtype=np.float64)[:HEATMAP_PX, :HEATMAP_PX]
+    shown = np.log10(np.maximum(w, 1e-12))
+    lo = max(float(np.quantile(shown, 0.05)), -8.0)
+    common = {
+        "cmap": "viridis",
+        "clim": (lo, 0.0),
+        "frame_width": 220,
+        "frame_height": 220,
+        "tools": ["hover"],
+        "xlabel": "key",
+        "ylabel": "query",
+        "invert_yaxis": True,
+    }
+    bounds = (0, 0, shown.shape[1], shown.shape[0])
+    panels = [hv.Image(np.flipud(shown), bounds=bounds).opts(title="exact weights", **common)]
+    for label in labels:
+        kept = heat["kept"].get(label)
+        if kept is None:
+            continue
+        k = np.asarray(kept, dtype=bool)[:HEATMAP_PX, :HEATMAP_PX]
+        panels.append(
+            hv.Image(np.flipud(np.where(k, shown, np.nan)), bounds=bounds).opts(
+                title=f"{label}", clipping_colors={"NaN": "#eeeeee"}, **common
+            )
+        )
+    return hv.Layout(panels).cols(4)
+
+
+def _series(rows: list[dict[str, Any]], label: str, y: str) -> dict[str, list[float]]:
+    pts = [
+        r
+        for r in rows
+        if r["label"] == label
+        and r.get("value") is not None
+        and isinstance(r.get(y), (int, float))
+        and r[y] > 0
+    ]
+    return {"x": [float(r["value"]) for r in pts], y: [float(r[y]) for r in pts]}
+
+
+def sweep_plots(rows: list[dict[str, Any]], param: str | None) -> hv.Layout | None:
+    """Time, error and speedup against the swept value, one line per method (log-log)."""
+    if not param or not rows:
+        return None
+    labels = list(dict.fromkeys(r["label"] for r in rows))
+    panels = []
+    logx = param not in ("layer",)
+    for y, title in (
+        ("median_s", "time (s)"),
+        ("rel_error", "relative error vs float64 exact"),
+        ("speedup", "speedup over exact SDPA"),
+    ):
+        layers = []
+        for k, label in enumerate(labels):
+            data = _series(rows, label, y)
+            if not data["x"]:
+                continue
+            color = run_color(k)
+            layers.append(
+                hv.Curve(data, "x", y, label=label).opts(color=color, line_width=2)
+                * hv.Scatter(data, "x", y).opts(color=color, size=6, tools=["hover"])
+            )
+        if layers:
+            panels.append(
+                hv.Overlay(layers).opts(
+                    logx=logx,
+                    logy=True,
+                    responsive=True,
+                    height=280,
+                    show_grid=True,
+                    xlabel=param,
+                    ylabel=title,
+                    title=f"{title} by {param}",
+                    legend_position="bottom_right",
+                )
+            )
+    if not panels:
+        return None
+    return hv.Layout(panels).cols(3).opts(shared_axes=False)
+
+
+def results_table(rows: list[dict[str, Any]]) -> str:
+    """Every measured row as an HTML table."""
+    if not rows:
+        return ""
+
+    def num(v: Any, spec: str) -> str:
+        return "-" if not isinstance(v, (int, float)) else format(v, spec)
+
+    body = "".join(
+        f"<tr data-label='{html.escape(r['label'], quote=True)}'>"
+        f"<td>{html.escape(r['label'])}</td><td>{r['n']}</td>"
+        f"<td>{'' if r.get('value') is None else html.escape(str(r['value']))}</td>"
+        f"<td>{num(r['median_s'] * 1e3, '.3g')} ms</td>"
+        f"<td>{num(r['p20_s'] * 1e3, '.3g')}-{num(r['p80_s'] * 1e3, '.3g')}</td>"
+        f"<td>{num(r.get('speedup'), '.3g')}x</td><td>{num(r.get('rel_error'), '.3e')}</td>"
+        f"<td>{num(r.get('max_error'), '.2e')}</td><td>{num(r.get('recall'), '.3f')}</td>"
+        f"<td>{num(r.get('flops'), '.3g')}</td><td>{num(r['peak_bytes'] / 2**20, '.3g')} MiB</td>"
+        "</tr>"
+        for r in rows
+    )
+    return (
+        "<table class='tb-table' style='width: 100%; font-size: 12px'><thead><tr>"
+        "<th>method</th><th>n</th><th>swept</th><th>median</th><th>p20-p80 (ms)</th>"
+        "<th>speedup</th><th>relative error</th><th>max error</th><th>recall</th>"
+        "<th>flops (counted)</th><th>peak memory</th></tr></thead><tbody>"
+        + body
+        + "</tbody></table>"
+    )
