@@ -118,7 +118,11 @@ def block_attention(
     heads = q.shape[-3] if q.dim() >= 3 else 1
     kk, vv = expand_kv(k, heads), expand_kv(v, heads)
     s = torch.matmul(q.to(ct), kk.to(ct).transpose(-1, -2))
-    s = s * scale if power is None else float(power) * torch.log(s.abs())
+    # in place from here on: the score matrix is the one big allocation of this function
+    if power is None:
+        s.mul_(scale)
+    else:
+        s.abs_().log_().mul_(float(power))
     keep = None
     if causal:
         nq, nk = q.shape[-2], k.shape[-2]
@@ -130,13 +134,14 @@ def block_attention(
             raise AttentionError(f"mask must be boolean (True keeps an entry), got {mask.dtype}")
         keep = mask if keep is None else keep & mask
     if keep is not None:
-        s = s.masked_fill(~keep, -math.inf)
+        s.masked_fill_(~keep, -math.inf)
     m = s.amax(dim=-1, keepdim=True)
     # rows that keep nothing: subtract 0 instead of -inf so exp gives 0, not NaN
-    m = torch.where(torch.isfinite(m), m, torch.zeros_like(m))
-    p = torch.exp(s - m)
+    m.masked_fill_(~torch.isfinite(m), 0.0)
+    p = s.sub_(m).exp_()
     denom = p.sum(dim=-1, keepdim=True)
-    out = torch.matmul(p, vv.to(ct)) / torch.where(denom > 0, denom, torch.ones_like(denom))
+    # empty rows: 0 / tiny = 0 (their log-sum-exp is -inf)
+    out = torch.matmul(p, vv.to(ct)).div_(denom.clamp_min(torch.finfo(ct).tiny))
     lse = (m + torch.log(denom)).squeeze(-1)
     return out.to(q.dtype), lse
 
