@@ -1,0 +1,86 @@
+"""The Attention page without a browser: forms, a run, its views, bad input, export."""
+
+from __future__ import annotations
+
+import holoviews as hv
+
+from tensorbench.app.pages.attention import AttentionPage, default_attention_config
+from tensorbench.engine import load_config, run
+from tensorbench.widgets.attention_view import setup_svg
+
+hv.extension("bokeh", logo=False)
+
+
+def small_page() -> AttentionPage:
+    cfg = load_config(
+        {
+            "task": {
+                "kind": "attention",
+                "input": {"kind": "planted", "heads": 2, "d": 16},
+                "n": 128,
+                "methods": [{"method": "exact"}, {"method": "lev", "keys": 16}],
+                "sweep": {"param": "n", "values": [64, 128]},
+                "repeats": 2,
+            },
+            "device": "cpu",
+        }
+    )
+    return AttentionPage(cfg)
+
+
+def test_default_is_a_4k_problem_with_exact_hyper_and_lev():
+    task = default_attention_config().task
+    assert task["n"] == 4096 and task["heatmap"] >= 4096
+    assert [m["method"] for m in task["methods"]] == ["exact", "hyper", "lev"]
+    page = AttentionPage()
+    assert "4096 x 4096" in page.setup.object
+
+
+def test_forms_edit_the_config_and_bad_values_are_refused():
+    page = small_page()
+    page.causal.value = True
+    assert page.state.config.task["causal"] is True
+    assert "causal" in page.setup.object
+    page.input_kind.value = "shared_prefix"
+    assert page.state.config.task["input"]["kind"] == "shared_prefix"
+    assert "K prefix" in page.setup.object
+    before = page.state.config
+    page.sweep_param.value = "n"
+    page.sweep_values.value = "64, abc"
+    assert "could not read" in page.state.error and page.state.config == before
+    assert "layer" not in page.sweep_param.options
+    page.input_kind.value = "minilm"
+    assert "layer" in page.sweep_param.options
+
+
+def test_a_run_fills_the_plots_table_and_heatmaps_and_matches_the_exported_config():
+    page = small_page()
+    page.start()
+    page.state.wait(300)
+    page._refresh(force=True)
+    snap = page.state.snapshot()
+    assert snap[0]["status"] == "ok", snap[0]["error"]
+    assert page.table.object.count("<tr data-label=") == 4
+    assert page.plots.object is not None and page.heat.object is not None
+    assert "lev keys=16" in page.heat_caption.object
+    live = [r["rel_error"] for r in snap[0]["result"].metrics["rows"]]
+    again = [r["rel_error"] for r in run(load_config(page.state.config.to_json())).metrics["rows"]]
+    assert live == again
+
+
+def test_a_failing_run_says_why_and_keeps_the_page():
+    page = small_page()
+    page.state.set_task(methods=[{"method": "hydragen"}])
+    page.start()
+    page.state.wait(60)
+    page._refresh(force=True)
+    r = page.state.snapshot()[0]
+    assert r["status"] == "failed" and "shared_prefix" in r["error"]
+    assert "shared_prefix" in page.rows._rows["attention"][1].object
+
+
+def test_setup_svg_escapes_user_text():
+    task = default_attention_config().task | {
+        "input": {"kind": "minilm", "text": "<script>alert(1)</script>", "layer": 0},
+    }
+    assert "<script>" not in setup_svg(task)
