@@ -114,6 +114,51 @@ def real(device: str, repeats: int) -> list[dict[str, Any]]:
     return run(cfg, progress=_printer).metrics["rows"]
 
 
+def hydragen(device: str, repeats: int, quick: bool) -> list[dict[str, Any]]:
+    """Hydragen vs SDPA over each sequence's copy of the prefix (8 query heads, 1 KV head,
+    d=128, float32 on the CPU): decode (one query) and prefill (every suffix token)."""
+    rows = []
+    cases = [(4, 256, 64)] if quick else [(8, 1024, 128), (16, 2048, 256), (32, 4096, 256)]
+    for batch, prefix, suffix in cases:
+        for queries in (1, 0):
+            cfg = load_config(
+                {
+                    "task": {
+                        "kind": "attention",
+                        "input": {
+                            "kind": "shared_prefix",
+                            "batch": batch,
+                            "heads": 8,
+                            "kv_heads": 1,
+                            "d": 128,
+                            "prefix": prefix,
+                            "queries": queries,
+                        },
+                        "n": suffix,
+                        "causal": True,
+                        "methods": [
+                            {"method": "exact", "label": "SDPA, copied prefix"},
+                            {"method": "hydragen", "label": "Hydragen"},
+                        ],
+                        "repeats": repeats,
+                        "heatmap": 0,
+                    },
+                    "device": device,
+                }
+            )
+            for r in run(cfg, progress=_printer).metrics["rows"]:
+                rows.append(
+                    r
+                    | {
+                        "batch": batch,
+                        "prefix": prefix,
+                        "suffix": suffix,
+                        "mode": "decode" if queries == 1 else "prefill",
+                    }
+                )
+    return rows
+
+
 def _printer(event: dict[str, Any]) -> None:
     if event.get("type") == "record":
         err = event.get("rel_error")
@@ -125,7 +170,9 @@ def _printer(event: dict[str, Any]) -> None:
         )
 
 
-def markdown(synth: list[dict], real_rows: list[dict], env: dict[str, Any], note: str) -> str:
+def markdown(
+    synth: list[dict], real_rows: list[dict], hyd: list[dict], env: dict[str, Any], note: str
+) -> str:
     lines = [
         "# attention: exact SDPA vs sparse methods",
         "",
@@ -162,6 +209,21 @@ def markdown(synth: list[dict], real_rows: list[dict], env: dict[str, Any], note
                 )
                 cells.append("-" if row is None else f"{row.get('rel_error', float('nan')):.3e}")
             lines.append(f"| {layer} | " + " | ".join(cells) + " |")
+    if hyd:
+        lines += [
+            "",
+            "## Hydragen: a shared prefix, 8 query heads, 1 KV head, d=128, float32, causal",
+            "",
+            "| batch | prefix | suffix | mode | method | median | speedup vs SDPA | "
+            "relative error |",
+            "| ---: | ---: | ---: | --- | --- | ---: | ---: | ---: |",
+        ]
+        for r in hyd:
+            lines.append(
+                f"| {r['batch']} | {r['prefix']} | {r['suffix']} | {r['mode']} | {r['label']} "
+                f"| {r['median_s'] * 1e3:.2f} ms | {r.get('speedup', 0):.2f}x | "
+                f"{r.get('rel_error', float('nan')):.3e} |"
+            )
     return "\n".join(lines) + "\n"
 
 
@@ -182,8 +244,9 @@ def main() -> None:
     for causal in (False, True):
         synth += synthetic(ns, causal, device, 1 if args.quick else args.repeats)
     real_rows = [] if args.quick else real(device, args.repeats)
+    hyd = hydragen(device, 1 if args.quick else args.repeats, args.quick)
     note = f"load average {load:.2f} at start"
-    md = markdown(synth, real_rows, env, note)
+    md = markdown(synth, real_rows, hyd, env, note)
     print(md)
     if args.quick:
         return
