@@ -22,6 +22,7 @@ exact attention is used.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -51,17 +52,26 @@ def _padded_blocks(x: torch.Tensor, nb: int) -> tuple[torch.Tensor, int]:
     return x.reshape(*x.shape[:-2], nb, size, x.shape[-1]), size
 
 
+@dataclass(frozen=True)
+class _Plan:
+    """The parameters every piece of one HyperAttention call shares."""
+
+    scale: float
+    planes: torch.Tensor
+    block: int
+    samples: int
+    min_len: int
+    gen: torch.Generator
+
+
 def _noncausal(
     q: torch.Tensor,
     k: torch.Tensor,
     v: torch.Tensor,
-    scale: float,
-    planes: torch.Tensor,
-    block: int,
-    samples: int,
-    gen: torch.Generator,
+    plan: _Plan,
     kept: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
+    scale, planes, block, samples, gen = plan.scale, plan.planes, plan.block, plan.samples, plan.gen
     nq, nk = q.shape[-2], k.shape[-2]
     heads = q.shape[-3]
     k, v = expand_kv(k, heads), expand_kv(v, heads)
@@ -104,54 +114,27 @@ def _noncausal(
     return merge([(o_blk, lse_blk), (o_s, lse_s)])
 
 
-def _causal(q, k, v, scale, planes, block, samples, min_len, gen, kept=None):
+def _causal(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    plan: _Plan,
+    kept: torch.Tensor | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
     n = q.shape[-2]
-    if n <= min_len:
+    if n <= plan.min_len:
         if kept is not None:
             kept |= torch.ones(n, n, dtype=torch.bool, device=q.device).tril()
-        return block_attention(q, k, v, scale=scale, causal=True)
+        return block_attention(q, k, v, scale=plan.scale, causal=True)
     h = n // 2
 
-    def part(x: torch.Tensor | None, rows: slice, cols: slice) -> torch.Tensor | None:
-        return None if x is None else x[..., rows, cols]
+    def piece(rows: slice, cols: slice) -> tuple:
+        sub = None if kept is None else kept[..., rows, cols]
+        return q[..., rows, :], k[..., cols, :], v[..., cols, :], plan, sub
 
     lo, hi = slice(0, h), slice(h, n)
-    top = _causal(
-        q[..., lo, :],
-        k[..., lo, :],
-        v[..., lo, :],
-        scale,
-        planes,
-        block,
-        samples,
-        min_len,
-        gen,
-        part(kept, lo, lo),
-    )
-    diag = _causal(
-        q[..., hi, :],
-        k[..., hi, :],
-        v[..., hi, :],
-        scale,
-        planes,
-        block,
-        samples,
-        min_len,
-        gen,
-        part(kept, hi, hi),
-    )
-    off = _noncausal(
-        q[..., hi, :],
-        k[..., lo, :],
-        v[..., lo, :],
-        scale,
-        planes,
-        block,
-        samples,
-        gen,
-        part(kept, hi, lo),
-    )
-    bottom = merge([diag, off])
+    top = _causal(*piece(lo, lo))
+    bottom = merge([_causal(*piece(hi, hi)), _noncausal(*piece(hi, lo))])
     return torch.cat([top[0], bottom[0]], dim=-2), torch.cat([top[1], bottom[1]], dim=-1)
 
 
@@ -221,10 +204,8 @@ def hyper_attention(
     kept = None
     if return_kept:
         kept = torch.zeros(*q.shape[:-1], k.shape[-2], dtype=torch.bool, device=q.device)
-    if causal:
-        out, lse = _causal(q, k, v, scale, planes, block, samples, min_seq_len, gen, kept)
-    else:
-        out, lse = _noncausal(q, k, v, scale, planes, block, samples, gen, kept)
+    plan = _Plan(scale, planes, block, samples, min_seq_len, gen)
+    out, lse = (_causal if causal else _noncausal)(q, k, v, plan, kept)
     info: dict[str, Any] = {
         "lse": lse,
         "lsh_projections": lsh_projections,
