@@ -325,3 +325,35 @@ class ConfigFiles:
     def sidebar(self) -> list[Any]:
         """Upload and downloads, for a page's sidebar."""
         return [self.upload, self.download_config, self.download_script]
+
+
+class RunPage:
+    """What the run pages share: a sidebar/main layout and a periodic poll of their state
+    while runs go on (``_refresh`` draws; it calls :meth:`_stop_poll` when runs end)."""
+
+    #: Seconds between polls of the running work.
+    POLL_S = 0.5
+    _poll: Any = None
+
+    def _start_poll(self) -> None:
+        if self._poll is None and pn.state.curdoc is not None:
+            self._poll = pn.state.add_periodic_callback(
+                self._refresh, period=int(self.POLL_S * 1000)
+            )
+
+    def _stop_poll(self) -> None:
+        if self._poll is not None:
+            self._poll.stop()
+            self._poll = None
+
+    def _refresh(self, force: bool = False) -> None:
+        raise NotImplementedError
+
+    def sidebar(self) -> list[Any]:
+        raise NotImplementedError
+
+    def main(self) -> Any:
+        raise NotImplementedError
+
+    def __panel__(self) -> Any:
+        return pn.Row(pn.Column(*self.sidebar(), width=320), self.main())

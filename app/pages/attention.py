@@ -22,11 +22,9 @@ from tensorbench.widgets.attention_view import (
     sweep_plots,
 )
 from tensorbench.widgets.forms import EntriesForm, ParamForm, parse_numbers
-from tensorbench.widgets.multirun import ConfigFiles, MultiRunState, RunRows
+from tensorbench.widgets.multirun import ConfigFiles, MultiRunState, RunPage, RunRows
 
 __all__ = ["AttentionPage", "AttentionState", "default_attention_config"]
-
-POLL_S = 0.5
 
 
 def default_attention_config() -> Config:
@@ -70,7 +68,7 @@ class AttentionState(MultiRunState):
         return [("attention", {}, self.config)]
 
 
-class AttentionPage(Viewer):
+class AttentionPage(RunPage, Viewer):
     """Input, methods and sweep in the sidebar; diagram, heatmaps, plots and table in the
     main area."""
 
@@ -163,7 +161,6 @@ class AttentionPage(Viewer):
         self.files = ConfigFiles(self.state, "attention", self._sync_widgets)
         self.state.param.watch(lambda *_: self._draw_setup(), "config")
         self._draw_setup()
-        self._poll: Any = None
         self._signature: Any = None
         self._drawn_at = 0.0
 
@@ -255,8 +252,7 @@ class AttentionPage(Viewer):
         self.heat.object = None
         self.heat_caption.object = ""
         self._refresh(force=True)
-        if self._poll is None and pn.state.curdoc is not None:
-            self._poll = pn.state.add_periodic_callback(self._refresh, period=int(POLL_S * 1000))
+        self._start_poll()
 
     def _refresh(self, force: bool = False) -> None:
         snap = self.state.snapshot()
@@ -275,9 +271,7 @@ class AttentionPage(Viewer):
         self.table.object = results_table(rows)
         if not running:
             self._draw_heatmaps(snap)
-            if self._poll is not None:
-                self._poll.stop()
-                self._poll = None
+            self._stop_poll()
 
     def _draw_heatmaps(self, snap: list[dict[str, Any]]) -> None:
         res = snap[0]["result"] if snap else None
@@ -345,9 +339,6 @@ class AttentionPage(Viewer):
             tabs,
             sizing_mode="stretch_width",
         )
-
-    def __panel__(self) -> pn.viewable.Viewable:
-        return pn.Row(pn.Column(*self.sidebar(), width=320), self.main())
 
 
 def _devices(current: str) -> list[str]:

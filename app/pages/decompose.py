@@ -19,18 +19,17 @@ from tensorbench.engine.decompose import METHODS, get_method
 from tensorbench.widgets.data_form import DataForm
 from tensorbench.widgets.decompose_state import DecomposeState
 from tensorbench.widgets.forms import EntriesForm, parse_numbers
-from tensorbench.widgets.multirun import ConfigFiles, RunRows, run_color
+from tensorbench.widgets.multirun import ConfigFiles, RunPage, RunRows, run_color
 from tensorbench.widgets.plots import notes_html
 
 __all__ = ["DecomposePage"]
 
 #: Seconds between redraws of the live curves while runs go on.
-POLL_S = 0.5
 #: Seconds between redraws of the error curves while runs go on.
 CURVE_S = 1.0
 
 
-class DecomposePage(Viewer):
+class DecomposePage(RunPage, Viewer):
     """Data form, method list, runs with live curves, results table and images."""
 
     def __init__(self, config: Config | None = None, **params: Any) -> None:
@@ -105,7 +104,6 @@ class DecomposePage(Viewer):
         self.alert, self.upload = self.files.alert, self.files.upload
         self.config_view = self.files.config_view
         self._signature: Any = None
-        self._poll: Any = None
 
     # ------------------------------------------------------------------ forms
 
@@ -175,8 +173,7 @@ class DecomposePage(Viewer):
         self.rows.reset(self.state.snapshot())
         self.images.objects = []
         self._refresh(force=True)
-        if self._poll is None and pn.state.curdoc is not None:
-            self._poll = pn.state.add_periodic_callback(self._refresh, period=int(POLL_S * 1000))
+        self._start_poll()
 
     def _refresh(self, force: bool = False) -> None:
         snap = self.state.snapshot()
@@ -199,9 +196,7 @@ class DecomposePage(Viewer):
         self.results.object = results_table(snap)
         self.sweep_plot.object = sweep_plot(snap)
         if not running:
-            if self._poll is not None:
-                self._poll.stop()
-                self._poll = None
+            self._stop_poll()
             self.images.objects = self._image_panes(snap)
 
     @staticmethod
@@ -284,9 +279,6 @@ class DecomposePage(Viewer):
             tabs,
             sizing_mode="stretch_width",
         )
-
-    def __panel__(self) -> pn.viewable.Viewable:
-        return pn.Row(pn.Column(*self.sidebar(), width=320), self.main())
 
 
 def _devices(current: str) -> list[str]:

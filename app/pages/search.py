@@ -19,7 +19,7 @@ from tensorbench.engine.search.objective import Structure
 from tensorbench.engine.search.task import SECTIONS, hidden_ring
 from tensorbench.widgets.data_form import CustomSource, DataForm
 from tensorbench.widgets.forms import EntriesForm, ParamForm
-from tensorbench.widgets.multirun import ConfigFiles, RunRows, run_color
+from tensorbench.widgets.multirun import ConfigFiles, RunPage, RunRows, run_color
 from tensorbench.widgets.search_plots import (
     best_curves,
     candidates_scatter,
@@ -33,8 +33,6 @@ from tensorbench.widgets.search_state import SearchState
 
 __all__ = ["SearchPage"]
 
-#: Seconds between polls of the running searches.
-POLL_S = 0.5
 #: Seconds between redraws of the plots while searches run (each costs server time).
 PLOT_S = 1.0
 HIDDEN = "hidden truth (demo)"
@@ -42,7 +40,7 @@ _CARD_CSS = [".tb-structure svg {width: 100%; height: auto;}"]
 _TABLE_COLUMNS = ["strategy", "fit", "score", "RSE", "parameters", "compression", "edges"]
 
 
-class SearchPage(Viewer):
+class SearchPage(RunPage, Viewer):
     """Data, space, objective and strategies in the sidebar; the race in the main area."""
 
     def __init__(self, config: Config | None = None, **params: Any) -> None:
@@ -175,7 +173,6 @@ class SearchPage(Viewer):
         self.alert, self.upload = self.files.alert, self.files.upload
         self.config_view = self.files.config_view
         self._signature: Any = None
-        self._poll: Any = None
         self._drawn_at = 0.0
         self._cards_key: Any = None
 
@@ -340,8 +337,7 @@ class SearchPage(Viewer):
         self.table.value = _empty_table()
         self._cards_key = None
         self._refresh(force=True)
-        if self._poll is None and pn.state.curdoc is not None:
-            self._poll = pn.state.add_periodic_callback(self._refresh, period=int(POLL_S * 1000))
+        self._start_poll()
 
     def _refresh(self, force: bool = False) -> None:
         snap = self.state.snapshot()
@@ -362,9 +358,8 @@ class SearchPage(Viewer):
             self.tucker_table.object = tucker_table(snap)
             self._drawn_at = now
         self.summary.object = race_summary(snap)
-        if not running and self._poll is not None:
-            self._poll.stop()
-            self._poll = None
+        if not running:
+            self._stop_poll()
 
     def _stream_rows(self, snap: list[dict[str, Any]]) -> None:
         """Append the evaluations not yet in the table (sent as a stream, not a reload)."""
@@ -503,9 +498,6 @@ class SearchPage(Viewer):
             tabs,
             sizing_mode="stretch_width",
         )
-
-    def __panel__(self) -> pn.viewable.Viewable:
-        return pn.Row(pn.Column(*self.sidebar(), width=320), self.main())
 
 
 def STRATEGIES_SPECS() -> dict[str, Any]:  # noqa: N802 - reads like the registry it returns
