@@ -232,9 +232,12 @@ def main() -> None:
     p.add_argument("--device", default="cpu")
     p.add_argument("--ns", default="1024,2048,4096,8192,16384,32768")
     p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     p.add_argument("--quick", action="store_true")
     p.add_argument("--out", default=None)
     args = p.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     device = str(resolve_device(args.device))
     ns = [256, 512] if args.quick else [int(x) for x in args.ns.split(",")]
     env = device_info(device)

@@ -20,9 +20,14 @@ def sdpa(
     causal: bool = False,
     mask: torch.Tensor | None = None,
     scale: float | None = None,
+    backend: str = "auto",
 ) -> torch.Tensor:
     """``torch.nn.functional.scaled_dot_product_attention`` (flash / cuDNN / memory-efficient
     kernels on CUDA, the fused CPU kernel otherwise), with grouped-query heads.
+
+    ``backend`` pins one of PyTorch's kernels (``flash``, ``efficient``, ``cudnn``,
+    ``math``); ``auto`` lets PyTorch choose. A kernel that cannot run these inputs on this
+    device is refused with PyTorch's reason.
 
     ``causal`` aligns the last query with the last key (decode: a single query sees every
     key), unlike SDPA's ``is_causal`` which aligns the first ones; when ``Nq == Nk`` the
@@ -36,9 +41,34 @@ def sdpa(
         keep = torch.arange(nk, device=q.device)[None, :] <= qi
         mask = keep if mask is None else mask & keep
         causal = False
-    return torch.nn.functional.scaled_dot_product_attention(
-        q, k, v, attn_mask=mask, is_causal=causal, scale=scale, enable_gqa=gqa
-    )
+
+    def call() -> torch.Tensor:
+        return torch.nn.functional.scaled_dot_product_attention(
+            q, k, v, attn_mask=mask, is_causal=causal, scale=scale, enable_gqa=gqa
+        )
+
+    if backend == "auto":
+        return call()
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    kernels = {
+        "flash": SDPBackend.FLASH_ATTENTION,
+        "efficient": SDPBackend.EFFICIENT_ATTENTION,
+        "cudnn": SDPBackend.CUDNN_ATTENTION,
+        "math": SDPBackend.MATH,
+    }
+    if backend not in kernels:
+        raise AttentionError(
+            f"backend must be auto or one of {', '.join(kernels)}; got {backend!r}"
+        )
+    try:
+        with sdpa_kernel(kernels[backend]):
+            return call()
+    except RuntimeError as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise AttentionError(
+            f"SDPA's {backend} kernel cannot run this input here ({first}); choose backend auto"
+        ) from None
 
 
 def topk_attention(

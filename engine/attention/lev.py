@@ -92,7 +92,7 @@ def lev_attention(
     -------
     out : torch.Tensor
     info : dict
-        ``set_size`` and, with ``return_kept``, ``kept``.
+        ``set_size``, the rows' log-sum-exps ``lse`` and, with ``return_kept``, ``kept``.
     """
     _check_qkv(q, k, v)
     if not isinstance(window, int) or window < 0:
@@ -135,7 +135,7 @@ def lev_attention(
             rows_o.append(o)
             rows_lse.append(ls)
         out, lse = merge([(out, lse), (torch.cat(rows_o, -2), torch.cat(rows_lse, -1))])
-    info: dict[str, Any] = {"set_size": m}
+    info: dict[str, Any] = {"set_size": m, "lse": lse}
     if return_kept:
         info["kept"] = idx
     return out, info

@@ -68,10 +68,20 @@ def _causal_keep(nq: int, nk: int, device: Any) -> torch.Tensor:
     return torch.arange(nk, device=device)[None, :] <= qi
 
 
-@_register("exact", "exact attention (SDPA: flash / cuDNN on CUDA, fused kernel on CPU)")
+@_register(
+    "exact",
+    "exact attention (SDPA: flash / cuDNN on CUDA, fused kernel on CPU)",
+    Param(
+        "backend",
+        "choice",
+        "auto",
+        "pin one of PyTorch's SDPA kernels",
+        choices=("auto", "flash", "efficient", "cudnn", "math"),
+    ),
+)
 def _exact(inp: AttentionInput, causal: bool, p: dict[str, Any], kept: bool):
     k, v = inp.full_kv()
-    out = sdpa(inp.q, k, v, causal=causal)
+    out = sdpa(inp.q, k, v, causal=causal, backend=p.get("backend", "auto"))
     info: dict[str, Any] = {}
     if kept:
         nq, nk = inp.q.shape[-2], k.shape[-2]

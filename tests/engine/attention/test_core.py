@@ -228,3 +228,13 @@ def test_masks_refuse_bad_parameters_and_lengths():
     with pytest.raises(AttentionError, match="made for 32 tokens"):
         masked_attention(q, k, v, make_mask("bigbird", n=32, block=8))
     assert 0 < make_mask("sliding_window", window=8).density(64, 64) < 0.2
+
+
+def test_sdpa_kernels_can_be_pinned_and_an_impossible_one_is_refused():
+    q, k, v = qkv(dtype=torch.float32)
+    ref, _ = reference_attention(q, k, v, causal=True)
+    assert rel(sdpa(q, k, v, causal=True, backend="math"), ref) < 1e-5
+    with pytest.raises(AttentionError, match="cannot run this input here"):
+        sdpa(q, k, v, backend="cudnn")  # a CUDA-only kernel on CPU tensors
+    with pytest.raises(AttentionError, match="backend must be"):
+        sdpa(q, k, v, backend="fast")
