@@ -32,7 +32,7 @@ def default_attention_config() -> Config:
     sweep of lengths up to 4096, with heatmaps of what each computes."""
     task = get_task("attention").check(
         {
-            "input": {"kind": "clustered", "heads": 4, "d": 64},
+            "input": {"kind": "clustered", "heads": 4, "d": 64, "per_cluster": 32},
             "n": 4096,
             "methods": [
                 {"method": "exact"},

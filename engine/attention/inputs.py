@@ -116,12 +116,21 @@ def _gaussian(n: int, p: dict[str, Any], seed: int) -> AttentionInput:
     *_SHAPE,
     Param("clusters", "int", 16, "number of centres", max=65536),
     Param(
-        "spread", "float", 0.3, "distance of points from their centre (relative)", min=0.0, max=10.0
+        "per_cluster",
+        "int",
+        0,
+        "keys per centre instead (clusters = n / per_cluster, so each query's attention "
+        "spreads over about this many keys at any n); 0 uses clusters",
+        min=0,
+        max=2**20,
+    ),
+    Param(
+        "spread", "float", 0.1, "distance of points from their centre (relative)", min=0.0, max=10.0
     ),
     Param(
         "scale",
         "float",
-        2.5,
+        4.0,
         "length of the centres (sharpness of the attention)",
         min=0.0,
         max=100.0,
@@ -130,7 +139,8 @@ def _gaussian(n: int, p: dict[str, Any], seed: int) -> AttentionInput:
 def _clustered(n: int, p: dict[str, Any], seed: int) -> AttentionInput:
     h, hkv = _heads(p)
     g = _gen(seed)
-    b, d, c = p["batch"], p["d"], p["clusters"]
+    b, d = p["batch"], p["d"]
+    c = max(1, n // p["per_cluster"]) if p["per_cluster"] else p["clusters"]
     centres = _randn(g, b, hkv, c, d)
     centres = p["scale"] * centres / centres.norm(dim=-1, keepdim=True) * math.sqrt(math.sqrt(d))
     who_k = torch.randint(0, c, (b, hkv, n), generator=g)
