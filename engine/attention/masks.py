@@ -214,7 +214,7 @@ def masked_attention(
             f"mask {mask.name} was made for {limit} tokens but the input has {max(nq, nk)}; "
             f"make it with n (or document lengths) covering the sequence"
         )
-    bmap = mask.block_map(nq, nk, block)
+    bmap = _block_map(mask, nq, nk, block)
     info = {"blocks_kept": int(bmap.sum()), "blocks_total": bmap.numel()}
     if backend == "auto":
         backend = "flex" if q.is_cuda else "blocks"
@@ -239,6 +239,22 @@ def masked_attention(
         )
         outs.append(o)
     return torch.cat(outs, dim=-2), info | {"backend": "blocks"}
+
+
+#: Block maps already built, by mask and size: like FlexAttention's ``create_block_mask``,
+#: the map is made once per pattern and length and reused by every call (and timing).
+_BLOCK_MAPS: dict[tuple[Any, ...], torch.Tensor] = {}
+
+
+def _block_map(mask: MaskSpec, nq: int, nk: int, block: int) -> torch.Tensor:
+    import json
+
+    key = (mask.name, json.dumps(mask.params, sort_keys=True, default=str), nq, nk, block)
+    if key not in _BLOCK_MAPS:
+        if len(_BLOCK_MAPS) > 64:
+            _BLOCK_MAPS.clear()
+        _BLOCK_MAPS[key] = mask.block_map(nq, nk, block)
+    return _BLOCK_MAPS[key]
 
 
 def _flex(q, k, v, mask: MaskSpec, block: int, scale: float | None) -> torch.Tensor:
