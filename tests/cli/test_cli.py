@@ -138,7 +138,7 @@ def test_the_issue_examples_say_what_is_wrong(cli, tmp_path):
     proc = cli("run", _bad(tmp_path, "n.json", BAD_CASES["negative_size"](d)), cwd=tmp_path)
     assert "size of index 'b0' must be >= 1, got -4" in proc.stderr
     proc = cli("run", _bad(tmp_path, "u.json", BAD_CASES["unknown_task"](d)), cwd=tmp_path)
-    assert "unknown task 'teleport'; choose one of: contract" in proc.stderr
+    assert "unknown task 'teleport'; choose one of: attention, contract" in proc.stderr
 
 
 def test_other_bad_input(cli, tmp_path):

@@ -60,7 +60,7 @@ BAD = [
     (("format",), "tensorbench/network", "config.format"),
     (("task",), "contract", "config.task: expected an object"),
     (("task",), {}, "missing field 'kind'"),
-    (("task", "kind"), "compress", "unknown task 'compress'; choose one of: contract"),
+    (("task", "kind"), "compress", "unknown task 'compress'; choose one of: attention, contract"),
     (("task", "repeats"), 0, "config.task.repeats must be between 1"),
     (("task", "repeats"), "3", "config.task.repeats must be an integer"),
     (("task", "dtype"), "int8", "config.task.dtype must be one of"),

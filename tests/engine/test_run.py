@@ -131,7 +131,7 @@ def test_result_json_is_complete():
 
 def test_registry():
     assert "contract" in task_names()
-    with pytest.raises(ConfigError, match="unknown task 'x'; choose one of: contract"):
+    with pytest.raises(ConfigError, match="unknown task 'x'; choose one of: attention, contract"):
         get_task("x")
 
 
