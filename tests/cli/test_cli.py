@@ -189,6 +189,9 @@ def test_ctrl_c_cancels_the_run_and_keeps_a_partial_result(cli, tmp_path):
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         start_new_session=True,
+        # as in a terminal: a test run started in the background (`pytest &`) inherits an
+        # ignored SIGINT, and Python keeps it ignored, so Ctrl-C could not be simulated
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     time.sleep(8)  # start-up (imports, path search) takes 1-3 s
     proc.send_signal(signal.SIGINT)
