@@ -127,9 +127,11 @@ def test_cancel_mid_run_keeps_the_page_responsive(page: Page, server: str):
     page.get_by_label("template", exact=True).select_option("peps")
     expect(page.get_by_text("PEPS 3x3, bond 3, phys 2").first).to_be_visible(timeout=20_000)
     bond = page.get_by_label("bond", exact=True)
-    bond.fill("8")  # ~0.1 s per contraction here, so 1000 repeats run for minutes
+    # bond 16: 6.9e8 flops, ~0.12 s per contraction here, so 1000 repeats run for minutes
+    # (bond 8 measured 0.4 ms at best: its 1000 repeats could end before Cancel is reached)
+    bond.fill("16")
     bond.press("Enter")
-    expect(page.get_by_text("PEPS 3x3, bond 8, phys 2").first).to_be_visible(timeout=20_000)
+    expect(page.get_by_text("PEPS 3x3, bond 16, phys 2").first).to_be_visible(timeout=20_000)
     repeats = page.get_by_label("repeats", exact=True)
     repeats.fill("1000")
     repeats.press("Enter")
@@ -142,7 +144,7 @@ def test_cancel_mid_run_keeps_the_page_responsive(page: Page, server: str):
     rows = page.get_by_label("rows", exact=True)
     rows.fill("2")
     rows.press("Enter")
-    expect(page.get_by_text("PEPS 2x3, bond 8, phys 2").first).to_be_visible(timeout=20_000)
+    expect(page.get_by_text("PEPS 2x3, bond 16, phys 2").first).to_be_visible(timeout=20_000)
     cancel.click()
     expect(page.locator(".tb-summary")).to_contain_text("status: cancelled", timeout=30_000)
     expect(page.get_by_role("button", name="Run")).to_be_enabled()
