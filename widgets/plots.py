@@ -202,7 +202,7 @@ def contraction_tree(stats: NetworkStats, names: list[str]) -> hv.Overlay | hv.T
         "y": [ys[n + k] for k in range(len(steps))],
         "step": list(range(1, len(steps) + 1)),
         "log10_flops": [math.log10(max(s.cost * factor, 1)) for s in steps],
-        "size": [s.size for s in steps],
+        "size": [float(s.size) for s in steps],
         "indices": [", ".join(s.indices) or "(scalar)" for s in steps],
         "largest": ["yes" if k == hot else "" for k in range(len(steps))],
     }
@@ -253,9 +253,9 @@ def step_costs(stats: NetworkStats) -> hv.Bars | hv.Text:
     hot = largest_step(stats)
     data = {
         "step": [str(k + 1) for k in range(len(steps))],
-        "flops": [max(s.cost * factor, 1) for s in steps],
+        "flops": [float(max(s.cost * factor, 1)) for s in steps],
         "kind": ["largest intermediate" if k == hot else "step" for k in range(len(steps))],
-        "size": [s.size for s in steps],
+        "size": [float(s.size) for s in steps],
     }
     lo, hi = min(data["flops"]), max(data["flops"])
     return hv.Bars(data, kdims=["step"], vdims=["flops", "kind", "size"]).opts(

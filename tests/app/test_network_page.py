@@ -13,7 +13,7 @@ from tensorbench.app.server import create_app
 from tensorbench.engine import TEMPLATES, build_template
 from tensorbench.widgets.network_state import CUSTOM, NetworkState, default_config
 from tensorbench.widgets.network_view import bond_width, diagram_geometry, network_diagram
-from tensorbench.widgets.plots import stats_rows
+from tensorbench.widgets.plots import contraction_tree, stats_rows, step_costs
 
 hv.extension("bokeh", logo=False)
 
@@ -212,6 +212,23 @@ def test_networks_without_positions_and_summed_legs_render():
     geo = diagram_geometry(net)
     assert {le["kind"] for le in geo.leg_ends} == {"open", "summed"}
     hv.render(network_diagram(net), backend="bokeh")
+
+
+def test_tree_and_cost_plots_render_steps_beyond_int64():
+    # a step of 2**70 entries: Python ints this large made HoloViews' range code raise
+    from tensorbench.engine import Network, Tensor
+
+    dims = {"i": 2**30, "a": 2, "j": 2**30, "b": 2, "k": 2**30}
+    net = Network(
+        [Tensor("A", ("i", "a")), Tensor("B", ("a", "j", "b")), Tensor("C", ("b", "k"))],
+        dims,
+        ["i", "j", "k"],
+    )
+    stats = net.stats()
+    assert max(s.size for s in stats.optimized.steps) > 2**63
+    names = [t.name for t in net.tensors]
+    for plot in (contraction_tree(stats, names), step_costs(stats)):
+        assert hv.render(plot, backend="bokeh") is not None
 
 
 # ----------------------------------------------------------------------------- background work
