@@ -13,6 +13,7 @@ import torch
 
 from tensorbench.engine.decompose import DecompositionError, get_method, relative_error
 from tensorbench.engine.decompose.tt import (
+    _wide_svd,
     admissible_tt_ranks,
     tt_add,
     tt_inner,
@@ -255,6 +256,44 @@ def test_randomized_rounding_close_to_exact():
     # same seed, same numbers; the sum form sketches the same operator
     r1, r2 = tt_round_rand(s, 3, seed=1), tt_round_rand(s, 3, seed=1)
     assert all(torch.equal(u, v) for u, v in zip(r1, r2, strict=True))
+
+
+@pytest.mark.parametrize("decay", [1.0, 1e-3, 1e-6, 1e-12])
+def test_wide_svd_matches_lapack_and_stays_orthonormal(decay):
+    # singular values from 1 down to `decay`: the Gram route, its fallback, and the drop
+    # of values that are rounding noise
+    g = torch.Generator().manual_seed(0)
+    U, _ = torch.linalg.qr(torch.randn(30, 30, generator=g, dtype=F64))
+    V, _ = torch.linalg.qr(torch.randn(3000, 30, generator=g, dtype=F64))
+    S = torch.logspace(0, math.log10(decay), 30, dtype=F64)
+    C = (U * S) @ V.T
+    Uw, Sw, Vw = _wide_svd(C, 20)
+    r = Sw.numel()
+    assert r == 20  # no gap: nothing is rounding noise
+    torch.testing.assert_close(Sw, S[:r], rtol=1e-9, atol=1e-14)
+    torch.testing.assert_close(Vw @ Vw.T, torch.eye(r, dtype=F64), rtol=0, atol=1e-9)
+    best = float(S[r:].square().sum().sqrt())
+    assert float((C - (Uw * Sw) @ Vw).norm()) <= best + 1e-12
+
+
+def test_wide_svd_drops_an_exactly_lower_rank():
+    g = torch.Generator().manual_seed(1)
+    C = torch.randn(40, 5, generator=g, dtype=F64) @ torch.randn(5, 2000, generator=g, dtype=F64)
+    U, S, V = _wide_svd(C, 30)
+    assert S.numel() == 5
+    torch.testing.assert_close((U * S) @ V, C)
+
+
+def test_randomized_rounding_right_orthonormal_and_float32():
+    a, b = random_tt(DIMS, RANKS, seed=8), random_tt(DIMS, RANKS, seed=9)
+    out = tt_round_sum_rand([a, b], 3, seed=0)
+    for c in out[1:]:  # right-orthonormal cores
+        M = c.reshape(c.shape[0], -1)
+        torch.testing.assert_close(M @ M.T, torch.eye(M.shape[0], dtype=F64))
+    a32, b32 = [c.float() for c in a], [c.float() for c in b]
+    out32 = tt_round_sum_rand([a32, b32], 3, seed=0)
+    assert all(c.dtype == torch.float32 for c in out32)
+    assert relative_error(dense(out), dense([c.double() for c in out32])) < 1e-4
 
 
 @pytest.mark.parametrize(
