@@ -1207,8 +1207,8 @@ def markdown(where: str, tables: dict[str, str], load: dict, device: torch.devic
     parts = [
         "# decompositions: tensorbench vs TensorLy and quimb\n",
         f"{where}. {'CPU only; a CUDA run needs a lent device. ' if device.type == 'cpu' else ''}"
-        f"The 2 cores were shared with another engineer's browser tests (1-minute load "
-        f"average at start and after each case: {la}); times are medians over seeds.\n",
+        f"Machine load (1-minute load average at start and after each case: {la}; 1.0 is "
+        f"this benchmark's own thread); times are medians over seeds.\n",
         "Time to floor: wall time until the exact relative error of the iterate (computed by "
         "the benchmark off the clock) first reaches the floor; medians over the runs that "
         "reached it. Final error: at the method's own stop (or the cap). See the script's "

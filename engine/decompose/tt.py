@@ -363,10 +363,10 @@ def tt_round_sum_rand(
     sketched on its own, so the block-diagonal zeros of :func:`tt_add` cost nothing
     (another factor ``~s`` on the sketch). Measured (AMD EPYC, 1 thread, float64, 10
     modes of 100, rounded to 50; benchmarks/bench_decompose.py): sum of two rank-50 TTs
-    (``R = 100``) 0.15 s vs 0.28 s exact (1.9x); of four (``R = 200``) 0.22 s vs 1.36 s
-    (6.1x). With two terms the sketch's own products (``~l / R`` of exact rounding's
-    flops, ``l = 60``) leave little to gain: the QRs of ``(l n) x l`` matrices and the
-    GEMMs run at the same speed as exact rounding's.
+    (``R = 100``) 0.11 s vs 0.28 s exact (2.5x); of four (``R = 200``) 0.17 s vs 1.5 s
+    (9x). With two terms the flops are ~1/4 of exact rounding's, and what is left is
+    mostly float64 GEMMs at the machine's peak plus the QRs of ``(l n) x l`` matrices
+    (a fifth of the time), so the gain stops near 2.5x on one core.
 
     Accuracy is that of a randomized range finder: with a flat spectral tail the error is
     within ``~sqrt(1 + r / (oversample - 1))`` of exact rounding's (measured on ``a +
