@@ -17,8 +17,14 @@ noise; at core budgets 1k..10k every solver's shape, its HOSVD error and its sol
 next to the true shape's.
 
 Run: ``python benchmarks/bench_search.py`` (all), ``--cases tucker``, ``--orders 4,6``,
-``--quick`` (order 4, one seed, small budget; no files). Writes
-benchmarks/results/search_cpu.{json,md}.
+``--quick`` (order 4, one seed, small budget; no files); a strategy with other than its
+default parameters is named ``name:key=value`` (``--strategies tnga:patience=1000``). Writes
+benchmarks/results/search_cpu.{json,md} (``--out`` elsewhere). ``--merge`` folds this run
+into the existing file instead of replacing it: its rows replace the stored rows of the
+same order, seed and strategy (and its Tucker rows the stored ones), the rest are kept,
+and every invocation's settings and machine load are listed -- so a long benchmark can be
+run in parts (``--orders 4,6`` then ``--orders 8 --seconds 300 --merge``); parts run side
+by side write to their own ``--out`` and are folded in with ``--merge-from``.
 """
 
 from __future__ import annotations
@@ -69,6 +75,21 @@ def hidden_ring(order: int, seed: int) -> tuple[torch.Tensor, Any, list[int], li
     return X, truth, ranks, perm
 
 
+def _parse(label: str) -> tuple[str, dict[str, Any]]:
+    """``"tnga:patience=1000"`` -> ``("tnga", {"patience": 1000})`` (a strategy with
+    non-default parameters, reported under that label)."""
+    base, *pairs = label.split(":")
+    params: dict[str, Any] = {}
+    for pair in pairs:
+        k, v = pair.split("=", 1)
+        params[k] = json.loads(v) if v not in ("True", "False") else v == "True"
+    return base, params
+
+
+def _rank(label: str) -> tuple[int, str]:
+    return list(STRATEGIES).index(_parse(label)[0]), label
+
+
 def run_network_case(
     order: int, seed: int, strategies: list[str], evals: int, seconds: float, workers: int
 ) -> list[dict[str, Any]]:
@@ -80,7 +101,8 @@ def run_network_case(
     target = t.score * (1 + 1e-6) + 1e-12
     rows = []
     for name in strategies:
-        topology, permute = STRATEGIES[name]
+        base, params = _parse(name)
+        topology, permute = STRATEGIES[base]
         space = SearchSpace(tuple(X.shape), topology, 4, permute=permute)
         ev = Evaluator(
             X,
@@ -93,7 +115,7 @@ def run_network_case(
             workers=workers,
         )
         t0 = time.perf_counter()
-        _, stop = run_strategy(name, ev, seed=seed)
+        _, stop = run_strategy(base, ev, seed=seed, **params)
         wall = time.perf_counter() - t0
         hit = next((e for e in ev.history if e.rse is not None and e.score <= target), None)
         reached_at = None
@@ -106,6 +128,7 @@ def run_network_case(
             "order": order,
             "seed": seed,
             "strategy": name,
+            "params": params,
             "space": f"{topology}{' + permutation' if permute else ''}",
             "truth_ranks": ranks,
             "truth_perm": perm,
@@ -116,9 +139,12 @@ def run_network_case(
             "seconds_to_truth": reached_at,
             "fits": ev.fits,
             "pruned": ev.pruned,
+            "refused": ev.refused,
             "cache_hits": ev.hits,
             "wall_s": wall,
             "stop": stop,
+            "max_evals": evals,
+            "max_seconds": seconds,
             "best_score": best.score if best else None,
             "best_rse": best.rse if best else None,
             "best_edges": best.structure.describe() if best else None,
@@ -128,17 +154,28 @@ def run_network_case(
         print(
             f"  order {order} seed {seed} {name}: {'ok' if row['success'] else 'no'} "
             f"fits {ev.fits} (to truth {row['fits_to_truth']}), {wall:.1f} s, best "
-            f"{row['best_score']:.4f} vs truth {t.score:.4f}",
+            f"{_fmt(row['best_score'], '.4f')} vs truth {t.score:.4f}"
+            f"{f', {ev.refused} refused' if ev.refused else ''}",
             flush=True,
         )
     return rows
+
+
+def _median(xs: Any) -> float | None:
+    """Median of the values that are there (a run with no fit has no best)."""
+    xs = [x for x in xs if x is not None]
+    return statistics.median(xs) if xs else None
+
+
+def _budget(r: dict[str, Any]) -> str:
+    return f"{r.get('max_evals', 300)} fits / {r.get('max_seconds', 600):.0f} s"
 
 
 def summarize(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     out = []
     keys = sorted(
         {(r["order"], r["strategy"]) for r in rows},
-        key=lambda k: (k[0], list(STRATEGIES).index(k[1])),
+        key=lambda k: (k[0], _rank(k[1])),
     )
     for order, name in keys:
         rs = [r for r in rows if r["order"] == order and r["strategy"] == name]
@@ -158,8 +195,9 @@ def summarize(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 else None,
                 "median_fits": statistics.median(r["fits"] for r in rs),
                 "median_wall_s": statistics.median(r["wall_s"] for r in rs),
-                "median_compression": statistics.median(r["compression"] for r in rs),
-                "median_rse": statistics.median(r["best_rse"] for r in rs),
+                "median_compression": _median(r["compression"] for r in rs),
+                "median_rse": _median(r["best_rse"] for r in rs),
+                "budget": sorted({_budget(r) for r in rs}),
             }
         )
     return out
@@ -208,12 +246,87 @@ def _fmt(x: Any, spec: str = ".3g") -> str:
     return "—" if x is None else format(x, spec)
 
 
-def markdown(summary: list[dict], tucker: list[dict], where: str) -> str:
-    parts = [
-        "# structure search: strategies on hidden tensor rings, Tucker core shapes\n",
-        where,
-        "",
+def _targets(rows: list[dict[str, Any]]) -> list[str]:
+    """The issue's targets, checked on the rows: TnALE and greedy reach the truth on every
+    order-4 and order-6 case within 300 fits and 600 s; TnALE needs at least 5x fewer
+    fits than TNGA for the same success."""
+    out = []
+    for order in sorted({r["order"] for r in rows}):
+        at = [r for r in rows if r["order"] == order]
+        bits = []
+        for name in ("tnale", "greedy"):
+            rs = [r for r in at if r["strategy"] == name]
+            if not rs:
+                continue
+            ok = [r for r in rs if r["success"] and r["fits_to_truth"] <= 300]
+            worst_fits = max((r["fits_to_truth"] for r in ok), default=None)
+            worst_wall = max(r["wall_s"] for r in rs)
+            worst_to = max((r["seconds_to_truth"] for r in ok), default=None)
+            bits.append(
+                f"{name} {len(ok)}/{len(rs)} (most fits to the truth {_fmt(worst_fits, '.0f')}, "
+                f"longest time to it {_fmt(worst_to, '.0f')} s, longest run {worst_wall:.0f} s)"
+            )
+        by = {(r["seed"], r["strategy"]): r for r in at}
+        for ga in sorted({r["strategy"] for r in at if _parse(r["strategy"])[0] == "tnga"}):
+            n_ga = sum(1 for r in at if r["strategy"] == ga and r["success"])
+            both = [
+                s
+                for s in sorted({r["seed"] for r in at})
+                if by.get((s, "tnale"), {}).get("success") and by.get((s, ga), {}).get("success")
+            ]
+            if not both:
+                bits.append(f"no seed solved by both tnale and {ga} ({ga} solved {n_ga})")
+                continue
+            a = statistics.median(by[(s, "tnale")]["fits_to_truth"] for s in both)
+            b = statistics.median(by[(s, ga)]["fits_to_truth"] for s in both)
+            ta = statistics.median(by[(s, "tnale")]["fits"] for s in both)
+            tb = statistics.median(by[(s, ga)]["fits"] for s in both)
+            bits.append(
+                f"{ga} solved {n_ga}; on the {len(both)} seed(s) both it and tnale solved, "
+                f"median fits to the truth tnale {a:.0f} vs {ga} {b:.0f} ({b / a:.1f}x), "
+                f"median fits in all {ta:.0f} vs {tb:.0f} ({tb / ta:.1f}x)"
+            )
+        out.append(f"- order {order}: " + "; ".join(bits))
+    return out
+
+
+def _per_seed(rows: list[dict[str, Any]]) -> list[str]:
+    names = sorted({r["strategy"] for r in rows}, key=_rank)
+    out = [
+        "| order | seed | truth ranks | " + " | ".join(names) + " |",
+        "| ---: | ---: | --- | " + " | ".join("---:" for _ in names) + " |",
     ]
+    by = {(r["order"], r["seed"], r["strategy"]): r for r in rows}
+    for order, seed in sorted({(r["order"], r["seed"]) for r in rows}):
+        cells = []
+        truth = ""
+        for n in names:
+            r = by.get((order, seed, n))
+            if r is None:
+                cells.append("")
+                continue
+            truth = str(r["truth_ranks"])
+            hit = _fmt(r["fits_to_truth"], ".0f") if r["success"] else "no"
+            spent = ", budget" if r["stop"] == "budget" else ""
+            cells.append(f"{hit} / {r['fits']} ({r['wall_s']:.0f} s{spent})")
+        out.append(f"| {order} | {seed} | {truth} | " + " | ".join(cells) + " |")
+    return out
+
+
+def markdown(
+    summary: list[dict],
+    tucker: list[dict],
+    where: str | list[str],
+    rows: list[dict] | None = None,
+) -> str:
+    notes = [where] if isinstance(where, str) else where
+    parts = ["# structure search: strategies on hidden tensor rings, Tucker core shapes\n"]
+    if len(notes) > 1:
+        parts += ["Run in parts, merged (each part's settings and machine load):\n"]
+        parts += [f"- {n}" for n in notes]
+    else:
+        parts += notes
+    parts.append("")
     if summary:
         parts += [
             "## Hidden tensor rings (mode size 3, ranks 1..4, random mode order, lambda 200)\n",
@@ -231,6 +344,20 @@ def markdown(summary: list[dict], tucker: list[dict], where: str) -> str:
                 f"{_fmt(s['median_compression'], '.2f')} | {_fmt(s['median_rse'], '.2e')} |"
             )
         parts.append("")
+        budgets = sorted({(s["order"], b) for s in summary for b in s.get("budget", [])})
+        if budgets:
+            parts.append(
+                "Budget per strategy and case: "
+                + "; ".join(f"order {o}: {b}" for o, b in budgets)
+                + ". Medians of fits and time to the truth are over the successes.\n"
+            )
+    if rows:
+        parts += ["### The issue's targets\n", *_targets(rows), ""]
+        parts += [
+            "### Per seed: fits to the truth / fits in all (wall time)\n",
+            *_per_seed(rows),
+            "",
+        ]
     if tucker:
         parts += [
             "## Tucker core shapes: 100^3, true core (4, 8, 16), 1% noise\n",
@@ -247,6 +374,23 @@ def markdown(summary: list[dict], tucker: list[dict], where: str) -> str:
     return "\n".join(parts) + "\n"
 
 
+def merge(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    """``old`` results with ``new`` folded in: new rows replace old ones of the same order,
+    seed and strategy, new Tucker rows replace the old ones, every invocation is listed."""
+    done = {(r["order"], r["seed"], r["strategy"]) for r in new["rows"]}
+    rows = [r for r in old.get("rows", []) if (r["order"], r["seed"], r["strategy"]) not in done]
+    rows += new["rows"]
+    rows.sort(key=lambda r: (r["order"], r["seed"], _rank(r["strategy"])))
+    old_where = old.get("runs") or ([old["where"]] if old.get("where") else [])
+    return {
+        "benchmark": "search",
+        "runs": [*old_where, *new["runs"]],
+        "rows": rows,
+        "summary": summarize(rows) if rows else [],
+        "tucker": new["tucker"] or old.get("tucker", []),
+    }
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--cases", default="network,tucker")
@@ -257,12 +401,32 @@ def main() -> None:
     p.add_argument("--seconds", type=float, default=600.0)
     p.add_argument("--workers", type=int, default=1)
     p.add_argument("--quick", action="store_true")
+    p.add_argument("--out", type=Path, default=RESULTS / "search_cpu.json")
+    p.add_argument("--merge", action="store_true", help="fold into --out instead of replacing")
+    p.add_argument(
+        "--merge-from",
+        type=Path,
+        nargs="+",
+        help="run nothing: fold these result files (written with --out) into --out",
+    )
     a = p.parse_args()
+    if a.merge_from:
+        result = json.loads(a.out.read_text())
+        for f in a.merge_from:
+            result = merge(result, json.loads(f.read_text()))
+        md = markdown(result["summary"], result["tucker"], result["runs"], result["rows"])
+        a.out.write_text(json.dumps(result, indent=1) + "\n")
+        a.out.with_suffix(".md").write_text(md)
+        print(md)
+        print(f"wrote {a.out}")
+        return
     torch.set_num_threads(1)
     cases = a.cases.split(",")
     orders = [4] if a.quick else [int(x) for x in a.orders.split(",")]
     seeds = 1 if a.quick else a.seeds
     evals = 60 if a.quick else a.evals
+    load_before = os.getloadavg()
+    t0 = time.perf_counter()
     rows: list[dict] = []
     if "network" in cases:
         for order in orders:
@@ -270,36 +434,39 @@ def main() -> None:
                 rows += run_network_case(
                     order, s, a.strategies.split(","), evals, a.seconds, a.workers
                 )
-    summary = summarize(rows) if rows else []
     tucker = tucker_case([1000, 2000, 5000, 10000]) if "tucker" in cases else []
+    load_after = os.getloadavg()
     env = device_info("cpu")
+    what = (
+        f"orders {', '.join(map(str, orders))}, {seeds} seed(s) each, strategies "
+        f"{a.strategies.replace(',', ', ')}"
+        if "network" in cases
+        else "no network case"
+    )
     where = (
         f"{env['device_name']} ({os.cpu_count()} cores), torch "
         f"{torch.__version__}, 1 torch thread, {a.workers} worker process(es); "
-        f"budget {evals} fits / {a.seconds:.0f} s per strategy and case; orders run: "
-        f"{', '.join(map(str, orders)) if 'network' in cases else 'none'}, {seeds} seed(s) each."
+        f"budget {evals} fits / {a.seconds:.0f} s per strategy and case; {what}"
+        f"{'; Tucker case' if tucker else ''}; took {time.perf_counter() - t0:.0f} s; "
+        f"1-min load average {load_before[0]:.2f} before, {load_after[0]:.2f} after."
     )
-    md = markdown(summary, tucker, where)
+    result = {
+        "benchmark": "search",
+        "runs": [where],
+        "rows": rows,
+        "summary": summarize(rows) if rows else [],
+        "tucker": tucker,
+    }
+    if a.merge and a.out.exists():
+        result = merge(json.loads(a.out.read_text()), result)
+    md = markdown(result["summary"], result["tucker"], result["runs"], result["rows"])
     print(md)
     if a.quick:
         return
-    RESULTS.mkdir(exist_ok=True)
-    out = RESULTS / "search_cpu.json"
-    out.write_text(
-        json.dumps(
-            {
-                "benchmark": "search",
-                "where": where,
-                "rows": rows,
-                "summary": summary,
-                "tucker": tucker,
-            },
-            indent=1,
-        )
-        + "\n"
-    )
-    out.with_suffix(".md").write_text(md)
-    print(f"wrote {out}")
+    a.out.parent.mkdir(parents=True, exist_ok=True)
+    a.out.write_text(json.dumps(result, indent=1) + "\n")
+    a.out.with_suffix(".md").write_text(md)
+    print(f"wrote {a.out}")
 
 
 if __name__ == "__main__":

@@ -96,6 +96,12 @@ class Structure:
             total += p
         return total
 
+    def unknowns(self) -> int:
+        """The most unknowns per row of one core's least-squares problem in ALS: the
+        largest product of one core's bond ranks (its Gram matrix is this size squared)."""
+        n = self.order
+        return max(math.prod(self.rank(k, j) for j in range(n) if j != k) for k in range(n))
+
     def network(self, dims: Sequence[int]) -> Network:
         """The candidate as a :class:`~tensorbench.engine.network.Network`."""
         from ..templates import from_rank_matrix

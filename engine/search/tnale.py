@@ -7,16 +7,30 @@ neighbouring cores' modes. In the first ``interp_rounds`` rounds, with a wider r
 only the two ends of each range are fitted next to the current value and the scores in
 between are predicted by linear interpolation; the predicted best is fitted and kept only
 if it really improves -- the paper's device for covering a wide range cheaply early on.
-The search stops after a round that changes nothing (or when the budget is spent).
+
+A round that changes nothing is not yet convergence: with ``final_check`` (on by
+default) the search first looks once more at a larger radius, as the paper does before it
+stops -- every edge's ranks within ``final_radius``, every swap of two cores' modes (not
+only neighbours), and every swap of neighbours together with one of the edges the swap
+rewires lowered by one. That last move is what a swap on its own cannot show: the swap
+that leads to a smaller network usually scores the same as the incumbent (it is the same
+size, and both fit exactly), so it is never taken, and the rank it frees is never
+lowered. When one of these candidates improves, the rounds resume; otherwise the search
+stops (as it does when the budget is spent).
 """
 
 from __future__ import annotations
 
+import itertools
 import random
 
 from ..params import Param
 from .base import register_strategy
 from .evaluator import Evaluation, Evaluator
+from .objective import Structure
+
+#: Perturbed restarts after convergence (default).
+KICKS = 2
 
 
 def _interpolated_best(values: list[int], known: dict[int, float]) -> int:
@@ -35,30 +49,74 @@ def _interpolated_best(values: list[int], known: dict[int, float]) -> int:
     return best_v
 
 
-@register_strategy(
-    "tnale",
-    Param("radius", "int", 2, "rank range enumerated around the current one, first rounds", max=16),
-    Param(
-        "interp_rounds",
-        "int",
-        1,
-        "first rounds that interpolate instead of enumerating",
-        min=0,
-        max=100,
-    ),
-    Param("max_rounds", "int", 30, "most rounds", max=10_000),
-    doc="TnALE: enumerate each edge's rank in turn (interpolating at first), then mode swaps",
-)
-def tnale(
+def _wider(ev: Evaluator, current: Evaluation, radius: int) -> Evaluation | None:
+    """The best candidate of the wider neighbourhood when it beats ``current`` (see the
+    module docstring), else None."""
+    space = ev.space
+    ranks = space.edge_ranks(current.structure)
+    perm = list(current.structure.perm)
+    cands: list[Structure] = []
+    for e, r in enumerate(ranks):
+        for v in range(max(1, r - radius), min(space.max_rank, r + radius) + 1):
+            if abs(v - r) > 1:
+                new = list(ranks)
+                new[e] = v
+                cands.append(space.make(new, perm))
+    if space.searches_perm:
+        n = space.order
+        edges = space.edges()
+        for a, b in itertools.combinations(range(n), 2):
+            p = list(perm)
+            p[a], p[b] = p[b], p[a]
+            cands.append(space.make(ranks, p))
+            if (b - a) % n not in (1, n - 1):
+                continue
+            for i, (u, w) in enumerate(edges):
+                if ranks[i] > 1 and {u, w} & {a, b}:
+                    new = list(ranks)
+                    new[i] -= 1
+                    cands.append(space.make(new, p))
+    if not cands:
+        return None
+    top = min(ev.evaluate_many(cands), key=lambda x: x.score)
+    return top if top.score < current.score else None
+
+
+def _kick(ev: Evaluator, s: Structure, rng: random.Random) -> Structure:
+    """A random perturbation of ``s``: two cores swap modes (when the permutation is
+    searched) and every edge's rank moves by one with probability ``2 / edges`` (at least
+    one edge moves when the permutation is not searched)."""
+    space = ev.space
+    ranks = space.edge_ranks(s)
+    perm = list(s.perm)
+    if space.searches_perm:
+        a, b = rng.sample(range(space.order), 2)
+        perm[a], perm[b] = perm[b], perm[a]
+    p = min(1.0, 2.0 / len(ranks))
+    moved = [e for e in range(len(ranks)) if rng.random() < p]
+    if not moved and not space.searches_perm:
+        moved = [rng.randrange(len(ranks))]
+    for e in moved:
+        step = rng.choice((-1, 1))
+        if not 1 <= ranks[e] + step <= space.max_rank:
+            step = -step
+        ranks[e] = max(1, min(space.max_rank, ranks[e] + step))
+    return space.make(ranks, perm)
+
+
+def _descend(
     ev: Evaluator,
     rng: random.Random,
-    radius: int = 2,
-    interp_rounds: int = 1,
-    max_rounds: int = 30,
-) -> None:
-    """Run TnALE on ``ev`` from a random start."""
+    current: Evaluation,
+    radius: int,
+    interp_rounds: int,
+    max_rounds: int,
+    final_check: bool,
+    final_radius: int,
+) -> Evaluation:
+    """Rounds of alternating local enumeration from ``current`` until one (and the final
+    look) changes nothing; returns where they ended."""
     space = ev.space
-    current: Evaluation = ev.evaluate(space.random(rng))
     n_edges = len(space.edges())
     for rnd in range(max_rounds):
         changed = False
@@ -99,5 +157,68 @@ def tnale(
             top = min(ev.evaluate_many(swaps), key=lambda x: x.score)
             if top.score < current.score:
                 current, changed = top, True
+        if not changed and final_check:
+            wider = _wider(ev, current, final_radius)
+            if wider is not None:
+                current, changed = wider, True
         if not changed:
-            return
+            break
+    return current
+
+
+@register_strategy(
+    "tnale",
+    Param("radius", "int", 2, "rank range enumerated around the current one, first rounds", max=16),
+    Param(
+        "interp_rounds",
+        "int",
+        1,
+        "first rounds that interpolate instead of enumerating",
+        min=0,
+        max=100,
+    ),
+    Param("max_rounds", "int", 30, "most rounds", max=10_000),
+    Param(
+        "final_check",
+        "bool",
+        True,
+        "before stopping, look once more at a larger radius (ranks, any mode swap, a swap "
+        "with a lowered edge)",
+    ),
+    Param("final_radius", "int", 2, "rank range of that last look", min=1, max=16),
+    Param(
+        "kicks",
+        "int",
+        KICKS,
+        "after converging, restarts from a random perturbation of the best (kept if better)",
+        min=0,
+        max=1000,
+    ),
+    doc="TnALE: enumerate each edge's rank in turn (interpolating at first), then mode swaps",
+)
+def tnale(
+    ev: Evaluator,
+    rng: random.Random,
+    radius: int = 2,
+    interp_rounds: int = 1,
+    max_rounds: int = 30,
+    final_check: bool = True,
+    final_radius: int = 2,
+    kicks: int = KICKS,
+) -> None:
+    """Run TnALE on ``ev`` from a random start (then ``kicks`` perturbed restarts)."""
+    best = _descend(
+        ev,
+        rng,
+        ev.evaluate(ev.space.random(rng)),
+        radius,
+        interp_rounds,
+        max_rounds,
+        final_check,
+        final_radius,
+    )
+    for _ in range(kicks):
+        start = ev.evaluate(_kick(ev, best.structure, rng))
+        end = _descend(ev, rng, start, radius, 0, max_rounds, final_check, final_radius)
+        if end.score < best.score:
+            best = end
