@@ -7,7 +7,8 @@ hands them to one :class:`Evaluator`, which
   a permuted copy of a seen candidate is not refitted either);
 * skips a candidate whose parameter count alone cannot beat the incumbent (its score
   with a perfect fit is not lower) -- it is reported as ``pruned`` and costs no budget;
-  so is one with a core too large to fit (``FitOptions.max_unknowns``), as infeasible;
+  so is one with a core too large to fit (``FitOptions.max_unknowns``) or with more
+  unknowns than equations (:meth:`Structure.underdetermined`), as infeasible;
 * fits the rest with :func:`~tensorbench.engine.decompose.network_als.network_als`
   (``restarts`` seeded starts, the best error kept; sampled least squares when the data
   is large), in worker processes when ``workers > 1``;
@@ -504,6 +505,15 @@ class Evaluator:
                 continue
             params = s.params(self.space.dims)
             bound = self.objective.lower_bound(params, self.space.entries)
+            under = s.underdetermined(self.space.dims)
+            if under is not None:
+                k, u, rows = under
+                out[i] = self._refuse(
+                    s,
+                    f"core {k} has {u} unknowns per row but only {rows} equations: it "
+                    "would hold more numbers than the data",
+                )
+                continue
             if s.unknowns() > self.options.max_unknowns:
                 out[i] = self._refuse(
                     s,

@@ -102,6 +102,19 @@ class Structure:
         n = self.order
         return max(math.prod(self.rank(k, j) for j in range(n) if j != k) for k in range(n))
 
+    def underdetermined(self, dims: Sequence[int]) -> tuple[int, int, int] | None:
+        """A core whose ALS least squares has more unknowns per row than equations, as
+        ``(core, unknowns, equations)``, or None. Such a core alone holds more numbers
+        than the data (``unknowns * n_k > prod(dims)``): it fits anything, compresses
+        nothing, and its Gram matrix is the costliest part of every sweep."""
+        n, entries = self.order, math.prod(dims)
+        for k in range(n):
+            u = math.prod(self.rank(k, j) for j in range(n) if j != k)
+            rows = entries // dims[self.perm[k]]
+            if u > rows:
+                return k, u, rows
+        return None
+
     def network(self, dims: Sequence[int]) -> Network:
         """The candidate as a :class:`~tensorbench.engine.network.Network`."""
         from ..templates import from_rank_matrix

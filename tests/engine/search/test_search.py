@@ -157,6 +157,25 @@ def test_a_core_too_large_to_fit_is_refused_and_a_late_fit_abandoned(hidden_ring
     assert late.fits == 0 and not late.history and not late.cache
 
 
+def test_a_core_with_more_unknowns_than_equations_is_refused_unfitted(monkeypatch):
+    # order 4, mode size 3: 81 entries, 27 equations per core; a full graph whose first
+    # core has bonds 4, 4, 2 (32 unknowns) would hold more numbers than the data
+    X, _ = _permuted_ring([2, 2, 2, 1], [0, 1, 2, 3], seed=0)
+    space = SearchSpace(tuple(X.shape), "full", 4)
+    s = space.make([4, 4, 2, 1, 1, 1])
+    assert s.underdetermined(space.dims) == (0, 32, 27)
+    assert space.make([4, 4, 1, 1, 1, 1]).underdetermined(space.dims) is None
+
+    def never(*args, **kw):
+        raise AssertionError("fitted")
+
+    monkeypatch.setattr(evaluator_mod, "fit_structure", never)
+    ev = Evaluator(X, space, Objective(), FitOptions(1, 30, 1e-6))
+    e = ev.evaluate(s)
+    assert e.pruned and e.score > INFEASIBLE and ev.fits == 0
+    assert "32 unknowns per row but only 27 equations" in e.info["refused"]
+
+
 def test_budget_stops_every_strategy(hidden_ring):
     X, _ = hidden_ring
     space = SearchSpace(DIMS, "ring", 4)
