@@ -37,7 +37,7 @@ import os
 import time
 import zlib
 from collections.abc import Callable, Sequence
-from concurrent.futures import Executor, ProcessPoolExecutor
+from concurrent.futures import Executor, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -137,15 +137,18 @@ def _fit_seed(seed: int, key: tuple[int, ...]) -> int:
 
 
 class PastDeadline(Exception):  # noqa: N818 - a stop signal, not an error
-    """A fit ran past the evaluator's time budget and was abandoned."""
+    """A fit was abandoned: past the evaluator's time budget, or the user cancelled."""
 
 
-def _deadline_check(deadline: float | None) -> Callable[[dict], None] | None:
-    if deadline is None:
+def _deadline_check(
+    deadline: float | None, stop: Callable[[], bool] | None = None
+) -> Callable[[dict], None] | None:
+    """An ALS sweep callback that abandons the fit past ``deadline`` or once ``stop()``."""
+    if deadline is None and stop is None:
         return None
 
     def check(_record: dict) -> None:
-        if time.time() > deadline:
+        if (deadline is not None and time.time() > deadline) or (stop is not None and stop()):
             raise PastDeadline
 
     return check
@@ -159,11 +162,13 @@ def fit_structure(
     *,
     keep_cores: bool = False,
     deadline: float | None = None,
+    stop: Callable[[], bool] | None = None,
 ) -> tuple[float, dict[str, Any]]:
     """Fit ``structure`` to ``X``; return the best relative error over the restarts and
     facts about the fit (sweeps per start, whether sampled; with ``keep_cores`` also the
     best start's cores under ``"cores"``). Past ``deadline`` (a :func:`time.time`) the
-    fit stops after the sweep it is in (:class:`PastDeadline`)."""
+    fit stops after the sweep it is in (:class:`PastDeadline`); so it does once ``stop()``
+    is true (a cancel)."""
     from ..decompose.network_als import network_als
 
     net = structure.network(list(X.shape))
@@ -178,7 +183,7 @@ def fit_structure(
             max_iter=options.max_iter,
             tol=options.tol,
             sampled=sampled,
-            callback=_deadline_check(deadline),
+            callback=_deadline_check(deadline, stop),
         )
         sweeps.append(int(d.info.get("sweeps", len(d.history))))
         err = float(d.rel_error)
@@ -262,6 +267,7 @@ def warm_fit(
     *,
     keep_cores: bool = False,
     deadline: float | None = None,
+    stop: Callable[[], bool] | None = None,
 ) -> tuple[float, dict[str, Any]]:
     """Fit ``structure`` by ALS from ``parent``'s fitted cores (:func:`embed_cores`): one
     start, exact sweeps until the error stagnates (``options.tol``) or ``max_iter``.
@@ -278,7 +284,9 @@ def warm_fit(
 
     X_norm2 = float((X.double() ** 2).sum())
     if X_norm2 == 0.0 or _is_sampled(X):
-        return fit_structure(X, structure, options, seed, keep_cores=keep_cores)
+        return fit_structure(
+            X, structure, options, seed, keep_cores=keep_cores, deadline=deadline, stop=stop
+        )
     dims = list(X.shape)
     net = structure.network(dims)
     fit_seed = _fit_seed(seed, structure.key())
@@ -300,7 +308,7 @@ def warm_fit(
         if nals._stop(prev, rel, options.tol, eps):
             converged = True
             break
-        if deadline is not None and time.time() > deadline:
+        if (deadline is not None and time.time() > deadline) or (stop is not None and stop()):
             raise PastDeadline
         prev = rel
     info: dict[str, Any] = {
@@ -318,12 +326,13 @@ def warm_fit(
 _WORKER: dict[str, Any] = {}
 
 
-def _worker_init(data: np.ndarray, options: FitOptions) -> None:
+def _worker_init(data: np.ndarray, options: FitOptions, stop: Any = None) -> None:
     import torch
 
     torch.set_num_threads(1)  # one process per core: no oversubscription
     _WORKER["X"] = torch.from_numpy(data)
     _WORKER["options"] = options
+    _WORKER["stop"] = stop  # a multiprocessing Event the parent sets on cancel
 
 
 #: A warm start: the parent structure, its fitted cores, and whether to also run the
@@ -339,12 +348,15 @@ def _one_fit(
     warm: Warm | None,
     keep_cores: bool,
     deadline: float | None = None,
+    stop: Callable[[], bool] | None = None,
 ) -> tuple[float, dict[str, Any], float]:
     """One candidate's fit (cold, warm, or both keeping the better), timed."""
     t0 = time.perf_counter()
     kw: dict[str, Any] = {"keep_cores": True} if keep_cores else {}
     if deadline is not None:
         kw["deadline"] = deadline
+    if stop is not None:
+        kw["stop"] = stop
     if warm is None:
         rse, info = fit_structure(X, structure, options, seed, **kw)
         return rse, info, time.perf_counter() - t0
@@ -369,7 +381,11 @@ def _worker_fit(
     keep_cores: bool = False,
     deadline: float | None = None,
 ) -> tuple[float, dict[str, Any], float]:
-    return _one_fit(_WORKER["X"], structure, _WORKER["options"], seed, warm, keep_cores, deadline)
+    event = _WORKER.get("stop")
+    stop = event.is_set if event is not None else None
+    return _one_fit(
+        _WORKER["X"], structure, _WORKER["options"], seed, warm, keep_cores, deadline, stop
+    )
 
 
 class Evaluator:
@@ -391,7 +407,8 @@ class Evaluator:
         Most fits (cached and pruned candidates are free).
     max_seconds : float
         Most wall time, checked before each fit and after every ALS sweep (a fit still
-        running then is abandoned, uncounted).
+        running then is abandoned, uncounted). A cancel is checked at the same points, so
+        it takes effect within one sweep, in worker processes too.
     workers : int
         Fit in this many worker processes (1: in this process).
     on_eval : callable, optional
@@ -444,6 +461,7 @@ class Evaluator:
         self.deadline = time.time() + max_seconds  # for fits (also in worker processes)
         self.refused = 0
         self._pool: Executor | None = None
+        self._stop_event: Any = None  # set on cancel; the worker processes watch it
         self.keep_cores = keep_cores
         # fitted cores by key: the latest batch's and the best candidate's (keep_cores)
         self._cores: dict[tuple[int, ...], list[torch.Tensor]] = {}
@@ -578,6 +596,7 @@ class Evaluator:
             if out[i] is None and s.key() in self.cache:
                 out[i] = self.cache[s.key()]
         if stop or any(e is None for e in out):
+            self._check()  # a fit abandoned on cancel raises Cancelled here
             raise BudgetSpent
         return out  # type: ignore[return-value]
 
@@ -628,7 +647,14 @@ class Evaluator:
                 try:
                     out.append(
                         _one_fit(
-                            self.X, s, self.options, self.seed, w, self.keep_cores, self.deadline
+                            self.X,
+                            s,
+                            self.options,
+                            self.seed,
+                            w,
+                            self.keep_cores,
+                            self.deadline,
+                            self.cancelled,
                         )
                     )
                 except PastDeadline:
@@ -641,6 +667,13 @@ class Evaluator:
             pool.submit(_worker_fit, s, self.seed, w, self.keep_cores, self.deadline)
             for (_, s), w in zip(batch, warms, strict=True)
         ]
+        # wait in short steps so that a cancel reaches fits already running: the workers
+        # check the event after every ALS sweep (one fit can take minutes at order 8)
+        pending = set(futures)
+        while pending:
+            _, pending = wait(pending, timeout=0.2)
+            if pending and self.cancelled is not None and self.cancelled():
+                self._stop_event.set()
         for f in futures:
             try:
                 out.append(f.result())
@@ -657,11 +690,12 @@ class Evaluator:
             # spawn: a forked child of a process with torch threads running can deadlock
             ctx = multiprocessing.get_context("spawn")
             data = self.X.detach().cpu().numpy()
+            self._stop_event = ctx.Event()
             self._pool = ProcessPoolExecutor(
                 self.workers,
                 mp_context=ctx,
                 initializer=_worker_init,
-                initargs=(data, self.options),
+                initargs=(data, self.options, self._stop_event),
             )
         return self._pool
 

@@ -405,6 +405,34 @@ def test_search_task_can_be_cancelled():
     assert res.metrics["runs"][0]["stop"] == "cancelled"
 
 
+@pytest.mark.parametrize("workers", [1, 2])
+def test_cancel_reaches_a_fit_that_is_running(hidden_ring, workers):
+    # one fit of up to 10^6 sweeps on noisy data (a negative tolerance: no stagnation
+    # stop): without a check between sweeps a cancel would wait for it to end
+    import torch
+
+    from tensorbench.engine.run import Cancelled
+
+    X, _ = hidden_ring
+    X = X + 0.1 * torch.randn(X.shape, generator=torch.Generator().manual_seed(0), dtype=X.dtype)
+    space = SearchSpace(DIMS, "ring", 4)
+    flag = threading.Event()
+    ev = Evaluator(
+        X, space, Objective(), FitOptions(1, 10**6, -1.0), workers=workers, cancelled=flag.is_set
+    )
+    timer = threading.Timer(1.0, flag.set)
+    timer.start()
+    t0 = time.perf_counter()
+    try:
+        with pytest.raises(Cancelled):
+            ev.evaluate(space.make(TRUE_RANKS))
+    finally:
+        timer.cancel()
+        ev.close()
+    assert time.perf_counter() - t0 < 30
+    assert ev.fits == 0 and not ev.history
+
+
 def test_task_default_fits_in_one_worker_per_core_with_the_same_results():
     assert load_config({"task": {"kind": "search"}}).task["workers"] == 0
     kw = {"strategies": [{"strategy": "random", "batch": 2}], "budget": {"evaluations": 4}}
