@@ -18,7 +18,8 @@ next to the true shape's.
 
 Run: ``python benchmarks/bench_search.py`` (all), ``--cases tucker``, ``--orders 4,6``,
 ``--quick`` (order 4, one seed, small budget; no files); a strategy with other than its
-default parameters is named ``name:key=value`` (``--strategies tnga:patience=1000``). Writes
+default parameters is named ``name:key=value`` (``--strategies tnga:patience=1000``; the
+keys ``topology`` and ``permute`` set its search space instead). Writes
 benchmarks/results/search_cpu.{json,md} (``--out`` elsewhere). ``--merge`` folds this run
 into the existing file instead of replacing it: its rows replace the stored rows of the
 same order, seed and strategy (and its Tucker rows the stored ones), the rest are kept,
@@ -103,6 +104,9 @@ def run_network_case(
     for name in strategies:
         base, params = _parse(name)
         topology, permute = STRATEGIES[base]
+        # the search space may be overridden too: "tnga:topology=\"ring\":permute=True"
+        topology = params.pop("topology", topology)
+        permute = params.pop("permute", permute)
         space = SearchSpace(tuple(X.shape), topology, 4, permute=permute)
         ev = Evaluator(
             X,
