@@ -409,6 +409,7 @@ def network_als(
     sampling: str = "leverage",
     eval_every: int = 5,
     init: str = "random",
+    init_cores: Sequence[torch.Tensor] | None = None,
 ) -> Decomposition:
     """Fit the cores of ``network`` to ``X`` by alternating least squares.
 
@@ -463,6 +464,9 @@ def network_als(
         Gaussian cores with the variance of
         :meth:`~tensorbench.engine.network.Network.random_arrays`, scaled together so the
         initial reconstruction has the norm of ``X``.
+    init_cores : list of torch.Tensor, optional
+        Start from these cores instead (one per tensor, in its index order; taken as
+        given, not rescaled): a warm start, e.g. from a smaller network's fit.
 
     Returns
     -------
@@ -508,7 +512,11 @@ def network_als(
     X_norm2 = float(torch.sum(X.to(torch.float64) ** 2)) if X.numel() else 0.0
     info: dict[str, Any] = {"sampled": sampled, "init": init, "reg": reg}
 
-    cores = _init_cores(setup, gen, dtype, device)
+    if init_cores is None:
+        cores = _init_cores(setup, gen, dtype, device)
+    else:
+        cores = _given_cores(setup, init_cores, dtype, device)
+        info["init"] = "given"
     if setup.M == 1 or X_norm2 == 0.0:
         # One tensor is the data itself; zero data is fitted exactly by a zero core.
         if setup.M == 1:
@@ -520,7 +528,8 @@ def network_als(
         return _result(setup, cores, clock, info)
 
     setup.build_norms()
-    cores = _scale_to(setup, cores, X_norm2)
+    if init_cores is None:
+        cores = _scale_to(setup, cores, X_norm2)
 
     if sampled:
         per_core = []
@@ -614,6 +623,25 @@ def _init_cores(
         g = torch.randn(shape, generator=gen, dtype=torch.float64) * math.exp(0.5 * log_var)
         cores.append(g.to(dtype=dtype, device=device))
     return cores
+
+
+def _given_cores(
+    setup: _Setup, given: Sequence[torch.Tensor], dtype: torch.dtype, device: torch.device
+) -> list[torch.Tensor]:
+    """``given`` as starting cores, after checking there is one of the right shape per
+    tensor."""
+    if len(given) != setup.M:
+        raise _fail(f"init_cores has {len(given)} cores; the network has {setup.M} tensors")
+    out = []
+    for k, (g, inds) in enumerate(zip(given, setup.red, strict=True)):
+        want = tuple(setup.sizes[ix] for ix in inds)
+        if tuple(g.shape) != want:
+            raise _fail(
+                f"init_cores[{k}] has shape {tuple(g.shape)}; tensor "
+                f"{setup.net.tensors[k].name!r} needs {want}"
+            )
+        out.append(g.detach().to(dtype=dtype, device=device).clone())
+    return out
 
 
 def _scale_to(setup: _Setup, cores: list[torch.Tensor], X_norm2: float) -> list[torch.Tensor]:

@@ -39,6 +39,7 @@ import zlib
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from ..errors import TensorbenchError
@@ -276,46 +277,28 @@ def warm_fit(
     its fit ended, so the sweeps mostly place the new ones. The start reconstructs the
     parent's fit up to the small new slices, so the error ends near or below the parent's.
     Returns what :func:`fit_structure` returns (``info["warm"]`` is True)."""
-    import torch
+    from ..decompose.network_als import network_als
 
-    # network_als has no initial-cores argument: this loop is its exact sweep, from
-    # given cores, on its own building blocks
-    from ..decompose import network_als as nals
-
-    X_norm2 = float((X.double() ** 2).sum())
-    if X_norm2 == 0.0 or _is_sampled(X):
+    if _is_sampled(X):  # warm starts are for exact sweeps
         return fit_structure(
             X, structure, options, seed, keep_cores=keep_cores, deadline=deadline, stop=stop
         )
     dims = list(X.shape)
-    net = structure.network(dims)
     fit_seed = _fit_seed(seed, structure.key())
-    cores = embed_cores(parent, parent_cores, structure, dims, fit_seed + 7919)
-    setup = nals._Setup(net, X)
-    eps = float(torch.finfo(X.dtype).eps)
-    setup.build_norms()
-    for k in range(setup.M):
-        setup.build_exact(k)
-    reg = 1e-12  # network_als's default ridge
-    prev, rel, sweep, converged = math.inf, math.inf, 0, False
-    while sweep < options.max_iter:
-        sweep += 1
-        err2 = 0.0
-        for k in range(setup.M):
-            cores[k], err2 = nals._update_exact(setup, k, cores, reg, X_norm2)
-        cores = nals._balance(cores)
-        rel = nals._finish_error(setup, cores, err2, X_norm2, eps)
-        if nals._stop(prev, rel, options.tol, eps):
-            converged = True
-            break
-        if (deadline is not None and time.time() > deadline) or (stop is not None and stop()):
-            raise PastDeadline
-        prev = rel
+    d = network_als(
+        X,
+        network=structure.network(dims),
+        init_cores=embed_cores(parent, parent_cores, structure, dims, fit_seed + 7919),
+        max_iter=options.max_iter,
+        tol=options.tol,
+        callback=_deadline_check(deadline, stop),
+    )
+    rel, cores = float(d.rel_error), d.cores
     info: dict[str, Any] = {
-        "sweeps": [sweep],
+        "sweeps": [int(d.info["sweeps"])],
         "sampled": False,
         "warm": True,
-        "converged": converged,
+        "converged": bool(d.info["converged"]),
     }
     if keep_cores:
         info["cores"] = cores if math.isfinite(rel) else None
@@ -352,11 +335,7 @@ def _one_fit(
 ) -> tuple[float, dict[str, Any], float]:
     """One candidate's fit (cold, warm, or both keeping the better), timed."""
     t0 = time.perf_counter()
-    kw: dict[str, Any] = {"keep_cores": True} if keep_cores else {}
-    if deadline is not None:
-        kw["deadline"] = deadline
-    if stop is not None:
-        kw["stop"] = stop
+    kw: dict[str, Any] = {"keep_cores": keep_cores, "deadline": deadline, "stop": stop}
     if warm is None:
         rse, info = fit_structure(X, structure, options, seed, **kw)
         return rse, info, time.perf_counter() - t0
@@ -641,42 +620,31 @@ class Evaluator:
         # With workers, every fit runs in a worker (one torch thread each), single ones
         # too: the same candidate then gives the same bits whichever way it was proposed.
         warms = [self._warm(s, warm_from, warm_check) for _, s in batch]
-        out: list[tuple[float, dict, float] | TensorbenchError | None] = []
+        calls: list[Callable[[], tuple[float, dict, float]]]
         if self.workers == 1:
-            for (_, s), w in zip(batch, warms, strict=True):
-                try:
-                    out.append(
-                        _one_fit(
-                            self.X,
-                            s,
-                            self.options,
-                            self.seed,
-                            w,
-                            self.keep_cores,
-                            self.deadline,
-                            self.cancelled,
-                        )
-                    )
-                except PastDeadline:
-                    out.append(None)
-                except TensorbenchError as exc:
-                    out.append(exc)
-            return out
-        pool = self._get_pool()
-        futures = [
-            pool.submit(_worker_fit, s, self.seed, w, self.keep_cores, self.deadline)
-            for (_, s), w in zip(batch, warms, strict=True)
-        ]
-        # wait in short steps so that a cancel reaches fits already running: the workers
-        # check the event after every ALS sweep (one fit can take minutes at order 8)
-        pending = set(futures)
-        while pending:
-            _, pending = wait(pending, timeout=0.2)
-            if pending and self.cancelled is not None and self.cancelled():
-                self._stop_event.set()
-        for f in futures:
+            kw = {"keep_cores": self.keep_cores, "deadline": self.deadline}
+            calls = [
+                partial(_one_fit, self.X, s, self.options, self.seed, w, stop=self.cancelled, **kw)
+                for (_, s), w in zip(batch, warms, strict=True)
+            ]
+        else:
+            pool = self._get_pool()
+            futures = [
+                pool.submit(_worker_fit, s, self.seed, w, self.keep_cores, self.deadline)
+                for (_, s), w in zip(batch, warms, strict=True)
+            ]
+            # wait in short steps so that a cancel reaches fits already running: the
+            # workers check the event after every ALS sweep (a fit can take minutes)
+            pending = set(futures)
+            while pending:
+                _, pending = wait(pending, timeout=0.2)
+                if pending and self.cancelled is not None and self.cancelled():
+                    self._stop_event.set()
+            calls = [f.result for f in futures]
+        out: list[tuple[float, dict, float] | TensorbenchError | None] = []
+        for call in calls:  # in-process fits run here, one after the other
             try:
-                out.append(f.result())
+                out.append(call())
             except PastDeadline:
                 out.append(None)
             except TensorbenchError as exc:

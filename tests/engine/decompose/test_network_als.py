@@ -332,3 +332,19 @@ def test_refuses_oversize_environments(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(device, "available_memory", lambda _device="cpu": 1000)
     with pytest.raises(ResourceError, match="network_als: .* lower the bond sizes"):
         network_als(X, network=net)
+
+
+def test_init_cores_start_where_they_are_given_and_are_checked():
+    net = templates.build("tensor_train", dims=[5, 6, 7], ranks=[2, 3])
+    X = noisy(net, 0.01)
+    cold = network_als(X, network=net, max_iter=200, tol=1e-10)
+    # from the converged cores, one or two sweeps confirm the fit
+    warm = network_als(X, network=net, init_cores=cold.cores, max_iter=200, tol=1e-10)
+    assert check_result(warm, net, X) == pytest.approx(float(cold.rel_error), rel=1e-6)
+    assert warm.info["sweeps"] <= 2 < cold.info["sweeps"] and warm.info["init"] == "given"
+    with pytest.raises(DecompositionError, match="init_cores has 2 cores"):
+        network_als(X, network=net, init_cores=cold.cores[:2])
+    bad = [cold.cores[0], cold.cores[1].mT, cold.cores[2]]
+    why = r"init_cores\[1\] has shape \(2, 3, 6\); tensor .G1. needs \(2, 6, 3\)"
+    with pytest.raises(DecompositionError, match=why):
+        network_als(X, network=net, init_cores=bad)
