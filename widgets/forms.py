@@ -44,10 +44,12 @@ def widget_for(p: Param, value: Any) -> pn.widgets.Widget:
     """A widget editing parameter ``p``, showing ``value``."""
     label = p.name.replace("_", " ")
     common = {"label": label, "description": p.doc, "sizing_mode": "stretch_width"}
+    # No start/end on number inputs: the browser silently keeps the old value when a typed
+    # one is out of bounds; unbounded, the value reaches the Param check, which says why.
     if p.kind == "int":
-        return pn.widgets.IntInput(value=value, start=int(p.min), end=int(p.max), **common)
+        return pn.widgets.IntInput(value=value, **common)
     if p.kind == "float":
-        return pn.widgets.FloatInput(value=value, start=p.min, end=p.max, **common)
+        return pn.widgets.FloatInput(value=value, **common)
     if p.kind == "bool":
         return pn.widgets.Checkbox(value=value, label=label, sizing_mode="stretch_width")
     if p.kind == "choice":

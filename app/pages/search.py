@@ -50,12 +50,12 @@ class SearchPage(RunPage, Viewer):
         #: set by the app: ``handoff(page_slug, network, **extra)`` opens another page
         self.handoff: Any = None
 
-        # ---- data: the engine's sources, and the hidden-truth demo first
-        self.truth_order = pn.widgets.IntInput(
-            label="order", value=5, start=3, end=8, sizing_mode="stretch_width"
-        )
+        # ---- data: the engine's sources, and the hidden-truth demo first (number inputs
+        # unbounded in the browser, which would drop an out-of-range value silently:
+        # hidden_ring checks them and the alert says why)
+        self.truth_order = pn.widgets.IntInput(label="order", value=5, sizing_mode="stretch_width")
         self.truth_size = pn.widgets.IntInput(
-            label="mode size", value=3, start=2, end=8, sizing_mode="stretch_width"
+            label="mode size", value=3, sizing_mode="stretch_width"
         )
         self.truth_ranks = pn.widgets.TextInput(
             label="ring ranks (empty: drawn at random)",
@@ -63,14 +63,14 @@ class SearchPage(RunPage, Viewer):
             sizing_mode="stretch_width",
         )
         self.truth_max_rank = pn.widgets.IntInput(
-            label="largest random rank", value=4, start=1, end=8, sizing_mode="stretch_width"
+            label="largest random rank", value=4, sizing_mode="stretch_width"
         )
         self.truth_shuffle = pn.widgets.Checkbox(label="shuffle the modes", value=True)
         self.truth_noise = pn.widgets.FloatInput(
-            label="noise", value=0.0, start=0.0, end=1.0, step=0.01, sizing_mode="stretch_width"
+            label="noise", value=0.0, step=0.01, sizing_mode="stretch_width"
         )
         self.truth_seed = pn.widgets.IntInput(
-            label="truth seed", value=1, start=0, sizing_mode="stretch_width"
+            label="truth seed", value=1, sizing_mode="stretch_width"
         )
         # in the order of hidden_ring's arguments (see _fill_truth)
         self._truth_widgets = (

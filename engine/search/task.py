@@ -26,6 +26,7 @@ it reached the truth's score (``success``).
 
 from __future__ import annotations
 
+import math
 import time
 from typing import Any
 
@@ -135,6 +136,14 @@ def hidden_ring(
         raise ConfigError(f"hidden truth: order must be between 3 and 12, got {order}")
     if not 2 <= size <= 64:
         raise ConfigError(f"hidden truth: mode size must be between 2 and 64, got {size}")
+    if isinstance(max_rank, bool) or not isinstance(max_rank, int) or not 1 <= max_rank <= 64:
+        raise ConfigError(
+            f"hidden truth: largest random rank must be between 1 and 64, got {max_rank}"
+        )
+    if not (isinstance(noise, int | float) and math.isfinite(noise) and 0 <= noise <= 10):
+        raise ConfigError(f"hidden truth: noise must be a number from 0 to 10, got {noise}")
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ConfigError(f"hidden truth: seed must be an integer >= 0, got {seed}")
     rng = random.Random(1000 * order + seed)
     if ranks is None:
         ranks = [rng.randint(1, max_rank) for _ in range(order)]

@@ -67,6 +67,25 @@ def test_truth_form_edits_the_data_and_refuses_bad_ranks():
     assert "give 4 ring ranks" in page.state.error and page.state.config == before
 
 
+@pytest.mark.parametrize(
+    ("widget", "value", "why"),
+    [
+        ("truth_order", 400, "order must be between 3 and 12, got 400"),
+        ("truth_size", 1, "mode size must be between 2 and 64"),
+        ("truth_max_rank", 0, "largest random rank must be between 1 and 64, got 0"),
+        ("truth_noise", float("nan"), "noise must be a number from 0 to 10"),
+        ("truth_seed", -3, "seed must be an integer >= 0"),
+    ],
+)
+def test_truth_form_out_of_range_says_why_and_keeps_the_data(widget, value, why):
+    # the browser no longer bounds these inputs (it dropped such values silently): the
+    # engine's check is what the user sees
+    page = SearchPage()
+    before = page.state.config
+    getattr(page, widget).value = value
+    assert why in page.state.error and page.state.config == before
+
+
 def test_a_race_streams_records_and_draws_every_view():
     page = small_page()
     snap = finished(page)

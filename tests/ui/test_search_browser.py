@@ -25,6 +25,11 @@ def test_hidden_truth_race_tnale_vs_tnga(page: Page, server: str, screenshots):
 
     # a hidden ring of order 6: big enough that the race is still on when we cancel it
     order = page.get_by_label("order", exact=True)
+    order.fill("400")  # out of range: the page says why (it once kept the old value silently)
+    order.press("Enter")
+    expect(page.locator(".alert-danger").first).to_contain_text(
+        "order must be between 3 and 12, got 400", timeout=10_000
+    )
     order.fill("6")
     order.press("Enter")
     expect(page.locator("pre").filter(has_text='"G5"').first).to_be_attached(timeout=10_000)
