@@ -317,7 +317,6 @@ class RunSettings(Viewer):
         self._seed = pn.widgets.IntInput(
             label="seed",
             value=cfg.seed,
-            start=0,
             sizing_mode="stretch_width",
             description="seeds data and path search",
         )

@@ -416,7 +416,7 @@ class NetworkEditor(Viewer):
         rename = pn.widgets.TextInput(label="index name", value=ix, sizing_mode="stretch_width")
         rename.param.watch(lambda e: self.state.rename_index(ix, e.new), "value")
         size = pn.widgets.IntInput(
-            label="size (dimension)", value=net.sizes[ix], start=1, sizing_mode="stretch_width"
+            label="size (dimension)", value=net.sizes[ix], sizing_mode="stretch_width"
         )
         size.param.watch(lambda e: self.state.set_size(ix, e.new), "value")
         holders = ", ".join(net.tensors[k].name for k in net.tensors_with(ix))

@@ -235,8 +235,10 @@ class NetworkState(param.Parameterized):
 
     def set_size(self, ix: str, size: int) -> bool:
         """Set an index's size."""
-        if self.network is None or size is None:
+        if self.network is None:
             return False
+        if size is None:  # a cleared number box: say so rather than keep the old size quietly
+            return self._fail(f"size of index {ix!r}: enter a whole number >= 1")
         if self.network.sizes.get(ix) == size:
             return True
         return self._edit(edit.set_size, ix, size)

@@ -92,7 +92,7 @@ class AttentionPage(RunPage, Viewer):
 
         # ---- problem
         self.n = pn.widgets.IntInput(
-            label="sequence length n", value=task["n"], start=1, sizing_mode="stretch_width"
+            label="sequence length n", value=task["n"], sizing_mode="stretch_width"
         )
         self.causal = pn.widgets.Checkbox(label="causal", value=task["causal"])
         self.dtype = pn.widgets.Select(
@@ -104,15 +104,11 @@ class AttentionPage(RunPage, Viewer):
         self.repeats = pn.widgets.IntInput(
             label="timed repeats",
             value=task["repeats"],
-            start=1,
-            end=1000,
             sizing_mode="stretch_width",
         )
         self.heatmap = pn.widgets.IntInput(
             label="heatmaps up to n",
             value=task["heatmap"],
-            start=0,
-            end=4096,
             sizing_mode="stretch_width",
         )
         for w in (self.n, self.causal, self.dtype, self.repeats, self.heatmap):
@@ -135,7 +131,7 @@ class AttentionPage(RunPage, Viewer):
         for w in (self.sweep_param, self.sweep_values):
             w.param.watch(lambda *_: self._sweep_changed(), "value")
         self.seed = pn.widgets.IntInput(
-            label="seed", value=self.state.config.seed, start=0, sizing_mode="stretch_width"
+            label="seed", value=self.state.config.seed, sizing_mode="stretch_width"
         )
         self.device = pn.widgets.Select(
             label="device",

@@ -50,7 +50,7 @@ class DecomposePage(RunPage, Viewer):
 
         # ---- settings
         self.seed = pn.widgets.IntInput(
-            label="seed", value=self.state.config.seed, start=0, sizing_mode="stretch_width"
+            label="seed", value=self.state.config.seed, sizing_mode="stretch_width"
         )
         self.dtype = pn.widgets.Select(
             label="dtype",

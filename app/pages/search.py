@@ -110,13 +110,11 @@ class SearchPage(RunPage, Viewer):
             "strategy", STRATEGIES_SPECS(), task["strategies"], self._strategies_changed, "race"
         )
         self.seed = pn.widgets.IntInput(
-            label="seed", value=self.state.config.seed, start=0, sizing_mode="stretch_width"
+            label="seed", value=self.state.config.seed, sizing_mode="stretch_width"
         )
         self.workers = pn.widgets.IntInput(
             label="worker processes per strategy (0: one per core)",
             value=task["workers"],
-            start=0,
-            end=256,
             sizing_mode="stretch_width",
         )
         for w in (self.seed, self.workers):

@@ -1,0 +1,62 @@
+"""Number boxes carry no browser bounds; an out-of-range value reaches the server's check.
+
+Bokeh keeps the old value, without a word, when a typed number is outside an input's
+``start``/``end``: a user who typed 0 as a sequence length saw nothing happen. Unbounded,
+the value reaches the config check, whose message the page shows.
+"""
+
+from __future__ import annotations
+
+import panel as pn
+import pytest
+
+from tensorbench.app.pages.attention import AttentionPage
+from tensorbench.app.pages.decompose import DecomposePage
+from tensorbench.app.pages.network import NetworkPage
+from tensorbench.app.pages.search import SearchPage
+
+PAGES = [NetworkPage, AttentionPage, DecomposePage, SearchPage]
+
+
+@pytest.mark.parametrize("page_cls", PAGES, ids=lambda c: c.__name__)
+def test_no_number_input_has_browser_bounds(page_cls: type) -> None:
+    layout = page_cls().__panel__()
+    boxes = layout.select(pn.widgets.IntInput) + layout.select(pn.widgets.FloatInput)
+    assert boxes, "expected number inputs on the page"
+    bounded = [(w.name, w.start, w.end) for w in boxes if w.start is not None or w.end is not None]
+    assert not bounded
+
+
+@pytest.mark.parametrize(
+    ("page_cls", "field", "value", "message"),
+    [
+        (AttentionPage, "n", 0, "config.task.n must be between 1 and"),
+        (AttentionPage, "n", None, "config.task.n must be an integer, got None"),
+        (AttentionPage, "repeats", 5000, "config.task.repeats must be between 1 and 1000"),
+        (AttentionPage, "heatmap", -1, "config.task.heatmap must be between 0 and 4096"),
+        (AttentionPage, "seed", -1, "config.seed: expected an integer in [0, 2**63)"),
+        (DecomposePage, "seed", -3, "config.seed: expected an integer in [0, 2**63)"),
+        (SearchPage, "seed", None, "config.seed: expected an integer in [0, 2**63)"),
+        (SearchPage, "workers", 300, "config.task.workers must be between 0 and 256"),
+    ],
+)
+def test_out_of_range_number_is_reported_and_config_kept(
+    page_cls: type, field: str, value: object, message: str
+) -> None:
+    page = page_cls()
+    before = page.state.config
+    getattr(page, field).value = value
+    assert message in page.state.error
+    assert page.state.config == before
+
+
+def test_index_size_out_of_range_or_cleared_is_reported() -> None:
+    page = NetworkPage()
+    st = page.state
+    ix = next(iter(st.network.sizes))
+    before = st.network
+    assert not st.set_size(ix, 0)
+    assert "must be >= 1, got 0" in st.error
+    assert not st.set_size(ix, None)
+    assert f"size of index {ix!r}: enter a whole number" in st.error
+    assert st.network == before
