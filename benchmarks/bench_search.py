@@ -294,6 +294,61 @@ def _targets(rows: list[dict[str, Any]]) -> list[str]:
     return out
 
 
+def _fits_for(runs: list[dict[str, Any]], k: int) -> tuple[float, bool]:
+    """Fits a strategy needs to have solved ``k`` of ``runs``: ``(value, exact)``.
+
+    A failed run that ran out of budget might still have solved with more, after more
+    fits than it made (a lower bound); one that stopped on its own never solves
+    (infinite). The ``k``-th smallest of those is exact only when it is a success's count
+    and no failure's lower bound lies below it; otherwise it is a lower bound.
+    """
+    got = sorted(r["fits_to_truth"] for r in runs if r["success"])
+    bounds = sorted(
+        r["fits"] if r["stop"] == "budget" else math.inf for r in runs if not r["success"]
+    )
+    merged = sorted([(f, True) for f in got] + [(b, False) for b in bounds])
+    if len(merged) < k:
+        return math.inf, False
+    value, is_success = merged[k - 1]
+    return value, is_success and all(b >= value for b in bounds)
+
+
+def _same_success(rows: list[dict[str, Any]]) -> list[str]:
+    """Fits TnALE and the best TNGA configuration need for the same success rate.
+
+    For ``k`` of the seeds solved: TnALE's ``k``-th smallest fits-to-truth against the
+    smallest over every TNGA configuration run on the same seeds (its parameters are part
+    of the label). This compares the effort to reach a success rate, which does not favour
+    the strategy that solves only the easy seeds (as comparing on the seeds both solved
+    does).
+    """
+    out = [
+        "| order | seeds solved | tnale fits | best TNGA fits | TNGA configuration | ratio |",
+        "| ---: | ---: | ---: | ---: | --- | ---: |",
+    ]
+    for order in sorted({r["order"] for r in rows}):
+        at = [r for r in rows if r["order"] == order]
+        tn = [r for r in at if r["strategy"] == "tnale"]
+        seeds = {r["seed"] for r in tn}
+        gas = sorted({r["strategy"] for r in at if _parse(r["strategy"])[0] == "tnga"})
+        ga_runs = {g: [r for r in at if r["strategy"] == g and r["seed"] in seeds] for g in gas}
+        ga_runs = {g: rs for g, rs in ga_runs.items() if {r["seed"] for r in rs} == seeds}
+        if not tn or not ga_runs:
+            continue
+        for k in range(1, sum(r["success"] for r in tn) + 1):
+            a, _ = _fits_for(tn, k)
+            best = min(((*_fits_for(rs, k), g) for g, rs in ga_runs.items()), key=lambda x: x[0])
+            b, exact, g = best
+            if math.isinf(b):
+                cell, ratio, g = "never", "—", "none solves this many"
+            else:
+                cell = f"{b:.0f}" if exact else f"> {b:.0f}"
+                # a bound below TnALE's count (runs cut short by time) says nothing
+                ratio = f"{b / a:.1f}x" if exact else (f"> {b / a:.1f}x" if b >= a else "unknown")
+            out.append(f"| {order} | {k}/{len(seeds)} | {a:.0f} | {cell} | {g} | {ratio} |")
+    return out
+
+
 def _per_seed(rows: list[dict[str, Any]]) -> list[str]:
     names = sorted({r["strategy"] for r in rows}, key=_rank)
     out = [
@@ -357,6 +412,17 @@ def markdown(
             )
     if rows:
         parts += ["### The issue's targets\n", *_targets(rows), ""]
+        same = _same_success(rows)
+        if len(same) > 2:
+            parts += [
+                "### Fits to reach the same success rate: TnALE vs the best TNGA configuration\n",
+                "For k of the 5 seeds solved: TnALE's k-th smallest fits-to-truth, against the "
+                "smallest k-th over every TNGA configuration run (`> n`: a lower bound, from "
+                "runs that ran out of budget unsolved; `never`: every configuration stopped "
+                "on its own with fewer solved).\n",
+                *same,
+                "",
+            ]
         parts += [
             "### Per seed: fits to the truth / fits in all (wall time)\n",
             *_per_seed(rows),
