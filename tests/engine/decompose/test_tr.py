@@ -16,6 +16,7 @@ import torch
 
 from tensorbench.engine.decompose import DecompositionError, get_method, relative_error
 from tensorbench.engine.decompose.tr import (
+    _merge_draws,
     _subchain,
     _subchain_gram,
     _transfer,
@@ -191,3 +192,16 @@ def test_too_few_samples_raises(exact_ring):
     _, X = exact_ring
     with pytest.raises(DecompositionError, match="samples"):
         tr_als_lev(X, ranks=RANKS, samples=5)
+
+
+@pytest.mark.parametrize("sizes", [[8, 8, 8, 8, 8], [3, 1, 5], [2**21, 2**21, 2**21]])
+def test_merged_draws_match_unique_over_rows(sizes: list[int]) -> None:
+    # The mixed-radix key must give the rows, their order and their counts exactly as
+    # torch.unique(dim=0) does (the last case overflows the key and takes that path).
+    g = torch.Generator().manual_seed(0)
+    draws = [torch.randint(0, min(s, 4), (3000,), generator=g) for s in sizes]
+    idx, counts = _merge_draws(draws, sizes)
+    uniq, ref_counts = torch.unique(torch.stack(draws, dim=1), dim=0, return_counts=True)
+    assert torch.equal(torch.stack(idx, dim=1), uniq)
+    assert torch.equal(counts, ref_counts)
+    assert int(counts.sum()) == 3000
