@@ -112,9 +112,8 @@ class Param:
             if isinstance(value, bool) or not isinstance(value, (int, float)):
                 raise error(f"{where} must be a number, got {brief(value)}")
             if not math.isfinite(value) or not self.min <= value <= self.max:
-                raise error(
-                    f"{where} must be between {self.min:g} and {self.max:g}, got {brief(value)}"
-                )
+                lo, hi = _bound(self.min), _bound(self.max)
+                raise error(f"{where} must be between {lo} and {hi}, got {brief(value)}")
             return float(value)
         if kind == "ints":
             if isinstance(value, int) and not isinstance(value, bool) and self.scalar_ok:
@@ -143,8 +142,16 @@ class Param:
         if isinstance(value, bool) or not isinstance(value, int):
             raise error(f"{where} must be an integer, got {brief(value)}")
         if not self.min <= value <= self.max:
-            raise error(f"{where} must be between {self.min:g} and {self.max:g}, got {value}")
+            lo, hi = _bound(self.min), _bound(self.max)
+            raise error(f"{where} must be between {lo} and {hi}, got {value}")
         return value
+
+
+def _bound(x: float) -> str:
+    """A range end as a person types it: 4194304, not 4.1943e+06 (huge ends stay short)."""
+    if float(x).is_integer() and abs(x) < 1e12:
+        return str(int(x))
+    return f"{x:g}"
 
 
 def _is_list(value: Any) -> bool:

@@ -30,7 +30,7 @@ def test_no_number_input_has_browser_bounds(page_cls: type) -> None:
 @pytest.mark.parametrize(
     ("page_cls", "field", "value", "message"),
     [
-        (AttentionPage, "n", 0, "config.task.n must be between 1 and"),
+        (AttentionPage, "n", 0, "config.task.n must be between 1 and 4194304, got 0"),
         (AttentionPage, "n", None, "config.task.n must be an integer, got None"),
         (AttentionPage, "repeats", 5000, "config.task.repeats must be between 1 and 1000"),
         (AttentionPage, "heatmap", -1, "config.task.heatmap must be between 0 and 4096"),

@@ -22,6 +22,16 @@ def test_attention_4k_problem_heatmaps_sweeps_and_minilm(page: Page, server: str
     expect(page.locator("svg.tb-attention-setup")).to_be_visible(timeout=30_000)
     expect(page.locator("svg.tb-attention-setup")).to_contain_text("4096")
 
+    # a length of 0 is refused with the reason (the box once kept 4096 without a word)
+    n = page.get_by_label("sequence length n", exact=True)
+    n.fill("0")
+    n.press("Enter")
+    expect(page.locator(".alert-danger").first).to_contain_text(
+        "config.task.n must be between 1 and 4194304, got 0", timeout=10_000
+    )
+    n.fill("4096")
+    n.press("Enter")
+
     # the default: 4096 tokens, exact vs HyperAttention vs LevAttention over a sweep of n
     page.get_by_role("button", name="Run", exact=True).click()
     expect(status(page)).to_contain_text("measured", timeout=120_000)
