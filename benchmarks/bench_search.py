@@ -302,15 +302,20 @@ def _fits_for(runs: list[dict[str, Any]], k: int) -> tuple[float, bool]:
     (infinite). The ``k``-th smallest of those is exact only when it is a success's count
     and no failure's lower bound lies below it; otherwise it is a lower bound.
     """
-    got = sorted(r["fits_to_truth"] for r in runs if r["success"])
-    bounds = sorted(
-        r["fits"] if r["stop"] == "budget" else math.inf for r in runs if not r["success"]
+    # at equal counts a success sorts first: a run unsolved after n fits needs more than n
+    merged = sorted(
+        (
+            (r["fits_to_truth"], True)
+            if r["success"]
+            else (r["fits"] if r["stop"] == "budget" else math.inf, False)
+            for r in runs
+        ),
+        key=lambda x: (x[0], not x[1]),
     )
-    merged = sorted([(f, True) for f in got] + [(b, False) for b in bounds])
     if len(merged) < k:
         return math.inf, False
-    value, is_success = merged[k - 1]
-    return value, is_success and all(b >= value for b in bounds)
+    # exact when no failure's bound is among the k smallest (it could end up below)
+    return merged[k - 1][0], all(solved for _, solved in merged[:k])
 
 
 def _same_success(rows: list[dict[str, Any]]) -> list[str]:

@@ -176,6 +176,7 @@ def fit_structure(
     sampled = _is_sampled(X)
     base = _fit_seed(seed, structure.key())
     best, sweeps, cores = math.inf, [], None
+    check = _deadline_check(deadline, stop)
     for r in range(options.restarts):
         d = network_als(
             X,
@@ -184,7 +185,7 @@ def fit_structure(
             max_iter=options.max_iter,
             tol=options.tol,
             sampled=sampled,
-            callback=_deadline_check(deadline, stop),
+            callback=check,
         )
         sweeps.append(int(d.info.get("sweeps", len(d.history))))
         err = float(d.rel_error)
@@ -507,14 +508,18 @@ class Evaluator:
                 k, u, rows = under
                 out[i] = self._refuse(
                     s,
+                    params,
+                    bound,
                     f"core {k} has {u} unknowns per row but only {rows} equations: it "
                     "would hold more numbers than the data",
                 )
                 continue
-            if s.unknowns() > self.options.max_unknowns:
+            if (u := s.unknowns()) > self.options.max_unknowns:
                 out[i] = self._refuse(
                     s,
-                    f"a core has {s.unknowns()} unknowns per row, above max_unknowns "
+                    params,
+                    bound,
+                    f"a core has {u} unknowns per row, above max_unknowns "
                     f"{self.options.max_unknowns}",
                 )
                 continue
@@ -544,7 +549,9 @@ class Evaluator:
                     stop = True
                     continue
                 if isinstance(res, TensorbenchError):  # ALS refused it (memory, size)
-                    out[i] = self._refuse(s, str(res))
+                    p = s.params(self.space.dims)
+                    lb = self.objective.lower_bound(p, self.space.entries)
+                    out[i] = self._refuse(s, p, lb, str(res))
                     continue
                 rse, info, secs = res
                 self.fits += 1
@@ -579,10 +586,9 @@ class Evaluator:
             raise BudgetSpent
         return out  # type: ignore[return-value]
 
-    def _refuse(self, s: Structure, why: str) -> Evaluation:
-        """Record ``s`` as infeasible without a fit (too large to fit here)."""
-        params = s.params(self.space.dims)
-        bound = self.objective.lower_bound(params, self.space.entries)
+    def _refuse(self, s: Structure, params: int, bound: float, why: str) -> Evaluation:
+        """Record ``s`` (``params`` parameters, score at least ``bound``) as infeasible
+        without a fit (too large to fit here)."""
         ev = Evaluation(
             s,
             params,

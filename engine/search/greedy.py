@@ -132,11 +132,7 @@ class _Climb:
             ranks = space.edge_ranks(current.structure)
             perm = current.structure.perm
             raises = [e for e, r in enumerate(ranks) if r < space.max_rank and e != barred]
-            cands = []
-            for e in raises:
-                up = list(ranks)
-                up[e] += 1
-                cands.append(space.make(up, perm))
+            cands = [space.changed(ranks, perm, {e: ranks[e] + 1}) for e in raises]
             evs: list[Evaluation] = []
             if cands:
                 warm = current.structure if self.warm else None
@@ -162,23 +158,17 @@ class _Climb:
         down = [e for e, r in enumerate(ranks) if r > 1]
         lowered: dict[int, Evaluation] = {}
         if down:
-            cands = []
-            for e in down:
-                d = list(ranks)
-                d[e] -= 1
-                cands.append(space.make(d, perm))
+            cands = [space.changed(ranks, perm, {e: ranks[e] - 1}) for e in down]
             lowered = dict(zip(down, ev.evaluate_many(cands), strict=True))
             top = min(lowered.values(), key=lambda x: x.score)
             if top.score < current.score:
                 return top, lowered
-        moves = []
-        for f in raises:
-            for e in down:
-                if e != f:
-                    d = list(ranks)
-                    d[e] -= 1
-                    d[f] += 1
-                    moves.append(space.make(d, perm))
+        moves = [
+            space.changed(ranks, perm, {e: ranks[e] - 1, f: ranks[f] + 1})
+            for f in raises
+            for e in down
+            if e != f
+        ]
         if moves:
             top = min(ev.evaluate_many(moves), key=lambda x: x.score)
             if top.score < current.score:

@@ -96,20 +96,24 @@ class Structure:
             total += p
         return total
 
-    def unknowns(self) -> int:
-        """The most unknowns per row of one core's least-squares problem in ALS: the
-        largest product of one core's bond ranks (its Gram matrix is this size squared)."""
+    def core_unknowns(self) -> list[int]:
+        """Unknowns per row of each core's least-squares problem in ALS: the product of
+        its bond ranks (core position order)."""
         n = self.order
-        return max(math.prod(self.rank(k, j) for j in range(n) if j != k) for k in range(n))
+        return [math.prod(self.rank(k, j) for j in range(n) if j != k) for k in range(n)]
+
+    def unknowns(self) -> int:
+        """The most unknowns per row of one core's least-squares problem in ALS (its Gram
+        matrix is this size squared)."""
+        return max(self.core_unknowns())
 
     def underdetermined(self, dims: Sequence[int]) -> tuple[int, int, int] | None:
         """A core whose ALS least squares has more unknowns per row than equations, as
         ``(core, unknowns, equations)``, or None. Such a core alone holds more numbers
         than the data (``unknowns * n_k > prod(dims)``): it fits anything, compresses
         nothing, and its Gram matrix is the costliest part of every sweep."""
-        n, entries = self.order, math.prod(dims)
-        for k in range(n):
-            u = math.prod(self.rank(k, j) for j in range(n) if j != k)
+        entries = math.prod(dims)
+        for k, u in enumerate(self.core_unknowns()):
             rows = entries // dims[self.perm[k]]
             if u > rows:
                 return k, u, rows
@@ -201,6 +205,15 @@ class SearchSpace:
         for (a, b), r in zip(self.edges(), edge_ranks, strict=True):
             ranks[_pair_index(n, a, b)] = max(1, min(self.max_rank, int(r)))
         return Structure(tuple(ranks), tuple(perm) if perm is not None else tuple(range(n)))
+
+    def changed(
+        self, edge_ranks: Sequence[int], perm: Sequence[int], new: dict[int, int]
+    ) -> Structure:
+        """:meth:`make` of ``edge_ranks`` with the edges in ``new`` set to their values."""
+        ranks = list(edge_ranks)
+        for e, r in new.items():
+            ranks[e] = r
+        return self.make(ranks, perm)
 
     def edge_ranks(self, s: Structure) -> list[int]:
         """The searched variables of ``s``: its rank on every edge of :meth:`edges`."""

@@ -59,9 +59,7 @@ def _wider(ev: Evaluator, current: Evaluation, radius: int) -> Evaluation | None
     for e, r in enumerate(ranks):
         for v in range(max(1, r - radius), min(space.max_rank, r + radius) + 1):
             if abs(v - r) > 1:
-                new = list(ranks)
-                new[e] = v
-                cands.append(space.make(new, perm))
+                cands.append(space.changed(ranks, perm, {e: v}))
     if space.searches_perm:
         n = space.order
         edges = space.edges()
@@ -73,9 +71,7 @@ def _wider(ev: Evaluator, current: Evaluation, radius: int) -> Evaluation | None
                 continue
             for i, (u, w) in enumerate(edges):
                 if ranks[i] > 1 and {u, w} & {a, b}:
-                    new = list(ranks)
-                    new[i] -= 1
-                    cands.append(space.make(new, p))
+                    cands.append(space.changed(ranks, p, {i: ranks[i] - 1}))
     if not cands:
         return None
     top = min(ev.evaluate_many(cands), key=lambda x: x.score)
@@ -130,9 +126,7 @@ def _descend(
             values = [v for v in range(ranks[e] - r, ranks[e] + r + 1) if 1 <= v <= space.max_rank]
 
             def at(v: int, ranks: list[int] = ranks, perm: tuple = perm, e: int = e):
-                new = list(ranks)
-                new[e] = v
-                return space.make(new, perm)
+                return space.changed(ranks, perm, {e: v})
 
             if interp and len(values) > 3:
                 probe = sorted({values[0], ranks[e], values[-1]})
