@@ -13,6 +13,7 @@ import torch
 
 from tensorbench.engine.decompose import DecompositionError, get_method, relative_error
 from tensorbench.engine.decompose.tt import (
+    _tall_orth,
     _wide_svd,
     admissible_tt_ranks,
     tt_add,
@@ -282,6 +283,31 @@ def test_wide_svd_drops_an_exactly_lower_rank():
     U, S, V = _wide_svd(C, 30)
     assert S.numel() == 5
     torch.testing.assert_close((U * S) @ V, C)
+
+
+@pytest.mark.parametrize("decay", [0.5, 2.9, 3.1, 6.0])
+def test_tall_orth_spans_the_range_and_stays_orthonormal(decay):
+    # Condition numbers 3 and 800 take one Gram pass, 1300 and 1e6 take two; the
+    # documented loss of orthonormality is ~1e-10 at most.
+    g = torch.Generator().manual_seed(2)
+    U, _ = torch.linalg.qr(torch.randn(3000, 30, generator=g, dtype=F64))
+    V, _ = torch.linalg.qr(torch.randn(30, 30, generator=g, dtype=F64))
+    Y = (U * torch.logspace(0, -decay, 30, dtype=F64)) @ V.T
+    Q = _tall_orth(Y)
+    assert Q.shape == (3000, 30)
+    torch.testing.assert_close(Q.T @ Q, torch.eye(30, dtype=F64), rtol=0, atol=1e-10)
+    torch.testing.assert_close(Q @ (Q.T @ Y), Y, rtol=0, atol=1e-12)
+
+
+def test_tall_orth_exactly_lower_rank_and_float32():
+    g = torch.Generator().manual_seed(3)
+    Y = torch.randn(2000, 4, generator=g, dtype=F64) @ torch.randn(4, 20, generator=g, dtype=F64)
+    Q = _tall_orth(Y)
+    assert Q.shape == (2000, 4)  # the noise directions are dropped, the range is kept
+    torch.testing.assert_close(Q @ (Q.T @ Y), Y)
+    Q32 = _tall_orth(Y.float())  # Householder: the Gram thresholds assume float64
+    assert Q32.dtype == torch.float32 and Q32.shape == (2000, 20)
+    torch.testing.assert_close(Q32.T @ Q32, torch.eye(20), rtol=0, atol=1e-5)
 
 
 def test_randomized_rounding_right_orthonormal_and_float32():
