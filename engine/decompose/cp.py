@@ -709,6 +709,23 @@ def _sampled_solve(
     return _solve_gram(G, Zw.T @ Xs).T
 
 
+def _window_mean(acc: list[torch.Tensor], count: int) -> tuple[list[torch.Tensor], torch.Tensor]:
+    """Normalized factors and weights of the mean of ``count`` summed iterates.
+
+    The iterates were summed with their weights in the last factor; every factor has unit
+    columns between updates, so the sum is the mean of comparable points (ALS moves the
+    columns continuously; the mean is only ever kept when it fits better).
+    """
+    lam = None
+    out = []
+    for u in acc:
+        v, nrm = _normalize(u / count)
+        out.append(v)
+        lam = nrm if lam is None else lam * nrm
+    assert lam is not None
+    return out, lam
+
+
 def _sampled_als(
     name: str,
     X: torch.Tensor,
@@ -753,12 +770,14 @@ def _sampled_als(
         )
         fit_vals = Xflat[(fit_idx * torch.tensor(strides, device=X.device)).sum(1)]
 
-    def estimate() -> float:
+    def estimate(fs: list[torch.Tensor] | None = None, w: torch.Tensor | None = None) -> float:
+        fs = factors if fs is None else fs
+        w = lam if w is None else w
         if fit_idx is None:
-            return math.sqrt(_direct_sq_error(X, factors, lam) / norm_x2)
-        Z = lam.unsqueeze(0)
+            return math.sqrt(_direct_sq_error(X, fs, w) / norm_x2)
+        Z = w.unsqueeze(0)
         for k in range(N):
-            Z = Z * factors[k][fit_idx[:, k]]
+            Z = Z * fs[k][fit_idx[:, k]]
         res2 = float(((fit_vals - Z.sum(1)) ** 2).sum(dtype=torch.float64))
         return math.sqrt(res2 * P / FIT_ENTRIES / norm_x2)
 
@@ -769,6 +788,9 @@ def _sampled_als(
         norm_h2 = float(lam @ grams @ lam)
         return _rel_error(X, norm_x2, inner, norm_h2, factors, lam)
 
+    # Sum of the iterates since the last exact evaluation (weights in the last factor).
+    acc: list[torch.Tensor] | None = None
+    count = 0
     ref = best = math.inf
     best_state: tuple[list[torch.Tensor], torch.Tensor, int] | None = None
     stall, stop = 0, "max_iter"
@@ -783,7 +805,23 @@ def _sampled_als(
             det_used += n_det
         extra_rec: dict[str, Any] = {}
         last = it == p["max_iter"]
-        if it % p["eval_every"] == 0 or last:
+        evaluate = it % p["eval_every"] == 0 or last
+        if p["average"]:
+            here = [*factors[:-1], factors[-1] * lam]
+            acc = here if acc is None else [a + h for a, h in zip(acc, here, strict=True)]
+            count += 1
+        if evaluate and acc is not None and count > 1:
+            # Each sampled solve scatters the iterate around the exact ALS path; the mean
+            # of the window cancels most of that scatter (measured at the noise floor,
+            # 200^3 rank 10: 1.034x the noise for one iterate, 1.007x for the mean of 5).
+            # It lags while the run still descends fast, so the fixed entries decide.
+            mean_f, mean_lam = _window_mean(acc, count)
+            if estimate(mean_f, mean_lam) < estimate():
+                factors, lam = mean_f, mean_lam
+                probs = [probs_of(u) for u in factors]
+                extra_rec["averaged"] = count
+        if evaluate:
+            acc, count = None, 0
             rel, is_exact = exact(), True
             if rel < best:
                 best = rel
@@ -821,6 +859,7 @@ def _sampled_als(
         "mean_rows": rows_used / (it * N),
         "mean_deterministic_rows": det_used / (it * N),
         "eval_every": p["eval_every"],
+        "average": p["average"],
         "best_rel_error": best,
     }
     if leverage:
@@ -848,6 +887,13 @@ _SAMPLED_COMMON = (
     Param("eval_every", "int", 5, "sweeps between exact error evaluations", min=1, max=10_000),
     Param("patience", "int", 8, "exact evaluations without progress before stopping", max=1000),
     Param("tol", "float", 1e-3, "relative error decrease that counts as progress", min=0, max=1),
+    Param(
+        "average",
+        "bool",
+        True,
+        "at each exact evaluation, go on from the mean of the sweeps since the last one "
+        "when it fits better (cancels most of the sampling scatter)",
+    ),
 )
 
 _SAMPLED_DOC = """
@@ -857,6 +903,14 @@ _SAMPLED_DOC = """
     and hands back the best evaluated iterate (its record carries ``restored_from``).
     In between, ``rel_error`` is estimated from a fixed seeded sample of ``2**13`` entries
     (``exact`` in the record says which; tensors with fewer entries are evaluated exactly).
+
+    Averaging (``average``, on by default): every sampled solve scatters the iterate
+    around the path of exact ALS, so at the noise floor a single iterate sits a few percent
+    above the exact fit. Before each exact evaluation the mean of the iterates since the
+    previous one is compared with the current iterate on the fixed entries, and the run
+    goes on from the better (the record then carries ``averaged``, the window length).
+    Measured (cp_als_lev, 200^3, rank 10, 1% noise, 3 seeds): one iterate 1.031-1.035x
+    the noise, the mean of 5 sweeps 1.006-1.007x, of 10 sweeps 1.003x, exact ALS 0.9996x.
 
     Parameters
     ----------
@@ -873,6 +927,8 @@ _SAMPLED_DOC = """
         reach 1.05x the noise, Gaussian starts 24/25 (one stuck in a swamp at 27% error),
         both in a median 66 ms. ``"random"``: seeded Gaussian. ``"hosvd"``: leading
         left singular vectors of the full unfoldings (reads ``X`` twice per mode).
+    average : bool
+        Average the iterates between exact evaluations (see above).
     max_iter, eval_every, patience, tol
         See the stopping rule. ``patience`` is 8 by default: sampled ALS can sit on a
         plateau (a swamp) for tens of sweeps before dropping to the noise floor, and
@@ -919,6 +975,7 @@ def cp_als_lev(
     eval_every: int = 5,
     patience: int = 8,
     tol: float = 1e-3,
+    average: bool = True,
     seed: int = 0,
     callback: Callback | None = None,
 ) -> Decomposition:
@@ -943,6 +1000,7 @@ def cp_als_lev(
             "eval_every": eval_every,
             "patience": patience,
             "tol": tol,
+            "average": average,
         },
     )
     return _sampled_als("cp_als_lev", X, p, True, p["det_threshold"], seed, callback)
@@ -968,6 +1026,7 @@ def cp_als_uniform(
     eval_every: int = 5,
     patience: int = 8,
     tol: float = 1e-3,
+    average: bool = True,
     seed: int = 0,
     callback: Callback | None = None,
 ) -> Decomposition:
@@ -986,6 +1045,7 @@ def cp_als_uniform(
             "eval_every": eval_every,
             "patience": patience,
             "tol": tol,
+            "average": average,
         },
     )
     return _sampled_als("cp_als_uniform", X, p, False, 1.0, seed, callback)
