@@ -7,13 +7,17 @@ trial (the trials are quoted below and in the tables):
 1. CP, 200^3, rank 10, Gaussian factors plus Gaussian noise of relative norm 0.01, 5
    seeds: time until the relative error first reaches the noise floor (<= 1.05 x noise)
    within a cap of 200 sweeps and 60 s. Ours: ``cp_als_lev`` (defaults: 461 samples,
-   start from the singular vectors of 200 sampled fibres per mode, patience 8) and its
-   Gaussian start (``init="random"``), and, for reference, exact ``cp_als`` (HOSVD start,
-   its default, and Gaussian start). TensorLy ``parafac`` with ``init="svd"`` (its default), with a
+   start from the singular vectors of 200 sampled fibres per mode, patience 8, iterates
+   averaged between exact evaluations), its Gaussian start (``init="random"``) and
+   ``average=False``, and, for reference, exact ``cp_als`` (HOSVD start, its default, and
+   Gaussian start). TensorLy ``parafac`` with ``init="svd"`` (its default), with a
    Gaussian ``CPTensor`` as ``init`` (its fastest to the floor: ``init="random"`` draws
    uniform [0, 1) factors, which stalled near 0.46 error in our trials; it runs too), and
    ``randomised_parafac`` with our 461 samples (its default leverage sampling, with its
-   default uniform start and with the Gaussian start).
+   default uniform start and with the Gaussian start) and with 4x as many. A stricter
+   count sits beside the floor: runs whose *returned* fit is within 1.01 x the noise
+   (sampled ALS iterates scatter a few percent above the exact fit; the 1.05 x floor does
+   not see that).
 2. Tucker, 300^3, multilinear rank (10, 10, 10) plus 1% noise, 5 seeds: time and error
    of one call. Ours: ``tucker_rand`` (defaults: oversample 10, one power iteration, the
    first mode's range found on X with one other mode sketched, so X is read twice),
@@ -494,6 +498,7 @@ def summarize(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 "median_cpu_to_floor_s": med("cpu_to_floor_s", ok),
                 "median_iters_to_floor": med("iters_to_floor", ok),
                 "median_final_error": med("final_error", rs),
+                "final_to_noise": [r["final_error"] / r["noise"] for r in rs if r.get("noise")],
                 "median_noise": med("noise", rs),
                 "median_total_s": med("total_s", rs),
                 "stops": sorted({r["stop"] for r in rs}),
@@ -509,11 +514,23 @@ def _fmt_s(x: float | None) -> str:
     return f"{x * 1e3:.0f} ms" if x < 1 else f"{x:.2f} s"
 
 
-def floor_table(summary: list[dict[str, Any]], ref_method: str) -> str:
+#: The stricter CP criterion on the returned fit (final error / noise).
+TIGHT = 1.01
+
+
+def _within(s: dict[str, Any], tight: float) -> int:
+    """Runs whose final error is at most ``tight`` x the noise."""
+    return sum(x <= tight for x in s["final_to_noise"])
+
+
+def floor_table(summary: list[dict[str, Any]], ref_method: str, tight: float | None = None) -> str:
+    extra = f" final <= {tight:g} x noise |" if tight else ""
     lines = [
         "| case | method | configuration | reached floor | median time to floor | median CPU "
-        "| median sweeps | median final error (noise) | stop | time / ours |",
-        "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | --- | ---: |",
+        f"| median sweeps | median final error (noise) |{extra} stop | time / ours |",
+        "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: |"
+        + (" ---: |" if tight else "")
+        + " --- | ---: |",
     ]
     for s in summary:
         ref = next(
@@ -534,7 +551,8 @@ def floor_table(summary: list[dict[str, Any]], ref_method: str) -> str:
             f"{_fmt_s(t)} | {_fmt_s(s['median_cpu_to_floor_s'])} | "
             f"{'—' if it is None else f'{it:g}'} | "
             f"{s['median_final_error']:.5f} ({s['median_noise']:.5f}) | "
-            f"{', '.join(s['stops'])} | {ratio} |"
+            + (f"{_within(s, tight)}/{s['runs']} | " if tight else "")
+            + f"{', '.join(s['stops'])} | {ratio} |"
         )
     return "\n".join(lines)
 
@@ -543,7 +561,10 @@ def floor_table(summary: list[dict[str, Any]], ref_method: str) -> str:
 
 
 def _cp_state(loc: dict[str, Any]) -> tuple[torch.Tensor, list[torch.Tensor]]:
-    return loc["lam"].clone(), [u.clone() for u in loc["factors"]]
+    # At its exact evaluations a sampled method measures (and would hand back) ``shown``:
+    # the window mean of its iterates when that fits better (see ``average``).
+    factors, lam = loc.get("shown") or (loc["factors"], loc["lam"])
+    return lam.clone(), [u.clone() for u in factors]
 
 
 def _tr_state(loc: dict[str, Any]) -> list[torch.Tensor]:
@@ -578,6 +599,7 @@ def _cp_seed(sz: Sizes, device: torch.device, case: str, s: int) -> list[dict[st
     ours = [
         ("cp_als_lev", "defaults", {"rank": R, "max_iter": cap_it}),
         ("cp_als_lev", "init=random (Gaussian)", {"rank": R, "max_iter": cap_it, "init": "random"}),
+        ("cp_als_lev", "average=False", {"rank": R, "max_iter": cap_it, "average": False}),
         ("cp_als", "init=hosvd (default)", {"rank": R, "max_iter": cap_it}),
         ("cp_als", "init=random (Gaussian)", {"rank": R, "max_iter": cap_it, "init": "random"}),
     ]
@@ -610,6 +632,13 @@ def _cp_seed(sz: Sizes, device: torch.device, case: str, s: int) -> list[dict[st
             f"n_samples={S}, init=random (default)",
             randomised_parafac,
             {"n_samples": S},
+            False,
+        ),
+        (
+            "TensorLy randomised_parafac",
+            f"n_samples={4 * S} (4x ours), init=random (default)",
+            randomised_parafac,
+            {"n_samples": 4 * S},
             False,
         ),
         (
@@ -1041,6 +1070,19 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
             ),
             ours["successes"] > rp["successes"],
         )
+        # The same question for the returned fit: sampled iterates scatter a few percent
+        # above the exact fit, which the 1.05x floor does not see (not the issue's wording,
+        # reported beside it).
+        rps = [s for s in sm if s["method"] == "TensorLy randomised_parafac"]
+        rp_t = max(rps, key=lambda s: (_within(s, TIGHT), -(s["median_total_s"] or 0)))
+        mine, theirs = _within(ours, TIGHT), _within(rp_t, TIGHT)
+        add(
+            f"CP, stricter: final fit within {TIGHT:g} x noise, more often than "
+            f"randomised_parafac (best: {rp_t['config']})",
+            f"{mine}/{ours['runs']} vs {theirs}/{rp_t['runs']} (median time to return: "
+            f"{_fmt_s(ours['median_total_s'])} vs {_fmt_s(rp_t['median_total_s'])})",
+            mine > theirs,
+        )
     if "tucker" in results:
         sm = results["tucker"]["summary"]
         ours = next(s for s in sm if s["method"] == "tucker_rand")
@@ -1156,7 +1198,7 @@ def main() -> None:
     ts = targets(results)
     tables = {}
     if "cp" in results:
-        tables["cp"] = floor_table(results["cp"]["summary"], "cp_als_lev")
+        tables["cp"] = floor_table(results["cp"]["summary"], "cp_als_lev", TIGHT)
     if "tucker" in results:
         tables["tucker"] = tucker_table(results["tucker"]["summary"])
     if "tr" in results:
