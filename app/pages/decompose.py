@@ -239,7 +239,8 @@ class DecomposePage(RunPage, Viewer):
                 panes.append(_image_pane(img, r["label"]))
             except (TensorbenchError, RuntimeError, ValueError) as e:
                 panes.append(pn.pane.Str(f"{r['label']}: cannot show the image ({e})"))
-        return [pn.Row(*panes, sizing_mode="stretch_width")] if panes else []
+        # Wrapped, not a row: with three methods the fourth image ran off a 1440 px page.
+        return [pn.FlexBox(*panes, flex_wrap="wrap", sizing_mode="stretch_width")] if panes else []
 
     # ------------------------------------------------------------------ layout
 

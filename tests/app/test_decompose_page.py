@@ -113,6 +113,7 @@ def test_image_data_shows_original_and_reconstructions():
     page.images.objects = page._image_panes(page.state.snapshot())
     titles = [p.object.opts.get().kwargs.get("title") for p in page.images.objects[0]]
     assert titles == ["original", "hosvd"]
+    assert page.images.objects[0].flex_wrap == "wrap"  # many methods: rows of images
 
 
 def test_network_page_hands_its_drawing_to_the_decompose_page():
