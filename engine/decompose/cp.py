@@ -897,8 +897,8 @@ _SAMPLED_COMMON = (
         "average",
         "bool",
         True,
-        "at each exact evaluation, go on from the mean of the sweeps since the last one "
-        "when it fits better (cancels most of the sampling scatter)",
+        "at each exact evaluation, measure and hand back the mean of the sweeps since the "
+        "last one when it fits better (cancels most of the sampling scatter)",
     ),
 )
 
