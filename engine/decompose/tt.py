@@ -489,9 +489,10 @@ def _tall_orth(Y: torch.Tensor) -> torch.Tensor:
     S_l)^2``; when a kept direction is below ``1e-3 S_1`` (a loss worse than ~1e-10) the
     same step runs once more on ``Q``, whose condition number is then ~1, which restores
     it to rounding level (as Cholesky-QR2 does) and still costs less than Householder QR.
-    Those thresholds need float64: other dtypes get Householder QR.
+    Those thresholds need float64: other dtypes get Householder QR, as does ``Y = 0``
+    (a sum that cancels), which has no Gram spectrum to scale by.
     """
-    if Y.dtype != torch.float64:
+    if Y.dtype != torch.float64 or not bool(Y.any()):
         return torch.linalg.qr(Y)[0]
     Q = Y
     for _ in range(2):
@@ -520,7 +521,7 @@ def _wide_svd(C: torch.Tensor, cap: int) -> tuple[torch.Tensor, torch.Tensor, to
     S = ev.flip(0).clamp_min(0).sqrt()
     U = U.flip(1)
     r = max(1, min(cap, int((S[0] * 1e-7 < S).sum())))
-    if float(S[r - 1]) < 1e-3 * float(S[0]):
+    if float(S[r - 1]) < 1e-3 * float(S[0]) or float(S[0]) == 0.0:  # (C = 0: no Gram route)
         V, S, Uh = torch.linalg.svd(C.mT, full_matrices=False)  # tall transpose: faster
         r = _truncation_rank(S, cap, None)
         return Uh.mT[:, :r], S[:r], V.mT[:r]

@@ -310,6 +310,20 @@ def test_tall_orth_exactly_lower_rank_and_float32():
     torch.testing.assert_close(Q32.T @ Q32, torch.eye(20), rtol=0, atol=1e-5)
 
 
+def test_rounding_a_sum_that_cancels_gives_zero_not_nan():
+    a = random_tt(DIMS, RANKS, seed=5)
+    minus_a = [-a[0], *a[1:]]
+    for out in (
+        tt_round_sum_rand([a, minus_a], 3, seed=0),
+        tt_round_rand(tt_add(a, minus_a), 3, seed=0),
+        tt_round(tt_add(a, minus_a), 3),
+    ):
+        d = dense(out)
+        assert torch.isfinite(d).all() and float(d.abs().max()) < 1e-12
+    Q = _tall_orth(torch.zeros(50, 4, dtype=F64))
+    torch.testing.assert_close(Q.T @ Q, torch.eye(Q.shape[1], dtype=F64))
+
+
 def test_randomized_rounding_right_orthonormal_and_float32():
     a, b = random_tt(DIMS, RANKS, seed=8), random_tt(DIMS, RANKS, seed=9)
     out = tt_round_sum_rand([a, b], 3, seed=0)
