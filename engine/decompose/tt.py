@@ -492,12 +492,14 @@ def _tall_orth(Y: torch.Tensor) -> torch.Tensor:
     Those thresholds need float64: other dtypes get Householder QR, as does ``Y = 0``
     (a sum that cancels), which has no Gram spectrum to scale by.
     """
-    if Y.dtype != torch.float64 or not bool(Y.any()):
+    if Y.dtype != torch.float64:
         return torch.linalg.qr(Y)[0]
     Q = Y
     for _ in range(2):
         ev, V = torch.linalg.eigh(Q.mT @ Q)
         S = ev.flip(0).clamp_min(0).sqrt()
+        if float(S[0]) == 0.0:
+            return torch.linalg.qr(Y)[0]
         keep = max(1, int((S[0] * 1e-7 < S).sum()))
         Q = Q @ (V.flip(1)[:, :keep] / S[:keep])
         if float(S[keep - 1]) >= 1e-3 * float(S[0]):
