@@ -478,6 +478,24 @@ def tt_round_sum_rand(
     return out
 
 
+#: Gram-route thresholds, relative to the largest singular value: below ``_GRAM_DROP`` a
+#: direction is rounding noise (or an exactly lower rank) and is dropped; a kept one below
+#: ``_GRAM_SAFE`` would cost orthonormality worse than ~1e-10 (float64), as the Gram
+#: matrix squares the condition number.
+_GRAM_DROP, _GRAM_SAFE = 1e-7, 1e-3
+
+
+def _gram_eig(G: torch.Tensor, cap: int) -> tuple[torch.Tensor, torch.Tensor, int, bool]:
+    """Singular values (descending) and vectors from a Gram matrix ``G``, the number kept
+    (at most ``cap``, at least 1), and whether the kept ones are safe to use (nonzero and
+    none below ``_GRAM_SAFE`` of the largest)."""
+    ev, V = torch.linalg.eigh(G)
+    S = ev.flip(0).clamp_min(0).sqrt()
+    r = max(1, min(cap, int((S[0] * _GRAM_DROP < S).sum())))
+    ok = float(S[0]) > 0.0 and float(S[r - 1]) >= _GRAM_SAFE * float(S[0])
+    return S, V.flip(1), r, ok
+
+
 def _tall_orth(Y: torch.Tensor) -> torch.Tensor:
     """Orthonormal basis of the range of a tall ``Y`` (``m x l``, ``l << m``).
 
@@ -496,13 +514,11 @@ def _tall_orth(Y: torch.Tensor) -> torch.Tensor:
         return torch.linalg.qr(Y)[0]
     Q = Y
     for _ in range(2):
-        ev, V = torch.linalg.eigh(Q.mT @ Q)
-        S = ev.flip(0).clamp_min(0).sqrt()
+        S, V, keep, ok = _gram_eig(Q.mT @ Q, Q.shape[1])
         if float(S[0]) == 0.0:
             return torch.linalg.qr(Y)[0]
-        keep = max(1, int((S[0] * 1e-7 < S).sum()))
-        Q = Q @ (V.flip(1)[:, :keep] / S[:keep])
-        if float(S[keep - 1]) >= 1e-3 * float(S[0]):
+        Q = Q @ (V[:, :keep] / S[:keep])
+        if ok:
             break
     return Q
 
@@ -515,15 +531,11 @@ def _wide_svd(C: torch.Tensor, cap: int) -> tuple[torch.Tensor, torch.Tensor, to
     accurate: the Gram squares the condition number, so eigenvalues carry absolute error
     ``~eps ||C||^2`` and ``V = U^T C / S`` loses orthonormality as ``eps (S_1/S_r)^2``.
     Triplets below ``1e-7 S_1`` are dropped (they are rounding noise, or an exactly
-    lower rank); if a kept one is below ``1e-3 S_1`` (orthonormality worse than ~1e-10)
-    the SVD is used instead.
+    lower rank); if a kept one is below ``1e-3 S_1`` (orthonormality worse than ~1e-10),
+    or ``C = 0``, the SVD is used instead.
     """
-    G = C @ C.mT
-    ev, U = torch.linalg.eigh(G)
-    S = ev.flip(0).clamp_min(0).sqrt()
-    U = U.flip(1)
-    r = max(1, min(cap, int((S[0] * 1e-7 < S).sum())))
-    if float(S[r - 1]) < 1e-3 * float(S[0]) or float(S[0]) == 0.0:  # (C = 0: no Gram route)
+    S, U, r, ok = _gram_eig(C @ C.mT, cap)
+    if not ok:
         V, S, Uh = torch.linalg.svd(C.mT, full_matrices=False)  # tall transpose: faster
         r = _truncation_rank(S, cap, None)
         return Uh.mT[:, :r], S[:r], V.mT[:r]
