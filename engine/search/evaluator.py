@@ -491,6 +491,7 @@ class Evaluator:
         which parent proposed it. The cache keeps the first evaluation of a structure."""
         out: list[Evaluation | None] = [None] * len(structures)
         todo: list[tuple[int, Structure]] = []
+        sized: dict[int, tuple[int, float]] = {}  # candidate -> (params, score bound)
         queued: set[tuple[int, ...]] = set()
         for i, s in enumerate(structures):
             key = s.key()
@@ -503,6 +504,7 @@ class Evaluator:
                 continue
             params = s.params(self.space.dims)
             bound = self.objective.lower_bound(params, self.space.entries)
+            sized[i] = params, bound
             under = s.underdetermined(self.space.dims)
             if under is not None:
                 k, u, rows = under
@@ -548,17 +550,15 @@ class Evaluator:
                 if res is None:  # abandoned at the deadline
                     stop = True
                     continue
+                params, bound = sized[i]
                 if isinstance(res, TensorbenchError):  # ALS refused it (memory, size)
-                    p = s.params(self.space.dims)
-                    lb = self.objective.lower_bound(p, self.space.entries)
-                    out[i] = self._refuse(s, p, lb, str(res))
+                    out[i] = self._refuse(s, params, bound, str(res))
                     continue
                 rse, info, secs = res
                 self.fits += 1
                 cores = info.pop("cores", None)
                 if self.keep_cores and cores is not None:
                     self._cores[s.key()] = cores
-                params = s.params(self.space.dims)
                 score = self.objective.score(params, rse, self.space.entries)
                 ev = Evaluation(
                     s, params, rse, score, secs, self.fits, strategy=self.strategy, info=info
