@@ -22,6 +22,11 @@ def create_app(config: Config | None = None) -> pn.template.BootstrapTemplate:
     Every call builds new state, so two browser sessions never share anything.
     """
     hv.extension("bokeh", logo=False)
+    # Canvas, not HoloViews' default WebGL: the live plots hold thousands of points at
+    # most, and where the browser has no GPU (VMs, remote desktops, headless CI) WebGL runs
+    # in software and every repaint copies it back to the page -- measured in Chromium
+    # without a GPU: ~80% of the page's time, so a click on Cancel took seconds to land.
+    hv.renderer("bokeh").webgl = False
     tmpl = pn.template.BootstrapTemplate(
         title="tensorbench",
         header_background=_HEADER,

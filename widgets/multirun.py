@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -163,6 +165,9 @@ class MultiRunState(param.Parameterized):
                     "label": er.label,
                     "entry": er.entry,
                     "status": er.status,
+                    # asked to stop, still winding down: the page says so at once, so the
+                    # user sees the click landed (a fit in flight ends after its sweep)
+                    "cancelling": er.status == "running" and er.cancel.is_set(),
                     "fraction": er.fraction,
                     "message": er.message,
                     "records": list(er.records),
@@ -233,6 +238,8 @@ class RunRows:
                 continue
             _row, text, bar, cancel, color = self._rows[r["label"]]
             status = r["status"] if not r["error"] else f"failed: {r['error']}"
+            if r.get("cancelling"):
+                status = "cancelling"
             extra = self.status_text(r)
             label = html.escape(r["label"], quote=True)
             text.object = (
@@ -248,7 +255,7 @@ class RunRows:
                 if r["status"] == "ok"
                 else "secondary"
             )
-            cancel.disabled = r["status"] != "running"
+            cancel.disabled = r["status"] != "running" or bool(r.get("cancelling"))
 
 
 class ConfigFiles:
@@ -333,7 +340,26 @@ class RunPage:
 
     #: Seconds between polls of the running work.
     POLL_S = 0.5
+    #: Least seconds between two plot redraws while runs go on.
+    PLOT_MIN_S = 1.0
+    #: Most of the server's time that plot redraws may take while runs go on. A redraw
+    #: builds whole new figures (costing more as points pile up) and the browser then
+    #: lays them out again: at one a second, a search with ~1000 candidates kept the
+    #: server's event loop ~85% busy and the browser so far behind that a click on
+    #: Cancel took seconds to land (and once, on a slower CI machine, never did).
+    PLOT_SHARE = 0.2
     _poll: Any = None
+    _plots_due: float = 0.0
+
+    def _redraw_plots(self, draw: Callable[[], None], force: bool, running: bool) -> None:
+        """Call ``draw`` when due: always when forced or when no run goes on; while runs go
+        on, spaced so that redraws take at most :attr:`PLOT_SHARE` of the time."""
+        start = time.monotonic()
+        if running and not force and start < self._plots_due:
+            return
+        draw()
+        cost = time.monotonic() - start
+        self._plots_due = start + max(self.PLOT_MIN_S, cost / self.PLOT_SHARE)
 
     def _start_poll(self) -> None:
         if self._poll is None and pn.state.curdoc is not None:

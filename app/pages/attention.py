@@ -5,7 +5,6 @@ method computes, and watch time and error grow over a sweep."""
 from __future__ import annotations
 
 import html
-import time
 from typing import Any
 
 import panel as pn
@@ -158,7 +157,6 @@ class AttentionPage(RunPage, Viewer):
         self.state.param.watch(lambda *_: self._draw_setup(), "config")
         self._draw_setup()
         self._signature: Any = None
-        self._drawn_at = 0.0
 
     # ------------------------------------------------------------------ forms
 
@@ -253,17 +251,19 @@ class AttentionPage(RunPage, Viewer):
     def _refresh(self, force: bool = False) -> None:
         snap = self.state.snapshot()
         running = any(r["status"] == "running" for r in snap)
-        signature = [(r["status"], len(r["records"]), round(r["fraction"], 2)) for r in snap]
+        signature = [
+            (r["status"], r["cancelling"], len(r["records"]), round(r["fraction"], 2)) for r in snap
+        ]
         if not force and signature == self._signature:
             return
         self._signature = signature
         self.rows.update(snap)
         rows = [x for r in snap for x in r["records"]]
         sweep = self.state.config.task.get("sweep")
-        now = time.monotonic()
-        if force or not running or now - self._drawn_at >= 1.0:
-            self.plots.object = sweep_plots(rows, sweep["param"] if sweep else None)
-            self._drawn_at = now
+        param_name = sweep["param"] if sweep else None
+        self._redraw_plots(
+            lambda: setattr(self.plots, "object", sweep_plots(rows, param_name)), force, running
+        )
         self.table.object = results_table(rows)
         if not running:
             self._draw_heatmaps(snap)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import html
 import math
-import time
 from typing import Any
 
 import holoviews as hv
@@ -23,10 +22,6 @@ from tensorbench.widgets.multirun import ConfigFiles, RunPage, RunRows, run_colo
 from tensorbench.widgets.plots import notes_html
 
 __all__ = ["DecomposePage"]
-
-#: Seconds between redraws of the live curves while runs go on.
-#: Seconds between redraws of the error curves while runs go on.
-CURVE_S = 1.0
 
 
 class DecomposePage(RunPage, Viewer):
@@ -97,7 +92,6 @@ class DecomposePage(RunPage, Viewer):
         for w in (self.sweep_param, self.sweep_values):
             w.param.watch(lambda *_: self._sweep_changed(), "value")
         self.curves = pn.pane.HoloViews(None, sizing_mode="stretch_width", height=340)
-        self._drawn_at = 0.0
         self.images = pn.Column(sizing_mode="stretch_width")
         # ---- files, errors
         self.files = ConfigFiles(self.state, "decompose", self._sync_widgets)
@@ -181,18 +175,18 @@ class DecomposePage(RunPage, Viewer):
         # ends while this redraw is under way must still get one more (final) redraw.
         running = any(r["status"] == "running" for r in snap)
         signature = [
-            (r["label"], r["status"], len(r["records"]), round(r["fraction"], 2)) for r in snap
+            (r["label"], r["status"], r["cancelling"], len(r["records"]), round(r["fraction"], 2))
+            for r in snap
         ]
         if not force and signature == self._signature:
             return
         self._signature = signature
         self.rows.update(snap)
-        # Rebuilding the plots costs tens of milliseconds of the server's time (and GIL),
-        # taken from the running decompositions: at most once a second while they run.
-        now = time.monotonic()
-        if force or not running or now - self._drawn_at >= CURVE_S:
-            self.curves.object = error_curves(snap)
-            self._drawn_at = now
+        # Rebuilding the plots takes the server's time (and GIL) from the running
+        # decompositions: spaced out while they run.
+        self._redraw_plots(
+            lambda: setattr(self.curves, "object", error_curves(snap)), force, running
+        )
         self.results.object = results_table(snap)
         self.sweep_plot.object = sweep_plot(snap)
         if not running:

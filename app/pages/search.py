@@ -5,7 +5,6 @@ the Decompose page, export the race as a config or script."""
 from __future__ import annotations
 
 import html
-import time
 from typing import Any
 
 import pandas as pd
@@ -33,8 +32,6 @@ from tensorbench.widgets.search_state import SearchState
 
 __all__ = ["SearchPage"]
 
-#: Seconds between redraws of the plots while searches run (each costs server time).
-PLOT_S = 1.0
 HIDDEN = "hidden truth (demo)"
 _CARD_CSS = [".tb-structure svg {width: 100%; height: auto;}"]
 _TABLE_COLUMNS = ["strategy", "fit", "score", "RSE", "parameters", "compression", "edges"]
@@ -171,7 +168,6 @@ class SearchPage(RunPage, Viewer):
         self.alert, self.upload = self.files.alert, self.files.upload
         self.config_view = self.files.config_view
         self._signature: Any = None
-        self._drawn_at = 0.0
         self._cards_key: Any = None
 
     # ------------------------------------------------------------------ forms
@@ -342,22 +338,22 @@ class SearchPage(RunPage, Viewer):
         # "still running" is judged from the snapshot drawn, so a run ending mid-redraw
         # still gets its final redraw on the next poll.
         running = any(r["status"] == "running" for r in snap)
-        signature = [(r["label"], r["status"], len(r["records"])) for r in snap]
+        signature = [(r["label"], r["status"], r["cancelling"], len(r["records"])) for r in snap]
         if not force and signature == self._signature:
             return
         self._signature = signature
         self.rows.update(snap)
         self._stream_rows(snap)
         self._draw_cards(snap)
-        now = time.monotonic()
-        if force or not running or now - self._drawn_at >= PLOT_S:
-            self.curves.object = best_curves(snap)
-            self.scatter.object = candidates_scatter(snap)
-            self.tucker_table.object = tucker_table(snap)
-            self._drawn_at = now
+        self._redraw_plots(lambda: self._draw_plots(snap), force, running)
         self.summary.object = race_summary(snap)
         if not running:
             self._stop_poll()
+
+    def _draw_plots(self, snap: list[dict[str, Any]]) -> None:
+        self.curves.object = best_curves(snap)
+        self.scatter.object = candidates_scatter(snap)
+        self.tucker_table.object = tucker_table(snap)
 
     def _stream_rows(self, snap: list[dict[str, Any]]) -> None:
         """Append the evaluations not yet in the table (sent as a stream, not a reload)."""

@@ -234,3 +234,55 @@ def test_a_run_ending_during_a_redraw_still_gets_its_final_redraw(monkeypatch):
     page._refresh()
     assert poll.stopped and page._poll is None
     assert "ok" in page.rows._rows["tt_svd"][1].object
+
+
+def test_a_cancel_shows_at_once_while_the_run_winds_down():
+    # A fit in flight ends only after its sweep; the row must say the click landed
+    # (a user who sees "running" after clicking Cancel clicks again, or thinks it broke).
+    from tensorbench.widgets.multirun import EntryRun
+
+    page = page_with([{"method": "tt_svd", "ranks": [2, 3]}])
+    er = EntryRun("tt_svd", {"method": "tt_svd"}, status="running")
+    page.state.runs = {"tt_svd": er}
+    page.rows.reset(page.state.snapshot())
+    page.rows.update(page.state.snapshot())
+    _row, text, _bar, cancel, _color = page.rows._rows["tt_svd"]
+    assert ">running<" in text.object and not cancel.disabled
+    page.state.cancel_all()
+    snap = page.state.snapshot()
+    assert snap[0]["status"] == "running" and snap[0]["cancelling"]
+    assert page.state.running  # still winding down: the poll must go on
+    page.rows.update(snap)
+    assert ">cancelling<" in text.object and cancel.disabled
+    er.status = "cancelled"  # the worker ended
+    page.rows.update(page.state.snapshot())
+    assert ">cancelled<" in text.object
+
+
+def test_plot_redraws_are_spaced_by_their_cost_while_runs_go_on(monkeypatch):
+    # Each redraw builds new figures; at a fixed 1/s a big search kept the server ~85% busy.
+    import tensorbench.widgets.multirun as multirun
+
+    clock = [100.0]
+    monkeypatch.setattr(multirun.time, "monotonic", lambda: clock[0])
+    page = page_with([{"method": "tt_svd", "ranks": [2, 3]}])
+    drawn = []
+
+    def draw(cost):
+        def go():
+            drawn.append(clock[0])
+            clock[0] += cost
+
+        return go
+
+    page._redraw_plots(draw(0.1), force=False, running=True)  # the first one is due
+    clock[0] = 100.9
+    page._redraw_plots(draw(0.1), force=False, running=True)  # cheap: once a second
+    clock[0] = 101.0
+    page._redraw_plots(draw(0.6), force=False, running=True)
+    clock[0] = 103.9  # a 0.6 s redraw may come again only after 3 s (20% of the time)
+    page._redraw_plots(draw(0.1), force=False, running=True)
+    assert drawn == [100.0, 101.0]
+    page._redraw_plots(draw(0.1), force=True, running=True)  # forced: at once
+    page._redraw_plots(draw(0.1), force=False, running=False)  # the runs ended: at once
+    assert len(drawn) == 4
