@@ -51,7 +51,13 @@ def widget_for(p: Param, value: Any) -> pn.widgets.Widget:
     if p.kind == "float":
         return pn.widgets.FloatInput(value=value, **common)
     if p.kind == "bool":
-        return pn.widgets.Checkbox(value=value, label=label, sizing_mode="stretch_width")
+        # as wide as its label, so that the help icon (see with_help) sits right after it
+        return pn.widgets.Checkbox(
+            value=value,
+            label=label,
+            width=min(240, int(20 + 6.4 * len(label))),
+            margin=(5, 0, 5, 10),
+        )
     if p.kind == "choice":
         return pn.widgets.Select(value=value, options=list(p.choices), **common)
     if p.kind == "ints":
@@ -135,7 +141,18 @@ class ParamForm:
         return out
 
     def column(self) -> pn.Column:
-        return pn.Column(*self.widgets.values(), sizing_mode="stretch_width")
+        return pn.Column(
+            *(with_help(self.widgets[p.name], p.doc) for p in self.params),
+            sizing_mode="stretch_width",
+        )
+
+
+def with_help(widget: pn.widgets.Widget, doc: str) -> Any:
+    """``widget`` with its help: a checkbox has no ``description`` (the "?" icon the other
+    inputs show), so it gets a tooltip icon beside it; other widgets come back as they are."""
+    if not isinstance(widget, pn.widgets.Checkbox) or not doc:
+        return widget
+    return pn.Row(widget, pn.widgets.TooltipIcon(value=doc, margin=(5, 0)))
 
 
 class EntriesForm:

@@ -60,3 +60,20 @@ def test_index_size_out_of_range_or_cleared_is_reported() -> None:
     assert not st.set_size(ix, None)
     assert f"size of index {ix!r}: enter a whole number" in st.error
     assert st.network == before
+
+
+def test_every_engine_parameter_shows_its_help_checkboxes_too() -> None:
+    # The other inputs show their doc as a "?" icon (description); Panel's Checkbox has no
+    # description, so an on/off parameter such as cp_als_lev's "average" had no help at all.
+    from tensorbench.engine.params import Param
+    from tensorbench.widgets.forms import ParamForm
+
+    params = (
+        Param("average", "bool", True, "hand back the mean of the last sweeps when better"),
+        Param("max_iter", "int", 10, "most sweeps"),
+    )
+    col = ParamForm(params, {}, lambda: None).column()
+    tips = [t.value for t in col.select(pn.widgets.TooltipIcon)]
+    assert tips == ["hand back the mean of the last sweeps when better"]
+    assert [w.description for w in col.select(pn.widgets.IntInput)] == ["most sweeps"]
+    assert len(col.select(pn.widgets.Checkbox)) == 1
