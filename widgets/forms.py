@@ -55,7 +55,7 @@ def widget_for(p: Param, value: Any) -> pn.widgets.Widget:
         return pn.widgets.Checkbox(
             value=value,
             label=label,
-            width=min(240, int(20 + 6.4 * len(label))),
+            width=min(240, 26 + 7 * len(label)),
             margin=(5, 0, 5, 10),
         )
     if p.kind == "choice":

@@ -172,10 +172,13 @@ def candidates_scatter(snap: list[dict[str, Any]]) -> hv.Overlay | None:
     return hv.Overlay(layers).opts(
         logx=True,
         logy=True,
+        # the Pareto curve pads no x (a Curve's default): the largest candidates then sat
+        # on the frame's edge, half under the toolbar
+        padding=0.05,
         responsive=True,
         height=320,
         show_grid=True,
-        legend_position="top_right",
+        legend_position="right",  # outside: large, poor candidates sit top right
         title="every candidate: parameters against error",
     )
 
