@@ -133,7 +133,9 @@ def heatmaps(heat: dict[str, Any], labels: list[str]) -> hv.Layout | None:
                 title=f"{label}", clipping_colors={"NaN": "#eeeeee"}, **common
             )
         )
-    return hv.Layout(panels).cols(4)
+    # three to a row (~900 px): four ran past the right edge of a 1440 px wide page beside
+    # the sidebar; one Layout, not a wrapping box of panes, so zoom stays linked across maps
+    return hv.Layout(panels).cols(3)
 
 
 def _series(rows: list[dict[str, Any]], label: str, y: str) -> dict[str, list[float]]:

@@ -84,3 +84,15 @@ def test_setup_svg_escapes_user_text():
         "input": {"kind": "minilm", "text": "<script>alert(1)</script>", "layer": 0},
     }
     assert "<script>" not in setup_svg(task)
+
+
+def test_heatmaps_come_three_to_a_row():
+    # four in a row ran past the right edge of a 1440 px page beside the sidebar
+    import numpy as np
+
+    from tensorbench.widgets.attention_view import heatmaps
+
+    w = np.full((8, 8), 1 / 8)
+    kept = {m: np.ones((8, 8), dtype=bool) for m in ("exact", "hyper", "lev")}
+    layout = heatmaps({"weights": w, "kept": kept}, ["exact", "hyper", "lev"])
+    assert len(layout) == 4 and layout._max_cols == 3

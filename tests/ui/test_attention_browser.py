@@ -43,12 +43,15 @@ def test_attention_4k_problem_heatmaps_sweeps_and_minilm(page: Page, server: str
     for label in ("exact", "hyper", "lev"):
         expect(table.locator(f"tr[data-label^='{label}']").first).to_be_visible()
     expect(table).to_contain_text("4096")
-    # four heatmaps: the exact weights and what each method computed
-    page.screenshot(path=str(screenshots / "attention-4k.png"), full_page=True)
+    # every measurement (3 methods x 4 sizes) and the four heatmaps (the exact weights
+    # and what each method computed) before the screenshot: taken at "ok" alone, it once
+    # showed 11 rows and no heatmaps, the rest still on its way to the page
+    expect(table.locator("tr[data-label]")).to_have_count(12, timeout=60_000)
     caption = page.locator(".tb-heat-caption")
     expect(caption).to_contain_text("n = 4096", timeout=60_000)
     for label in ("exact", "hyper", "lev"):
         expect(caption).to_contain_text(label)
+    page.screenshot(path=str(screenshots / "attention-4k.png"), full_page=True)
 
     # MiniLM: real Q/K/V, the error of each method layer by layer
     page.get_by_label("input", exact=True).select_option("minilm")
