@@ -15,7 +15,7 @@ import numpy as np
 
 from .multirun import run_color
 
-__all__ = ["heatmaps", "results_table", "setup_svg", "sweep_plots"]
+__all__ = ["heatmaps", "results_table", "setup_svg", "sweep_legend", "sweep_plots"]
 
 #: Heatmaps show at most this many queries and keys (the top-left corner of larger maps).
 HEATMAP_PX = 256
@@ -150,6 +150,18 @@ def _series(rows: list[dict[str, Any]], label: str, y: str) -> dict[str, list[fl
     return {"x": [float(r["value"]) for r in pts], y: [float(r[y]) for r in pts]}
 
 
+def sweep_legend(rows: list[dict[str, Any]]) -> str:
+    """HTML legend of :func:`sweep_plots`: each method's label in its line colour."""
+    labels = list(dict.fromkeys(r["label"] for r in rows))
+    items = [
+        f"<span style='white-space: nowrap; margin-right: 18px'>"
+        f"<span style='display: inline-block; width: 22px; height: 3px; vertical-align: middle;"
+        f" background: {run_color(k)}; margin-right: 6px'></span>{html.escape(label)}</span>"
+        for k, label in enumerate(labels)
+    ]
+    return f"<div class='tb-sweep-legend' style='font-size: 13px'>{''.join(items)}</div>"
+
+
 def sweep_plots(rows: list[dict[str, Any]], param: str | None) -> hv.Layout | None:
     """Time, error and speedup against the swept value, one line per method (log-log)."""
     if not param or not rows:
@@ -183,7 +195,9 @@ def sweep_plots(rows: list[dict[str, Any]], param: str | None) -> hv.Layout | No
                     xlabel=param,
                     ylabel=title,
                     title=f"{title} by {param}",
-                    legend_position="bottom_right",
+                    # the page shows one legend above the three (sweep_legend): inside
+                    # each frame it covered the curves
+                    show_legend=False,
                 )
             )
     if not panels:

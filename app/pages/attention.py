@@ -18,6 +18,7 @@ from tensorbench.widgets.attention_view import (
     heatmaps,
     results_table,
     setup_svg,
+    sweep_legend,
     sweep_plots,
 )
 from tensorbench.widgets.forms import EntriesForm, ParamForm, parse_numbers
@@ -150,6 +151,7 @@ class AttentionPage(RunPage, Viewer):
         self.rows = RunRows(self.state, _status_text)
         self.setup = pn.pane.HTML("", sizing_mode="stretch_width", name="attention-setup")
         self.plots = pn.pane.HoloViews(None, sizing_mode="stretch_width", height=320)
+        self.legend = pn.pane.HTML("", sizing_mode="stretch_width", name="sweep-legend")
         self.heat = pn.pane.HoloViews(None, sizing_mode="stretch_width", name="heatmaps")
         self.heat_caption = pn.pane.HTML("", sizing_mode="stretch_width", name="heat-caption")
         self.table = pn.pane.HTML("", sizing_mode="stretch_width", name="attention-results")
@@ -261,9 +263,13 @@ class AttentionPage(RunPage, Viewer):
         rows = [x for r in snap for x in r["records"]]
         sweep = self.state.config.task.get("sweep")
         param_name = sweep["param"] if sweep else None
-        self._redraw_plots(
-            lambda: setattr(self.plots, "object", sweep_plots(rows, param_name)), force, running
-        )
+
+        def draw() -> None:
+            plots = sweep_plots(rows, param_name)
+            self.plots.object = plots
+            self.legend.object = "" if plots is None else sweep_legend(rows)
+
+        self._redraw_plots(draw, force, running)
         self.table.object = results_table(rows)
         if not running:
             self._draw_heatmaps(snap)
@@ -329,6 +335,7 @@ class AttentionPage(RunPage, Viewer):
             self.setup,
             pn.Row(self.run_button),
             self.rows.column,
+            self.legend,
             self.plots,
             self.heat_caption,
             self.heat,

@@ -96,3 +96,23 @@ def test_heatmaps_come_three_to_a_row():
     kept = {m: np.ones((8, 8), dtype=bool) for m in ("exact", "hyper", "lev")}
     layout = heatmaps({"weights": w, "kept": kept}, ["exact", "hyper", "lev"])
     assert len(layout) == 4 and layout._max_cols == 3
+
+
+def test_sweep_plots_share_one_legend_above_them():
+    # inside each of the three frames the legend covered the curves
+    from tensorbench.widgets.attention_view import sweep_legend, sweep_plots
+    from tensorbench.widgets.multirun import run_color
+
+    rows = [
+        {"label": m, "value": n, "median_s": 0.01 * n, "rel_error": 1e-3, "speedup": 1.0}
+        for m in ("exact", "hyper <b>")
+        for n in (256, 512)
+    ]
+    legend = sweep_legend(rows)
+    assert legend.index("exact") < legend.index("hyper &lt;b&gt;")  # escaped, in run order
+    assert run_color(0) in legend and run_color(1) in legend
+    layout = sweep_plots(rows, "n")
+    import holoviews as hv
+
+    shown = [hv.Store.lookup_options("bokeh", p, "plot").kwargs.get("show_legend") for p in layout]
+    assert shown == [False, False, False]
