@@ -51,12 +51,14 @@ def widget_for(p: Param, value: Any) -> pn.widgets.Widget:
     if p.kind == "float":
         return pn.widgets.FloatInput(value=value, **common)
     if p.kind == "bool":
-        # as wide as its label, so that the help icon (see with_help) sits right after it
+        # about as wide as its label, so that the help icon (see with_help) sits right
+        # after it; never wrapped under its box
         return pn.widgets.Checkbox(
             value=value,
             label=label,
-            width=min(240, 26 + 7 * len(label)),
+            width=min(240, 30 + 7 * len(label)),
             margin=(5, 0, 5, 10),
+            styles={"white-space": "nowrap"},
         )
     if p.kind == "choice":
         return pn.widgets.Select(value=value, options=list(p.choices), **common)
@@ -277,7 +279,7 @@ class TemplateForm(Viewer):
             w = widget_for(p, values[p.name])
             w.param.watch(self._on_field, "value")
             self._widgets[p.name] = (p, w)
-            objs.append(w)
+            objs.append(with_help(w, p.doc))
         self._fields.objects = objs
 
     def _on_select(self, event: param.parameterized.Event) -> None:
@@ -377,7 +379,7 @@ class RunSettings(Viewer):
 
     def __panel__(self) -> pn.viewable.Viewable:
         return pn.Column(
-            *(w for _p, w in self._widgets.values()),
+            *(with_help(w, p.doc) for p, w in self._widgets.values()),
             self._seed,
             self._device,
             sizing_mode="stretch_width",
