@@ -716,14 +716,8 @@ def _window_mean(acc: list[torch.Tensor], count: int) -> tuple[list[torch.Tensor
     columns between updates, so the sum is the mean of comparable points (ALS moves the
     columns continuously; the mean is only ever kept when it fits better).
     """
-    lam = None
-    out = []
-    for u in acc:
-        v, nrm = _normalize(u / count)
-        out.append(v)
-        lam = nrm if lam is None else lam * nrm
-    assert lam is not None
-    return out, lam
+    pairs = [_normalize(u / count) for u in acc]
+    return [v for v, _ in pairs], math.prod(nrm for _, nrm in pairs)
 
 
 def _sampled_als(
@@ -810,9 +804,8 @@ def _sampled_als(
             here = [*factors[:-1], factors[-1] * lam]
             acc = here if acc is None else [a + h for a, h in zip(acc, here, strict=True)]
             count += 1
-        # What an evaluation measures, and what the run would hand back if it stopped here.
-        shown: tuple[list[torch.Tensor], torch.Tensor] | None = None
         if evaluate:
+            # What the evaluation measures, and what the run hands back if it stops here.
             shown = (factors, lam)
             if acc is not None and count > 1:
                 # Each sampled solve scatters the iterate around the exact ALS path; the
@@ -839,11 +832,7 @@ def _sampled_als(
                 stop = "stagnation"
             if (done or last) and best_state is not None and best < rel:
                 # Sampled iterates wander at the noise floor: hand back the best one seen.
-                factors, lam, best_it = (
-                    [u.clone() for u in best_state[0]],
-                    best_state[1],
-                    best_state[2],
-                )
+                factors, lam, best_it = best_state  # cloned when kept; the run ends here
                 rel = best
                 extra_rec["restored_from"] = best_it
             elif done or last:
