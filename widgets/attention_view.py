@@ -15,7 +15,7 @@ import numpy as np
 
 from .multirun import run_color
 
-__all__ = ["heatmaps", "results_table", "setup_svg", "sweep_legend", "sweep_plots"]
+__all__ = ["heatmaps", "method_labels", "results_table", "setup_svg", "sweep_legend", "sweep_plots"]
 
 #: Heatmaps show at most this many queries and keys (the top-left corner of larger maps).
 HEATMAP_PX = 256
@@ -150,9 +150,14 @@ def _series(rows: list[dict[str, Any]], label: str, y: str) -> dict[str, list[fl
     return {"x": [float(r["value"]) for r in pts], y: [float(r[y]) for r in pts]}
 
 
+def method_labels(rows: list[dict[str, Any]]) -> list[str]:
+    """The methods' labels in the order of their first row (the order of their colours)."""
+    return list(dict.fromkeys(r["label"] for r in rows))
+
+
 def sweep_legend(rows: list[dict[str, Any]]) -> str:
     """HTML legend of :func:`sweep_plots`: each method's label in its line colour."""
-    labels = list(dict.fromkeys(r["label"] for r in rows))
+    labels = method_labels(rows)
     items = [
         f"<span style='white-space: nowrap; margin-right: 18px'>"
         f"<span style='display: inline-block; width: 22px; height: 3px; vertical-align: middle;"
@@ -166,7 +171,7 @@ def sweep_plots(rows: list[dict[str, Any]], param: str | None) -> hv.Layout | No
     """Time, error and speedup against the swept value, one line per method (log-log)."""
     if not param or not rows:
         return None
-    labels = list(dict.fromkeys(r["label"] for r in rows))
+    labels = method_labels(rows)
     panels = []
     logx = param not in ("layer",)
     for y, title in (

@@ -238,7 +238,7 @@ class RunRows:
                 continue
             _row, text, bar, cancel, color = self._rows[r["label"]]
             status = r["status"] if not r["error"] else f"failed: {r['error']}"
-            if r.get("cancelling"):
+            if r["cancelling"]:
                 status = "cancelling"
             extra = self.status_text(r)
             label = html.escape(r["label"], quote=True)
@@ -255,7 +255,7 @@ class RunRows:
                 if r["status"] == "ok"
                 else "secondary"
             )
-            cancel.disabled = r["status"] != "running" or bool(r.get("cancelling"))
+            cancel.disabled = r["status"] != "running" or r["cancelling"]
 
 
 class ConfigFiles:
@@ -350,6 +350,19 @@ class RunPage:
     PLOT_SHARE = 0.2
     _poll: Any = None
     _plots_due: float = 0.0
+    _signature: Any = None
+
+    def _changed(self, snap: list[dict[str, Any]], force: bool) -> bool:
+        """Whether ``snap`` shows anything the last drawn snapshot did not (always true when
+        forced); remembers it. Polls that change nothing then cost no redraw."""
+        signature = [
+            (r["label"], r["status"], r["cancelling"], len(r["records"]), round(r["fraction"], 2))
+            for r in snap
+        ]
+        if not force and signature == self._signature:
+            return False
+        self._signature = signature
+        return True
 
     def _redraw_plots(self, draw: Callable[[], None], force: bool, running: bool) -> None:
         """Call ``draw`` when due: always when forced or when no run goes on; while runs go

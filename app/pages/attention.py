@@ -16,6 +16,7 @@ from tensorbench.engine.attention.methods import METHODS, get_method
 from tensorbench.widgets.attention_view import (
     HEATMAP_PX,
     heatmaps,
+    method_labels,
     results_table,
     setup_svg,
     sweep_legend,
@@ -158,7 +159,6 @@ class AttentionPage(RunPage, Viewer):
         self.files = ConfigFiles(self.state, "attention", self._sync_widgets)
         self.state.param.watch(lambda *_: self._draw_setup(), "config")
         self._draw_setup()
-        self._signature: Any = None
 
     # ------------------------------------------------------------------ forms
 
@@ -253,12 +253,8 @@ class AttentionPage(RunPage, Viewer):
     def _refresh(self, force: bool = False) -> None:
         snap = self.state.snapshot()
         running = any(r["status"] == "running" for r in snap)
-        signature = [
-            (r["status"], r["cancelling"], len(r["records"]), round(r["fraction"], 2)) for r in snap
-        ]
-        if not force and signature == self._signature:
+        if not self._changed(snap, force):
             return
-        self._signature = signature
         self.rows.update(snap)
         rows = [x for r in snap for x in r["records"]]
         sweep = self.state.config.task.get("sweep")
@@ -283,7 +279,7 @@ class AttentionPage(RunPage, Viewer):
             self.heat_caption.object = ""
             return
         largest = max(heat, key=int)
-        labels = list(dict.fromkeys(r["label"] for r in res.metrics.get("rows", [])))
+        labels = method_labels(res.metrics.get("rows", []))
         self.heat.object = heatmaps(heat[largest], labels)
         shares = [
             f"<b>{html.escape(label)}</b> {100 * float(kept.mean()):.1f}% computed"

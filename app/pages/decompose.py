@@ -97,7 +97,6 @@ class DecomposePage(RunPage, Viewer):
         self.files = ConfigFiles(self.state, "decompose", self._sync_widgets)
         self.alert, self.upload = self.files.alert, self.files.upload
         self.config_view = self.files.config_view
-        self._signature: Any = None
 
     # ------------------------------------------------------------------ forms
 
@@ -174,13 +173,8 @@ class DecomposePage(RunPage, Viewer):
         # Judge "still running" from this snapshot, not from the live state: a run that
         # ends while this redraw is under way must still get one more (final) redraw.
         running = any(r["status"] == "running" for r in snap)
-        signature = [
-            (r["label"], r["status"], r["cancelling"], len(r["records"]), round(r["fraction"], 2))
-            for r in snap
-        ]
-        if not force and signature == self._signature:
+        if not self._changed(snap, force):
             return
-        self._signature = signature
         self.rows.update(snap)
         # Rebuilding the plots takes the server's time (and GIL) from the running
         # decompositions: spaced out while they run.

@@ -167,7 +167,6 @@ class SearchPage(RunPage, Viewer):
         self.files = ConfigFiles(self.state, "search", self._sync_widgets)
         self.alert, self.upload = self.files.alert, self.files.upload
         self.config_view = self.files.config_view
-        self._signature: Any = None
         self._cards_key: Any = None
 
     # ------------------------------------------------------------------ forms
@@ -338,10 +337,8 @@ class SearchPage(RunPage, Viewer):
         # "still running" is judged from the snapshot drawn, so a run ending mid-redraw
         # still gets its final redraw on the next poll.
         running = any(r["status"] == "running" for r in snap)
-        signature = [(r["label"], r["status"], r["cancelling"], len(r["records"])) for r in snap]
-        if not force and signature == self._signature:
+        if not self._changed(snap, force):
             return
-        self._signature = signature
         self.rows.update(snap)
         self._stream_rows(snap)
         self._draw_cards(snap)
