@@ -562,8 +562,10 @@ def floor_table(summary: list[dict[str, Any]], ref_method: str, tight: float | N
 
 def _cp_state(loc: dict[str, Any]) -> tuple[torch.Tensor, list[torch.Tensor]]:
     # At its exact evaluations a sampled method measures (and would hand back) ``shown``:
-    # the window mean of its iterates when that fits better (see ``average``).
-    factors, lam = loc.get("shown") or (loc["factors"], loc["lam"])
+    # the window mean of its iterates when that fits better (see ``average``). Between
+    # evaluations ``shown`` is the last evaluation's, stale: the iterate is what it holds.
+    evaluated = loc.get("evaluate") and loc.get("shown") is not None
+    factors, lam = loc["shown"] if evaluated else (loc["factors"], loc["lam"])
     return lam.clone(), [u.clone() for u in factors]
 
 
