@@ -27,6 +27,16 @@ def create_app(config: Config | None = None) -> pn.template.BootstrapTemplate:
     # in software and every repaint copies it back to the page -- measured in Chromium
     # without a GPU: ~80% of the page's time, so a click on Cancel took seconds to land.
     hv.renderer("bokeh").webgl = False
+    # Data plots do not take the mouse wheel until their zoom tool is chosen: with
+    # HoloViews' default (wheel zoom active) scrolling the page over a plot zoomed it
+    # instead, e.g. the Search scatter's error axis out to 1e23. The network diagram
+    # keeps wheel zoom (its own option), as a drawing canvas does.
+    hv.opts.defaults(
+        *(
+            getattr(hv.opts, element)(active_tools=["pan"])
+            for element in ("Curve", "Scatter", "Points", "Bars", "Image", "RGB", "Segments")
+        )
+    )
     tmpl = pn.template.BootstrapTemplate(
         title="tensorbench",
         header_background=_HEADER,

@@ -9,6 +9,7 @@ from typing import Any
 
 import pandas as pd
 import panel as pn
+from bokeh.models.widgets.tables import NumberFormatter, ScientificFormatter
 from panel.viewable import Viewer
 
 from tensorbench.engine import Config, Network, TensorbenchError
@@ -145,6 +146,12 @@ class SearchPage(RunPage, Viewer):
             pagination="local",
             page_size=15,
             sorters=[{"field": "score", "dir": "asc"}],
+            # Tabulator's default shows floats with few decimals: an RSE of 4.5e-11 read 0.0.
+            formatters={
+                "score": NumberFormatter(format="0.00000"),
+                "RSE": ScientificFormatter(precision=3, power_limit_low=-2),
+                "compression": NumberFormatter(format="0.000"),
+            },
             sizing_mode="stretch_width",
             name="evaluations-table",
         )
@@ -461,7 +468,11 @@ class SearchPage(RunPage, Viewer):
         ]
 
     def main(self) -> pn.viewable.Viewable:
-        """The page's main area."""
+        """The page's main area (built anew each time the page is shown)."""
+        # Tabulator.stream updates the table on screen and its value, but not the data a
+        # new view is built from (Panel 1.9): back on this page after another one, the
+        # table came up empty. Re-sending the value refreshes that data first.
+        self.table.param.trigger("value")
         table = pn.Column(
             pn.Row(self.open_editor, self.to_decompose),
             pn.pane.Markdown(

@@ -152,6 +152,15 @@ def test_sessions_do_not_share_state():
     assert t1 is not t2
 
 
+def test_data_plots_leave_the_wheel_to_the_page_but_the_diagram_zooms():
+    create_app()  # sets the app's plot defaults
+    render = hv.renderer("bokeh").get_plot
+    curve = render(hv.Curve([1, 2, 3]) * hv.Scatter([1, 2, 3])).state.toolbar
+    assert curve.active_scroll in ("auto", None)
+    diagram = render(network_diagram(build_template("mps"))).state.toolbar
+    assert type(diagram.active_scroll).__name__ == "WheelZoomTool"
+
+
 def test_stats_card_rows():
     rows = dict((k, v) for k, _label, v in stats_rows(default_config().network.stats()))
     assert rows["params"] == "3136"

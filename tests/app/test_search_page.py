@@ -104,6 +104,22 @@ def test_a_race_streams_records_and_draws_every_view():
     assert page.cards.object.count("<svg") == 2
 
 
+def test_the_table_keeps_its_rows_when_the_page_is_shown_again():
+    # The app rebuilds a page's main area each time its tab is chosen; a view built after
+    # the rows were streamed in must hold them all (it came up empty: Panel's stream does
+    # not update the data new views are built from).
+    from bokeh.document import Document
+
+    page = small_page(strategies=[{"strategy": "tnale"}])
+    page.main().get_root(Document())  # the view on screen while the race runs
+    finished(page)
+    rows = len(page.table.value)
+    assert rows > 0
+    root = page.main().get_root(Document())  # back on the page after another one
+    table = page.table._models[root.ref["id"]][0]  # the Tabulator model of that view
+    assert len(table.source.data["fit"]) == rows
+
+
 def test_the_race_gives_the_numbers_of_the_exported_config():
     page = small_page(strategies=[{"strategy": "tnale"}])
     snap = finished(page)
