@@ -549,9 +549,11 @@ class Network:
     def to_einsum(self) -> tuple[str, list[tuple[int, ...]]]:
         """Return an einsum equation and the operand shapes.
 
-        Index names become single characters via ``opt_einsum.get_symbol`` in order of first
-        appearance (``a-z``, ``A-Z`` first; numpy and torch accept only those 52, opt_einsum
-        and cotengra accept the rest).
+        When every index name is a single ASCII letter, the names are the symbols (a network
+        imported from ``ij,jk->ik`` reads back as that). Otherwise index names become single
+        characters via ``opt_einsum.get_symbol`` in order of first appearance (``a-z``,
+        ``A-Z`` first; numpy and torch accept only those 52, opt_einsum and cotengra accept
+        the rest).
         """
         sym = self.symbols()
         lhs = ",".join("".join(sym[ix] for ix in t.indices) for t in self._tensors)
@@ -562,6 +564,8 @@ class Network:
         """The einsum symbol of each index (see :meth:`to_einsum`)."""
         from opt_einsum import get_symbol
 
+        if all(len(ix) == 1 and ix.isascii() and ix.isalpha() for ix in self._sizes):
+            return {ix: ix for ix in self._sizes}
         return {ix: get_symbol(k) for k, ix in enumerate(self._sizes)}
 
     @classmethod

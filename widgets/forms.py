@@ -408,7 +408,13 @@ def parse_sizes(text: str, letters: str) -> dict[str, int]:
         key, sep, value = part.replace(":", "=").partition("=")
         if not sep or not value.strip().lstrip("-").isdigit():
             raise TensorbenchError(f"sizes: could not read {part.strip()!r}; write a=2, b=3")
-        sizes[key.strip()] = int(value)
+        key = key.strip()
+        if key in sizes and sizes[key] != int(value):
+            # a typo more often than not: refuse rather than silently keep the last one
+            raise TensorbenchError(
+                f"sizes: {key} is given twice, as {sizes[key]} and {int(value)}; keep one"
+            )
+        sizes[key] = int(value)
     return sizes
 
 

@@ -161,6 +161,20 @@ def test_data_plots_leave_the_wheel_to_the_page_but_the_diagram_zooms():
     assert type(diagram.active_scroll).__name__ == "WheelZoomTool"
 
 
+def test_einsum_import_keeps_the_letters_and_refuses_conflicting_sizes():
+    page = NetworkPage()
+    imp = page.einsum_import
+    imp.equation.value, imp.sizes.value = "ij,jk,kl->il", "i=4, j=8, k=2, l=3"
+    assert imp.apply()
+    net = page.state.config.network
+    assert net.to_einsum()[0] == "ij,jk,kl->il" and net.sizes["j"] == 8
+    # j given twice with different sizes: refused, the drawing stays as it was
+    imp.equation.value, imp.sizes.value = "ij,jk->ik", "i=4, j=8, j=3, k=2"
+    assert not imp.apply()
+    assert "j is given twice, as 8 and 3" in page.state.error
+    assert page.state.config.network == net
+
+
 def test_stats_card_rows():
     rows = dict((k, v) for k, _label, v in stats_rows(default_config().network.stats()))
     assert rows["params"] == "3136"

@@ -17,6 +17,7 @@ from tb_testing import networks
 
 from tensorbench.engine import Network, NetworkError, Tensor, contract, find_path, network_stats
 from tensorbench.engine.cost import naive_path, path_cost, reduced_inputs
+from tensorbench.engine.edit import rename_index
 from tensorbench.engine.network import MAX_INDEX_SIZE, MAX_TENSOR_ELEMENTS
 
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -233,8 +234,10 @@ def test_contraction_equals_dense_einsum(net):
 def test_to_einsum_runs_in_numpy():
     net = small()
     eq, shapes = net.to_einsum()
-    assert eq == "abc,bdc,dce->a"
+    assert eq == "iar,abr,brz->i"  # single-letter index names are their own symbols
     assert shapes == [(2, 3, 5), (3, 4, 5), (4, 5, 6)]
+    # one longer name: every index gets a symbol, in order of first appearance
+    assert rename_index(net, "a", "bond").to_einsum()[0] == "abc,bdc,dce->a"
     arrays = [a.numpy() for a in net.random_arrays(seed=0)]
     np.testing.assert_allclose(
         np.einsum(eq, *arrays), contract(net, net.random_arrays()).numpy(), rtol=1e-12
