@@ -189,6 +189,12 @@ class DecomposePage(RunPage, Viewer):
 
     @staticmethod
     def _status_text(r: dict[str, Any]) -> str:
+        runs = r["result"].metrics.get("runs", []) if r["result"] is not None else []
+        if r["status"] == "ok" and runs and runs[-1].get("status") == "ok":
+            # finished: the numbers of the results table (the final error is measured
+            # once more on the data; the last progress record may be an estimate)
+            last = runs[-1]
+            return f" · iteration {last['iterations']} · error {last['rel_error']:.4g}"
         if not r["records"]:
             return ""
         last = r["records"][-1]

@@ -200,7 +200,9 @@ def decompose_task(config: Config, rep: Reporter) -> dict[str, Any]:
                 "rel_error": _final_error(X, dec),
                 "params": dec.num_params,
                 "compression": dec.compression,
-                "iterations": len(dec.history),
+                # the method's own count (its last record's "iter"): a record at iter 0
+                # (hooi's HOSVD start, network_als's first error) is not an iteration
+                "iterations": (dec.history[-1].get("iter", len(dec.history)) if dec.history else 0),
                 "info": dec.info,
             }
             rep.artifacts.setdefault("decompositions", {})[label] = dec

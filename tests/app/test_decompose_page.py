@@ -41,6 +41,12 @@ def test_runs_go_side_by_side_and_match_a_sequential_run():
     assert isinstance(error_curves(snap), hv.Layout)
     table = results_table(snap)
     assert "tt_svd" in table and "hooi" in table
+    # a finished run's status line says what its table row says
+    for r in snap:
+        final = r["result"].metrics["runs"][0]
+        status = page.rows._rows[r["label"]][1].object
+        assert f"iteration {final['iterations']} · error {final['rel_error']:.4g}" in status
+        assert f"<td>{final['iterations']}</td>" in table
     # the exported config, run at once, gives the same final errors
     sequential = run(page.state.config)
     for r in snap:

@@ -68,6 +68,9 @@ def test_runs_every_method_and_records_each_iteration():
     for r in runs.values():
         assert r["status"] == "ok" and 0 < r["rel_error"] < 0.05
         assert r["params"] > 0 and r["iterations"] >= 1
+    # hooi's sweeps, not its records (the HOSVD start is a record at iteration 0)
+    hooi = result.artifacts["decompositions"]["hooi"]
+    assert runs["hooi"]["iterations"] == hooi.info["iterations"] == len(hooi.history) - 1
     assert {rec["method"] for rec in result.history} == set(runs)
     assert set(result.artifacts["decompositions"]) == set(runs)
     lines = result.summary().splitlines()
