@@ -131,3 +131,15 @@ def test_a_sweep_over_minilm_layers_measures_every_method_per_layer():
     assert [r["value"] for r in lev] == [0, 3, 5]
     assert len({r["rel_error"] for r in lev}) == 3  # three different layers
     assert res.metrics["input"]["model"].endswith("MiniLM-L6-v2")
+
+
+def test_cpu_peak_memory_counts_what_each_run_allocates():
+    # Every run allocates its output at least. Measured as the resident-set growth of a
+    # run, every method but the first read ~4 KiB: runs reused the pages earlier ones freed.
+    cfg = config(
+        input={"kind": "gaussian", "heads": 4, "d": 64},
+        sweep={"param": "n", "values": [1024, 2048]},
+    )
+    for r in run(cfg).metrics["rows"]:
+        out_bytes = 4 * r["n"] * 64 * 4  # heads x n x d float32 entries
+        assert r["peak_bytes"] >= out_bytes, r["label"]
