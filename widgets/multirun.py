@@ -152,6 +152,16 @@ class MultiRunState(param.Parameterized):
         if label in self.runs:
             self.runs[label].cancel.set()
 
+    def clear_runs(self) -> bool:
+        """Forget the finished runs (new data makes their results stale); False, and
+        nothing forgotten, while any is still running."""
+        with self._lock:
+            if any(er.status == "running" for er in self.runs.values()):
+                return False
+            self.runs = {}
+        self.revision += 1
+        return True
+
     def cancel_all(self) -> None:
         """Ask every run to stop."""
         for er in self.runs.values():

@@ -155,6 +155,12 @@ class DecomposePage(RunPage, Viewer):
         )
         self.state.set_network(net)
         self._sync_widgets()
+        # The last run's curves, table and images were of the old data: off the page
+        # (unless runs are still going, which the user may still want to watch).
+        if self.state.clear_runs():
+            self.rows.reset([])
+            self.images.objects = []
+            self._refresh(force=True)
 
     # ------------------------------------------------------------------ runs
 

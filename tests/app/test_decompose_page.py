@@ -160,6 +160,12 @@ def test_receive_network_sets_data_and_method():
         "hosvd": "ok",
         "network_als": "ok",
     }
+    # another network sent over: the last run's results (of other data) leave the page
+    page._refresh(force=True)
+    assert page.results.object and page.curves.object is not None
+    page.receive_network(build_template("tensor_ring", dims=[4, 5, 6], ranks=2))
+    assert page.state.snapshot() == [] and not page.rows.column.objects
+    assert not page.results.object and page.curves.object is None
 
 
 def test_sweep_mode_runs_each_value_and_plots_error_and_time():
