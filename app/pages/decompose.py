@@ -299,7 +299,7 @@ def _curve_data(r: dict[str, Any]) -> dict[str, list[float]]:
     ]
     return {
         "iteration": [x.get("iter", i + 1) for i, x in enumerate(recs)],
-        "seconds": [x["elapsed"] for x in recs],
+        "seconds": [max(x["elapsed"], 1e-6) for x in recs],  # > 0 on a log axis
         "relative error": [x["rel_error"] for x in recs],
     }
 
@@ -318,10 +318,15 @@ def _overlay(snap: list[dict[str, Any]], x: str, title: str) -> hv.Overlay:
             curves.append(hv.Scatter(_curve_data(r), x, "relative error").opts(color=color, size=5))
     return hv.Overlay(curves).opts(
         logy=True,
+        # by wall time, runs differ by orders of magnitude (hooi 0.06 s beside tt_als 5 s
+        # was a dot on the axis under the other curve)
+        logx=x == "seconds",
         responsive=True,
         height=320,
         show_grid=True,
-        legend_position="top_right",
+        # above the frame, not in it: inside, it hid the end of a curve (or a whole curve
+        # that finished early, in the plot by wall time)
+        legend_position="top",
         title=title,
         framewise=True,
     )
