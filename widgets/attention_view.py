@@ -174,6 +174,10 @@ def sweep_plots(rows: list[dict[str, Any]], param: str | None) -> hv.Layout | No
     labels = method_labels(rows)
     panels = []
     logx = param not in ("layer",)
+    # Ticks at the swept values themselves: on a log axis spanning less than a decade
+    # Bokeh put a label every 500 (512..4096 read "2500300035004000" in a third-width plot).
+    values = sorted({float(r["value"]) for r in rows if isinstance(r.get("value"), (int, float))})
+    xticks = [(v, f"{v:g}") for v in values] if 0 < len(values) <= 12 else None
     for y, title in (
         ("median_s", "time (s)"),
         ("rel_error", "relative error vs float64 exact"),
@@ -194,6 +198,8 @@ def sweep_plots(rows: list[dict[str, Any]], param: str | None) -> hv.Layout | No
                 hv.Overlay(layers).opts(
                     logx=logx,
                     logy=True,
+                    xticks=xticks,
+                    padding=(0.08, 0.1),  # the end points (and their ticks) off the frame
                     responsive=True,
                     height=280,
                     show_grid=True,

@@ -116,3 +116,6 @@ def test_sweep_plots_share_one_legend_above_them():
 
     shown = [hv.Store.lookup_options("bokeh", p, "plot").kwargs.get("show_legend") for p in layout]
     assert shown == [False, False, False]
+    # ticks at the swept values (Bokeh's own, on less than a decade, ran together)
+    ticks = [hv.Store.lookup_options("bokeh", p, "plot").kwargs.get("xticks") for p in layout]
+    assert ticks == [[(256.0, "256"), (512.0, "512")]] * 3
