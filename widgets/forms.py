@@ -408,13 +408,13 @@ def parse_sizes(text: str, letters: str) -> dict[str, int]:
         key, sep, value = part.replace(":", "=").partition("=")
         if not sep or not value.strip().lstrip("-").isdigit():
             raise TensorbenchError(f"sizes: could not read {part.strip()!r}; write a=2, b=3")
-        key = key.strip()
-        if key in sizes and sizes[key] != int(value):
+        key, size = key.strip(), int(value)
+        if sizes.get(key, size) != size:
             # a typo more often than not: refuse rather than silently keep the last one
             raise TensorbenchError(
-                f"sizes: {key} is given twice, as {sizes[key]} and {int(value)}; keep one"
+                f"sizes: {key} is given twice, as {sizes[key]} and {size}; keep one"
             )
-        sizes[key] = int(value)
+        sizes[key] = size
     return sizes
 
 

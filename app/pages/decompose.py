@@ -158,21 +158,23 @@ class DecomposePage(RunPage, Viewer):
         # The last run's curves, table and images were of the old data: off the page
         # (unless runs are still going, which the user may still want to watch).
         if self.state.clear_runs():
-            self.rows.reset([])
-            self.images.objects = []
-            self._refresh(force=True)
+            self._show_new_runs()
 
     # ------------------------------------------------------------------ runs
 
     def start(self) -> None:
         """Run every method (each in its own thread) and poll for progress."""
         self.state.start_all()
+        self._show_new_runs()
+        self._start_poll()
+
+    def _show_new_runs(self) -> None:
+        """Rows for the state's runs (none after a clear), the last images off, a redraw."""
         # One row per run, built once: redraws update it in place, so its Cancel button
         # stays the same element while the user reaches for it.
         self.rows.reset(self.state.snapshot())
         self.images.objects = []
         self._refresh(force=True)
-        self._start_poll()
 
     def _refresh(self, force: bool = False) -> None:
         snap = self.state.snapshot()
