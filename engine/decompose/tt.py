@@ -373,7 +373,10 @@ def tt_round_sum_rand(
     Accuracy is that of a randomized range finder: with a flat spectral tail the error is
     within ``~sqrt(1 + r / (oversample - 1))`` of exact rounding's (measured on ``a +
     0.01 b``, ranks 50 + 50 -> 50: 0.024 at ``oversample = 10``, 0.015 at 20, 0.0108 at
-    40, against 0.0101 exact); when the sum is exactly of rank ``<= r`` it is exact.
+    40, against 0.0101 exact); when the sum is exactly of rank ``<= r`` it is exact. A
+    bond whose sketch would be as wide as the input rank or as the modes to its right is
+    not sketched (the range is taken whole), so a sum kept at full rank comes back to
+    rounding level even when its terms differ in scale by 1e6.
 
     Parameters
     ----------
@@ -426,12 +429,23 @@ def tt_round_sum_rand(
     # that (the products with it are exact in the data's precision), and torch's float32
     # sampler is ~5x faster -- drawing the cores was 15% of the whole rounding.
     # The right sketches only choose *which* subspace of each unfolding's range is kept:
-    # Y = parts @ W lies in the range of ``parts`` whatever W's rounding errors, so an
-    # exactly low-rank sum is still captured exactly. Single precision (twice the GEMM
-    # speed, a third of the flops here) is therefore enough for them.
+    # Y = parts @ W lies in the range of ``parts`` whatever W's rounding errors, so when
+    # ``parts`` has rank <= l the range is captured exactly. Single precision (twice the
+    # GEMM speed, a third of the flops here) is then enough for them.
     sk = torch.float32 if ref.dtype in (torch.float64, torch.float32) else ref.dtype
+    # A "sketch" as wide as what it sketches is no sketch: a random square factor only
+    # worsens the conditioning (a direction at 1e-5 of the sum could fall below the
+    # bases' 1e-7 noise floor and be lost), and where ``parts`` has more columns of rank
+    # than ``l`` the TT stays exact only if W's null space is exactly that of the right
+    # part, which float32 misses by 1e-7. So where ``l`` is the product of the modes to
+    # the right (bonds near the right end, contiguous: ranks are admissible), W is the
+    # right part itself, in the data's precision; and where ``l`` is the input rank, the
+    # basis is taken from ``parts`` directly (below).
+    right_exact = [ls[k] >= math.prod(dims[k + 1 :]) for k in range(n - 1)]
     rand = [None] + [
-        torch.randn(
+        None
+        if right_exact[k - 1]
+        else torch.randn(
             ls_full[k],
             dims[k],
             ls_full[k + 1],
@@ -445,10 +459,13 @@ def tt_round_sum_rand(
     W: list[list[torch.Tensor]] = []
     for t in terms:
         Ws: list[torch.Tensor] = [ref.new_ones(1, 1)] * (n - 1)
-        w = torch.ones(1, 1, dtype=sk, device=ref.device)
+        w = ref.new_ones(1, 1)
         for k in range(n - 1, 0, -1):
-            tw = torch.tensordot(t[k].to(sk), w, dims=([2], [0]))  # (R_{k-1}, n_k, l_k)
-            w = torch.tensordot(tw, rand[k], dims=([1, 2], [1, 2]))  # (R_{k-1}, l_{k-1})
+            if right_exact[k - 1]:  # (R_{k-1}, n_k * l_k): the right part, exactly
+                w = torch.tensordot(t[k], w, dims=([2], [0])).reshape(t[k].shape[0], -1)
+            else:
+                tw = torch.tensordot(t[k].to(sk), w.to(sk), dims=([2], [0]))  # (R, n_k, l_k)
+                w = torch.tensordot(tw, rand[k], dims=([1, 2], [1, 2]))  # (R_{k-1}, l_{k-1})
             Ws[k - 1] = w.to(ref.dtype)
         W.append(Ws)
     # 2. Left-to-right: orthonormal range of each sketched unfolding; carry projections.
@@ -460,9 +477,12 @@ def tt_round_sum_rand(
             for m, t in zip(M, terms, strict=True)
         ]  # (q_{k-1} n_k, R^s_k)
         q0 = M[0].shape[0]
-        Y = parts[0] @ W[0][k]
-        for p, w in zip(parts[1:], W[1:], strict=True):
-            Y.addmm_(p, w[k])  # accumulate in place: no temporaries, no separate adds
+        if ls[k] >= in_ranks[k] and not right_exact[k]:
+            Y = torch.cat(parts, dim=1)
+        else:
+            Y = parts[0] @ W[0][k]
+            for p, w in zip(parts[1:], W[1:], strict=True):
+                Y.addmm_(p, w[k])  # accumulate in place: no temporaries, no separate adds
         # Q = base @ B, left unformed: step 3 multiplies it by a small matrix anyway, so
         # forming it once there saves a (q n) x l x l product per core (~12% of the time).
         base, B = _tall_orth_factor(Y)

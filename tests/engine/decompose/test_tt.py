@@ -310,6 +310,23 @@ def test_tall_orth_exactly_lower_rank_and_float32():
     torch.testing.assert_close(Q32.T @ Q32, torch.eye(20), rtol=0, atol=1e-5)
 
 
+def test_randomized_rounding_of_an_ill_conditioned_sum_keeps_it_exactly():
+    # Ranks 6, 8, 10 kept whole: bonds 0 and 1 are as wide as the input rank, bond 2 as
+    # the last mode (9). A square random sketch there lost up to half of b, which is at
+    # 1e-5 of a (its directions fell under the bases' noise floor), and a float32 one
+    # left ~1e-7 of b's share; the sum must come back to rounding level for every seed.
+    a, b = random_tt(DIMS, RANKS, seed=10), random_tt(DIMS, RANKS, seed=11)
+    b = [1e-5 * b[0], *b[1:]]
+    want = dense(a) + dense(b)
+    full = [2 * r for r in RANKS]  # no truncation: the rounding must reproduce the sum
+    for seed in range(3):
+        out = tt_round_sum_rand([a, b], full, seed=seed)
+        assert relative_error(want, dense(out)) < 1e-11
+        for c in out[1:]:
+            M = c.reshape(c.shape[0], -1)
+            torch.testing.assert_close(M @ M.T, torch.eye(M.shape[0], dtype=F64))
+
+
 def test_rounding_a_sum_that_cancels_gives_zero_not_nan():
     a = random_tt(DIMS, RANKS, seed=5)
     minus_a = [-a[0], *a[1:]]
