@@ -16,8 +16,8 @@ import torch
 
 from tensorbench.engine.decompose import DecompositionError, get_method, relative_error
 from tensorbench.engine.decompose.tr import (
+    _init_cores,
     _merge_draws,
-    _subchain,
     _subchain_gram,
     _transfer,
     default_samples,
@@ -116,11 +116,45 @@ def test_lev_within_ten_percent_of_als_at_default_samples(noisy_ring):
     assert flags[: len(flags) - 1] == [(k + 1) % 5 == 0 for k in range(len(flags) - 1)]
 
 
+def subchain(cores, k):
+    """Cores ``k+1, .., k-1`` (cyclic) contracted: ``(r_k, prod n_j, r_{k-1})``."""
+    n = len(cores)
+    P = cores[(k + 1) % n]
+    for j in range(2, n):
+        c = cores[(k + j) % n]
+        a, m, b = P.shape
+        P = (P.reshape(a * m, b) @ c.reshape(b, -1)).reshape(a, m * c.shape[1], c.shape[2])
+    return P
+
+
+@pytest.mark.parametrize(
+    ("dims", "ranks"),
+    [([5, 6, 7, 4, 3], [2, 3, 4, 2, 5]), ([9, 7], [3, 2]), ([4, 5, 6], [1, 1, 1])],
+)
+def test_tr_als_sweeps_equal_the_textbook_sweeps(dims, ranks):
+    # The textbook update of core k: least squares of X_(k) (modes cyclic from k+1, a
+    # permuted copy) against the formed subchain -- what tr_als avoids forming. Every
+    # bond has its own size, so a mixed-up index cannot pass.
+    X = noisy(dense(random_tr(dims, ranks, seed=4)), 0.05, seed=5)
+    n = len(dims)
+    got = tr_als(X, ranks=ranks, seed=2, max_iter=3, tol=0.0)
+    assert got.info["iterations"] == 3
+    cores = _init_cores(X, ranks, 2)  # tr_als's start for seed 2
+    for _ in range(3):
+        for k in range(n):
+            S = subchain(cores, k)
+            A = S.permute(1, 2, 0).reshape(S.shape[1], -1)  # rows j, columns (a, b)
+            Xk = X.permute([(k + j) % n for j in range(n)]).reshape(dims[k], -1)
+            H = torch.linalg.lstsq(A, Xk.T).solution  # ((a, b), n_k)
+            cores[k] = H.reshape(ranks[k - 1], ranks[k], -1).permute(0, 2, 1)
+    torch.testing.assert_close(dense(got.cores), dense(cores), rtol=1e-9, atol=1e-9)
+
+
 def test_gram_from_transfer_matrices_equals_design_gram(exact_ring):
     cores, _ = exact_ring
     E = [_transfer(c) for c in cores]
     for k in range(len(cores)):
-        S = _subchain(cores, k)
+        S = subchain(cores, k)
         At = S.permute(2, 0, 1).reshape(RANKS[k - 1] * RANKS[k], -1)
         torch.testing.assert_close(_subchain_gram(E, k, RANKS[k - 1], RANKS[k]), At @ At.T)
 
