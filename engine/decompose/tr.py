@@ -132,6 +132,38 @@ def _right_chains(cores: Cores) -> list[torch.Tensor]:
     return R
 
 
+def _fold_first(X0: torch.Tensor, core: torch.Tensor) -> torch.Tensor:
+    """``X0`` (``n_0 x rest``) with core 0 contracted in: ``(r_{N-1}, r_0, rest)``,
+    ``Z[c, a', rest] = sum_i G_0[c, i, a'] X[i, rest]``."""
+    rc, n0, r0 = core.shape
+    return (core.permute(0, 2, 1).reshape(rc * r0, n0) @ X0).reshape(rc, r0, -1)
+
+
+def _fold(Z: torch.Tensor, core: torch.Tensor) -> torch.Tensor:
+    """Core ``k``'s ``(a, i_k)`` contracted into ``Z`` ``(r_{N-1}, r_{k-1}, n_k * rest)``:
+    ``(r_{N-1}, r_k, rest)``, one batched product over the closing bond."""
+    G2 = core.reshape(-1, core.shape[2])
+    rc = Z.shape[0]
+    return torch.bmm(G2.mT.expand(rc, -1, -1), Z.reshape(rc, G2.shape[0], -1))
+
+
+def _rel_error_via_inner(X: torch.Tensor, cores: Cores, norm_x: float) -> float:
+    """``||X - T|| / ||X||`` from ``<X, T>`` (X folded with the cores, two passes over X)
+    and ``||T||^2`` (transfer matrices) -- no dense ``T``. Below ``~sqrt(eps)`` relative,
+    where the sum cancels, from the dense residual."""
+    Z = _fold_first(X.reshape(X.shape[0], -1), cores[0])
+    for c in cores[1:]:
+        Z = _fold(Z, c)
+    inner = float(torch.diagonal(Z.reshape(Z.shape[0], Z.shape[1])).sum().double())
+    T = _transfer(cores[0])
+    for c in cores[1:]:
+        T = T @ _transfer(c)
+    err_sq = norm_x**2 - 2 * inner + float(torch.trace(T).double())
+    if err_sq < math.sqrt(torch.finfo(X.dtype).eps) * norm_x**2:
+        return _exact_rel_error(X, cores, norm_x)
+    return _rel(math.sqrt(err_sq), norm_x)
+
+
 def _solve_psd(gram: torch.Tensor, rhs: torch.Tensor) -> torch.Tensor:
     """``gram^{-1} rhs`` by Cholesky; a pseudo-inverse when ``gram`` is singular."""
     L, info = torch.linalg.cholesky_ex(gram)
@@ -333,11 +365,10 @@ def tr_als(
             H = _solve_psd(gram, rhs)
             cores[k] = _unpack(H, r_prev, r_next)
             E[k] = _transfer(cores[k])
-            if k == 0:  # Z[c, a', rest] = sum_i G_0[c, i, a'] X[i, rest]
-                Z = cores[0].permute(0, 2, 1).reshape(rc * r_next, dims[0]) @ X0
-            elif k < n - 1:  # contract core k's (a, i_k) into Z
-                G2 = cores[k].reshape(r_prev * dims[k], r_next)
-                Z = torch.bmm(G2.mT.expand(rc, -1, -1), Zk)  # (c, a', Q_k)
+            if k == 0:
+                Z = _fold_first(X0, cores[0])
+            elif k < n - 1:
+                Z = _fold(Z, cores[k])
         # Error from the last solve: <X, T> = <H, rhs>, ||T||^2 = <H, gram H>.
         inner = float((H * rhs).sum().double())
         model = float((H * (gram @ H)).sum().double())
@@ -395,6 +426,26 @@ def _merge_draws(
         keys = keys // size
     out.append(keys)
     return out[::-1], counts
+
+
+def _take_slices(S: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+    """``S[:, :, idx]`` for slices ``(r, r', n)``, through ``gather`` (6x faster here than
+    ``index_select`` along the last axis, which indexes element by element)."""
+    a, b, n = S.shape
+    return S.reshape(a * b, n).gather(1, idx.expand(a * b, -1)).reshape(a, b, -1)
+
+
+def _chain_mul(P: torch.Tensor, S: torch.Tensor) -> torch.Tensor:
+    """``out[:, :, u] = P[:, :, u] @ S[:, :, u]`` for stacks of small matrices, sample last.
+
+    ``torch.bmm`` over thousands of 4 x 4 products runs one tiny GEMM each (~70 ns, about
+    1 GFlop/s here); with the samples as the last, contiguous axis the same product is
+    ``r`` fused multiply-adds over whole ``(r, r, U)`` slabs, 4x faster at ranks 4.
+    """
+    out = P[:, 0, None, :] * S[0, None, :, :]
+    for b in range(1, P.shape[1]):
+        out.addcmul_(P[:, b, None, :], S[b, None, :, :])
+    return out
 
 
 def _leverage_probs(core: torch.Tensor) -> torch.Tensor:
@@ -518,7 +569,7 @@ def tr_als_lev(
     cores = _init_cores(X, rs, seed)
     gen = torch.Generator(device=X.device).manual_seed(seed + 1)
     probs = [_leverage_probs(c) for c in cores]
-    slices = [c.permute(1, 0, 2).contiguous() for c in cores]  # (n_k, r_{k-1}, r_k)
+    slices = [c.permute(0, 2, 1).contiguous() for c in cores]  # (r_{k-1}, r_k, n_k)
     norm_x = float(torch.linalg.vector_norm(X).double())
     clock = IterationClock(callback)
     best, stalls = math.inf, 0
@@ -537,24 +588,23 @@ def tr_als_lev(
             for j in others:
                 logp = logp + torch.log(probs[j][idx[j]].double())
             w = torch.sqrt(counts.double() / m * torch.exp(-logp)).to(X.dtype)
-            # Design rows: slices of the subchain at the sampled indices, (U, r_k, r_{k-1}).
-            # Gathered from slice-major copies of the cores: contiguous (U, r, r) batches,
-            # ~15% faster than gathering along the middle axis and permuting.
-            P = slices[others[0]][idx[others[0]]]
+            # Design rows: the subchain at the sampled indices, (r_k, r_{k-1}, U), a product
+            # of U small matrices per core, kept sample-last (see _chain_mul).
+            P = _take_slices(slices[others[0]], idx[others[0]])
             for j in others[1:]:
-                P = torch.bmm(P, slices[j][idx[j]])
+                P = _chain_mul(P, _take_slices(slices[j], idx[j]))
             r_prev, r_next = rs[k - 1], rs[k]
-            A = P.transpose(1, 2).reshape(-1, r_prev * r_next) * w[:, None]  # cols (a, b)
+            At = P.transpose(0, 1).reshape(r_prev * r_next, -1) * w  # rows (a, b)
             F = X.movedim(k, -1)[tuple(idx[j] for j in range(n) if j != k)] * w[:, None]
-            H = _solve_psd(A.mT @ A, A.mT @ F)
+            H = _solve_psd(At @ At.mT, At @ F)
             cores[k] = _unpack(H, r_prev, r_next)
-            slices[k] = cores[k].permute(1, 0, 2).contiguous()
+            slices[k] = cores[k].permute(0, 2, 1).contiguous()
             probs[k] = _leverage_probs(cores[k])
         exact = it % p["eval_every"] == 0 or it == p["max_iter"]
         if exact:
-            rel = _exact_rel_error(X, cores, norm_x)
+            rel = _rel_error_via_inner(X, cores, norm_x)
         else:  # sampled residual of the last solve estimates ||X - T||^2
-            est = float(torch.linalg.vector_norm(F - A @ H).double())
+            est = float(torch.linalg.vector_norm(F - At.mT @ H).double())
             rel = _rel(est, norm_x)
         clock.record(iter=it, rel_error=rel, exact=exact)
         if exact:

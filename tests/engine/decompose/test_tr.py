@@ -16,9 +16,12 @@ import torch
 
 from tensorbench.engine.decompose import DecompositionError, get_method, relative_error
 from tensorbench.engine.decompose.tr import (
+    _chain_mul,
     _init_cores,
     _merge_draws,
+    _rel_error_via_inner,
     _subchain_gram,
+    _take_slices,
     _transfer,
     default_samples,
     tr_als,
@@ -148,6 +151,29 @@ def test_tr_als_sweeps_equal_the_textbook_sweeps(dims, ranks):
             H = torch.linalg.lstsq(A, Xk.T).solution  # ((a, b), n_k)
             cores[k] = H.reshape(ranks[k - 1], ranks[k], -1).permute(0, 2, 1)
     torch.testing.assert_close(dense(got.cores), dense(cores), rtol=1e-9, atol=1e-9)
+
+
+@pytest.mark.parametrize("level", [0.3, 1e-3, 0.0])
+def test_error_from_inner_products_equals_dense(level):
+    # 0.0: the model is X itself, where the inner-product sum cancels and the dense
+    # residual must take over (else the error would read ~1e-8, not ~1e-16)
+    dims, ranks = [5, 6, 7, 4], [2, 3, 4, 5]
+    cores = random_tr(dims, ranks, seed=6)
+    X = noisy(dense(cores), level, seed=7) if level else dense(cores)
+    got = _rel_error_via_inner(X, cores, float(X.norm()))
+    want = relative_error(X, dense(cores))
+    assert got == pytest.approx(want, rel=1e-8, abs=1e-14)
+
+
+def test_sample_last_small_products_equal_bmm():
+    g = torch.Generator().manual_seed(8)
+    S1 = torch.randn(3, 5, 7, generator=g, dtype=F64)  # (r, r', n)
+    S2 = torch.randn(5, 2, 6, generator=g, dtype=F64)
+    i1, i2 = torch.randint(0, 7, (40,), generator=g), torch.randint(0, 6, (40,), generator=g)
+    P, Q = _take_slices(S1, i1), _take_slices(S2, i2)
+    torch.testing.assert_close(P, S1[:, :, i1])
+    want = torch.bmm(P.permute(2, 0, 1), Q.permute(2, 0, 1)).permute(1, 2, 0)
+    torch.testing.assert_close(_chain_mul(P, Q), want)
 
 
 def test_gram_from_transfer_matrices_equals_design_gram(exact_ring):
