@@ -1121,7 +1121,23 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
                 ours["successes"] > theirs["successes"]
                 or (ours["successes"] == ours["runs"] and theirs["successes"] < theirs["runs"]),
             )
-            exact = next(s for s in sm if s["case"] == case and s["method"] == "tr_als")
+            # The exact baseline is the fastest exact TR-ALS of the run, ours or a peer's
+            # (each in its best configuration), among those that reached the floor on
+            # every seed.
+            exact = min(
+                (
+                    s
+                    for s in sm
+                    if s["case"] == case
+                    and s["method"] in ("tr_als", "TensorLy tensor_ring_als", "quimb fit")
+                    and s["successes"] == s["runs"]
+                    and s["median_time_to_floor_s"]
+                ),
+                key=lambda s: s["median_time_to_floor_s"],
+            )
+            exact_name = exact["method"] + (
+                f" ({exact['config']})" if exact["config"] != "defaults" else ""
+            )
             twice = next(
                 s
                 for s in sm
@@ -1131,9 +1147,10 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
                 t, te = lev["median_time_to_floor_s"], exact["median_time_to_floor_s"]
                 ratio = te / t if (t and te) else None
                 add(
-                    f"{case}: tr_als_lev ({label}) >= 5x faster to the floor than exact tr_als",
-                    f"{_fmt_s(t)} ({lev['successes']}/{lev['runs']} reached) vs {_fmt_s(te)} "
-                    f"({'—' if ratio is None else f'{ratio:.1f}x'})",
+                    f"{case}: tr_als_lev ({label}) >= 5x faster to the floor than the fastest "
+                    "exact TR-ALS",
+                    f"{_fmt_s(t)} ({lev['successes']}/{lev['runs']} reached) vs {_fmt_s(te)}, "
+                    f"{exact_name} ({'—' if ratio is None else f'{ratio:.1f}x'})",
                     None if ratio is None else ratio >= 5,
                 )
     if "tt" in results:
