@@ -527,9 +527,10 @@ def tr_als_lev(
     sweep costs ``O(N samples (N r^3 + n r^2))``, independent of ``prod(n)``; exact error
     evaluations (one dense reconstruction each) cost what one exact ALS core update does.
     Measured (AMD EPYC, 1 thread, ranks 4, 0.1% noise, benchmarks/bench_decompose.py):
-    to the noise floor in 83 ms at ``8^6`` against ``tr_als``'s 63 ms (its sweeps are
-    small GEMMs there, and ours ~2560 batched 4x4 products), and in 0.74 s at ``16^6``
-    against 5.9 s (7.9x): the sampled sweep's advantage grows with ``prod(n)``.
+    to the noise floor in 192 ms at ``16^6`` against ``tr_als``'s 537 ms (2.8x; quimb's
+    fit 1.08 s). At ``8^6`` sampling cannot pay: 62 ms against 13 ms, as an exact sweep
+    there is ~3 ms of GEMMs and a sampled one ~7 ms of operations on ~2560-row arrays.
+    The sampled sweep's advantage grows with ``prod(n)``.
 
     Parameters
     ----------
