@@ -241,6 +241,18 @@ def _cmd_template(args: argparse.Namespace, rest: Sequence[str]) -> int:
     net = spec.build(**given)
     task = get_task(args.task).defaults()
     cfg = Config(task=task, network=net, seed=args.seed, device=args.device, name=net.name)
+    # Tasks that work on data take it from the template, as the app's hand-offs do: a
+    # decomposition fits the network (network_als) to data drawn from it plus 1% noise;
+    # a search looks for the structure hidden in data drawn from it.
+    # (a data template is ignored next to a network document: named for the reader)
+    drawn = {"kind": "synthetic", "template": spec.name, "args": None, "network": net.to_dict()}
+    drawn["seed"] = args.seed
+    if args.task == "decompose":
+        cfg = cfg.replace(
+            task={"data": drawn | {"noise": 0.01}, "methods": [{"method": "network_als"}]}
+        )
+    elif args.task == "search":
+        cfg = cfg.replace(task={"data": drawn | {"noise": 0.0}})
     cfg = Config.from_dict(cfg.to_dict())  # validate device/seed like any loaded config
     text = cfg.to_json()
     if args.output and args.output != "-":

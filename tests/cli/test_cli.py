@@ -51,6 +51,28 @@ def test_template_run_export_script_round_trip(cli, tmp_path):
     assert len(stable(ran.stdout)) == 4
 
 
+def test_template_for_a_data_task_takes_its_data_from_the_template(cli, tmp_path):
+    # `template tensor_ring --task decompose` used to give the decompose defaults (a TT
+    # of other data, tt_svd) next to an unused ring; now the ring is fitted to data drawn
+    # from it, as the app's "Decompose with this network" does, and a search looks for it.
+    made = cli("template", "tensor_ring", "--task", "decompose", "-o", "d.json", cwd=tmp_path)
+    assert made.returncode == 0, made.stderr
+    doc = json.loads((tmp_path / "d.json").read_text())
+    data = doc["task"]["data"]
+    assert data["network"] == doc["network"] and data["noise"] == 0.01
+    assert [m["method"] for m in doc["task"]["methods"]] == ["network_als"]
+    ran = cli("run", "d.json", cwd=tmp_path)
+    assert ran.returncode == 0, ran.stderr
+    err = float(ran.stdout.split("relative error ")[1].split(",")[0])
+    assert 0.005 < err < 0.012  # the 1% noise, fitted by the ring it was drawn from
+
+    made = cli("template", "tensor_ring", "--task", "search", "-o", "s.json", cwd=tmp_path)
+    assert made.returncode == 0, made.stderr
+    doc = json.loads((tmp_path / "s.json").read_text())
+    assert doc["task"]["data"]["network"] == doc["network"]
+    assert doc["task"]["data"]["noise"] == 0.0
+
+
 def test_validate_and_overrides(cli, tmp_path):
     cli("template", "peps", "--rows", "2", "--cols", "3", "-o", "p.json", cwd=tmp_path)
     ok = cli("validate", "p.json", cwd=tmp_path)
