@@ -524,8 +524,9 @@ def tr_als_lev(
     own leverage scores up to ``prod_j rank_j``). Duplicate draws are merged into one row
     weighted by their count; rows are reweighted by ``1 / sqrt(samples p)``. Only the
     sampled fibers of ``X`` are read and the design rows are built slice by slice, so a
-    sweep costs ``O(N samples (N r^3 + n r^2))``, independent of ``prod(n)``; exact error
-    evaluations (one dense reconstruction each) cost what one exact ALS core update does.
+    sweep costs ``O(N samples (N r^3 + n r^2))``, independent of ``prod(n)``; an exact error
+    evaluation is one pass over X (``<X, T>`` with the cores folded in, ``||T||`` from
+    transfer matrices), about a third of an exact ALS sweep.
     Measured (AMD EPYC, 1 thread, ranks 4, 0.1% noise, benchmarks/bench_decompose.py):
     to the noise floor in 192 ms at ``16^6`` against ``tr_als``'s 537 ms (2.8x; quimb's
     fit 1.08 s). At ``8^6`` sampling cannot pay: 62 ms against 13 ms, as an exact sweep
@@ -541,7 +542,7 @@ def tr_als_lev(
     callback : callable, optional
         Called after every sweep with ``{"iter", "rel_error", "exact", "elapsed"}``.
         With ``exact`` True (every ``eval_every`` sweeps and the last) ``rel_error`` is the
-        dense residual's; otherwise the sampled residual of the sweep's last solve (an
+        exact residual's; otherwise the sampled residual of the sweep's last solve (an
         unbiased estimate for a fixed model; slightly optimistic, the rows were fitted).
     ranks : int or list of int
         TR ranks ``r_0 .. r_{N-1}`` (``r_k`` joins cores ``k`` and ``k+1``).
@@ -555,7 +556,7 @@ def tr_als_lev(
         best relative error so far by less than ``tol`` (a sampled sweep may raise the
         error a little, so one bad evaluation does not stop), or after ``max_iter``.
     eval_every : int
-        Sweeps between exact evaluations (each costs one dense reconstruction).
+        Sweeps between exact evaluations (each costs one pass over X).
 
     Returns
     -------
