@@ -526,7 +526,7 @@ def tr_als_lev(
     sampled fibers of ``X`` are read and the design rows are built slice by slice, so a
     sweep costs ``O(N samples (N r^3 + n r^2))``, independent of ``prod(n)``; an exact error
     evaluation is one pass over X (``<X, T>`` with the cores folded in, ``||T||`` from
-    transfer matrices), about a third of an exact ALS sweep.
+    transfer matrices): 21 ms at ``16^6`` ranks 4, a sixth of an exact ALS sweep there.
     Measured (AMD EPYC, 1 thread, ranks 4, 0.1% noise, benchmarks/bench_decompose.py):
     to the noise floor in 192 ms at ``16^6`` against ``tr_als``'s 537 ms (2.8x; quimb's
     fit 1.08 s). At ``8^6`` sampling cannot pay: 62 ms against 13 ms, as an exact sweep
