@@ -109,7 +109,7 @@ def best_curves(snap: list[dict[str, Any]]) -> hv.Layout | None:
                 responsive=True,
                 height=300,
                 show_grid=True,
-                legend_position="top_right",
+                legend_position="top",  # above the frame: a run stuck high would run under it
                 title=title,
                 framewise=True,
             )

@@ -99,6 +99,9 @@ def test_a_race_streams_records_and_draws_every_view():
     assert len(page.table.value) == sum(len(evaluations(r)) for r in snap)
     assert page.cards.object.count("<svg") == 3
     assert page.curves.object is not None and page.scatter.object is not None
+    # legends above the frames: a run that stays high runs along the top edge
+    for panel in page.curves.object:
+        assert hv.Store.lookup_options("bokeh", panel, "plot").kwargs["legend_position"] == "top"
     assert "tnale" in race_summary(snap) and "fits" in page.rows._rows["tnale"][1].object
     page.show_truth.value = False
     assert page.cards.object.count("<svg") == 2
