@@ -447,7 +447,7 @@ class EinsumImport(Viewer):
         except TensorbenchError as e:
             self.state.error = f"einsum import: {e}"
             return False
-        return self.state.edit_network(lambda _old: net)
+        return self.state.replace_network(net)
 
     def __panel__(self) -> pn.viewable.Viewable:
         return pn.Column(self.equation, self.sizes, self.button, sizing_mode="stretch_width")

@@ -201,6 +201,7 @@ class NetworkEditor(Viewer):
         self._revision = 0
         self._fit_next = True
         self._names: set[str] = set()
+        self._replaced = self.state.replaced
         self.hot: list[str] = []
 
         def button(label: str, handler: Any, tip: str) -> pn.widgets.Button:
@@ -320,11 +321,14 @@ class NetworkEditor(Viewer):
         self._revision += 1
         net = self.state.network
         names = set() if net is None else {t.name for t in net.tensors}
-        # A new network (template, upload, example, undoing a clear) is fitted into view;
-        # adding or deleting a tensor on the canvas keeps the view where the user put it.
-        if len(names ^ self._names) > 1:
+        # A new network (template, upload, example, import, hand-off; undoing a clear) is
+        # fitted into view; adding or deleting a tensor on the canvas keeps the view where
+        # the user put it. Replacements say so: by names alone, a 3-tensor einsum import
+        # after a 4-tensor one (T0..T2 after T0..T3) looked like one tensor deleted.
+        if len(names ^ self._names) > 1 or self.state.replaced != self._replaced:
             self._fit_next = True
         self._names = names
+        self._replaced = self.state.replaced
         self.canvas.graph = canvas_graph(
             net,
             selection=self.state.selection,

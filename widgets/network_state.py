@@ -69,6 +69,11 @@ class NetworkState(param.Parameterized):
     )
     can_undo = param.Boolean(default=False, doc="There is an edit to undo.")
     can_redo = param.Boolean(default=False, doc="There is an undone edit to redo.")
+    replaced = param.Integer(
+        default=0,
+        doc="Counts whole-network replacements (template, load, import, hand-off): the "
+        "editor fits each into view, as it keeps the view for edits on the canvas.",
+    )
 
     #: Most edits kept for undo.
     UNDO_LIMIT = 200
@@ -97,7 +102,9 @@ class NetworkState(param.Parameterized):
         self.error = message
         return False
 
-    def _set_config(self, config: Config, info: str = "", *, record: bool = True) -> None:
+    def _set_config(
+        self, config: Config, info: str = "", *, record: bool = True, replaced: bool = False
+    ) -> None:
         # The config is valid, so it is applied at once; its stats (a path search that can
         # take seconds on big networks) follow from a worker thread.
         if record and config != self.config:
@@ -117,6 +124,8 @@ class NetworkState(param.Parameterized):
             selection=selection,
             can_undo=bool(self._undo),
             can_redo=bool(self._redo),
+            # in the same update, so the editor's redraw sees it
+            replaced=self.replaced + int(replaced),
         )
         self._request_stats(config)
 
@@ -153,13 +162,19 @@ class NetworkState(param.Parameterized):
 
     # ------------------------------------------------------------------ canvas edits
 
-    def _edit(self, fn: Any, *args: Any, select: dict[str, list[str]] | None = None) -> bool:
+    def _edit(
+        self,
+        fn: Any,
+        *args: Any,
+        select: dict[str, list[str]] | None = None,
+        replaced: bool = False,
+    ) -> bool:
         """Apply an :mod:`~tensorbench.engine.edit` function to the network."""
         try:
             net = fn(self.network, *args)
         except TensorbenchError as e:
             return self._fail(str(e))
-        self._set_config(dataclasses.replace(self.config, network=net))
+        self._set_config(dataclasses.replace(self.config, network=net), replaced=replaced)
         self.template = CUSTOM
         if select is not None:
             self.select(select.get("tensors", []), select.get("indices", []))
@@ -168,6 +183,11 @@ class NetworkState(param.Parameterized):
     def edit_network(self, fn: Any) -> bool:
         """Replace the network by ``fn(network)`` (validated, undoable)."""
         return self._edit(fn)
+
+    def replace_network(self, net: Network) -> bool:
+        """Show another network altogether (an einsum import, a search's structure):
+        validated, undoable, and fitted into view."""
+        return self._edit(lambda _old: net, replaced=True)
 
     def add_tensor(self, pos: tuple[float, float]) -> bool:
         """Add a tensor at ``pos`` (network units) and select it."""
@@ -319,7 +339,7 @@ class NetworkState(param.Parameterized):
             cfg = Config(self.config.task, net, self.config.seed, self.config.device, net.name)
         except TensorbenchError as e:
             return self._fail(str(e))
-        self._set_config(cfg)
+        self._set_config(cfg, replaced=True)
         self.param.update(template=name, template_args=dict(args))
         return True
 
@@ -351,7 +371,7 @@ class NetworkState(param.Parameterized):
                 cfg = load_config(doc)
         except TensorbenchError as e:
             return self._fail(str(e) if str(e).startswith(source) else f"{source}: {e}")
-        self._set_config(cfg, info=f"loaded {source}")
+        self._set_config(cfg, info=f"loaded {source}", replaced=True)
         self.param.update(template=CUSTOM, template_args={})
         return True
 

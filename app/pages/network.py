@@ -160,7 +160,7 @@ class NetworkPage(Viewer):
 
     def receive_network(self, net: Network, **_: Any) -> None:
         """Show ``net`` on the canvas (e.g. a structure found by a search); undoable."""
-        self.state.edit_network(lambda _old: net)
+        self.state.replace_network(net)
 
     def _on_example(self, event: Any) -> None:
         if event.new:

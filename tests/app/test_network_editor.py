@@ -116,3 +116,29 @@ def test_canvas_graph_describes_legs_in_axis_order():
     two = canvas_graph(build_template("mps", sites=2, periodic=True))
     assert sorted(b["offset"] for b in two["bonds"]) == [-0.5, 0.5]
     assert canvas_graph(None)["tensors"] == []
+
+
+def test_a_replaced_network_is_fitted_into_view_and_canvas_edits_are_not():
+    # By tensor names alone, a 3-tensor einsum import after a 4-tensor one (T0..T2 after
+    # T0..T3) looked like one deleted tensor, and the triangle was drawn half off-canvas.
+    page = NetworkPage()
+    ed, s = page.editor, page.state
+    s.wait()
+    fits: list[bool] = []  # every drawing sent (stats arriving later redraw without a fit)
+    ed.canvas.param.watch(lambda e: fits.append(e.new["fit"]), "graph")
+
+    def fitted(action) -> bool:
+        fits.clear()
+        assert action(), s.error
+        s.wait()
+        return any(fits)
+
+    imp = page.einsum_import
+    for eq, sizes in (
+        ("ij,jk,kl,lm->im", "i=2,j=8,k=8,l=8,m=2"),
+        ("abc,cde,efa->bdf", "a=4,b=3,c=4,d=3,e=4,f=3"),
+    ):
+        imp.equation.value, imp.sizes.value = eq, sizes
+        assert fitted(imp.apply)
+    assert not fitted(lambda: s.add_tensor((0.0, 0.0)))  # an edit on the canvas: view kept
+    assert fitted(lambda: s.replace_network(build_template("mps", sites=3, bond=2, phys=2)))
