@@ -20,6 +20,13 @@ from tensorbench.engine.data import DATA_SOURCES, MAX_UPLOAD_BYTES, get_source
 
 from .forms import ParamForm
 
+#: Source fields that, once filled in, make others moot (the source ignores them): those
+#: are shown disabled, so the form never names data it does not use (a drawing sent to
+#: the Decompose page left "template: tensor_train" beside the ring it was drawn from).
+OVERRIDES: dict[str, tuple[str, tuple[str, ...]]] = {
+    "synthetic": ("network", ("template", "args")),
+}
+
 __all__ = ["CustomSource", "DataForm", "save_upload"]
 
 
@@ -115,6 +122,8 @@ class DataForm:
             self.doc.object = html.escape(source.doc)
             current = {} if fresh or spec is None else dict(spec)
             self._form = ParamForm(source.params, current, self._changed)
+            if name in OVERRIDES:
+                self._link_override(*OVERRIDES[name])
             objects: list[Any] = [self._form.column()]
             if any(p.kind == "bytes" for p in source.params):
                 picker = pn.widgets.FileInput(accept=".npy,.npz", sizing_mode="stretch_width")
@@ -123,6 +132,18 @@ class DataForm:
             self.area.objects = objects
         if fresh:
             self._changed()
+
+    def _link_override(self, field: str, moot: tuple[str, ...]) -> None:
+        assert self._form is not None
+        widgets = self._form.widgets
+
+        def sync(*_: Any) -> None:
+            filled = bool(str(widgets[field].value or "").strip())
+            for name in moot:
+                widgets[name].disabled = filled
+
+        widgets[field].param.watch(sync, "value")
+        sync()
 
     def _upload(self, content: bytes | None, filename: str | None) -> None:
         if not content or self._form is None:

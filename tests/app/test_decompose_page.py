@@ -153,6 +153,12 @@ def test_receive_network_sets_data_and_method():
     task = page.state.config.task
     assert task["data"]["kind"] == "synthetic" and task["data"]["network"]["tensors"]
     assert [m["method"] for m in task["methods"]] == ["hosvd", "network_als"]
+    # the form does not name a template the data does not come from
+    fields = page.data._form.widgets
+    assert fields["template"].disabled and fields["args"].disabled
+    fields["network"].value = ""
+    assert not fields["template"].disabled
+    page.receive_network(net)
     page.state.set_settings(device="cpu")
     page.start()
     page.state.wait(120)
