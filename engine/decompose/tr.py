@@ -229,7 +229,8 @@ def _check_tr_ranks(dims: list[int], ranks: Any, what: str) -> list[int]:
             raise DecompositionError(
                 f"{what}: ranks {rs} are too large for mode sizes {dims}: core {k} would have "
                 f"{rs[k - 1]} x {rs[k]} = {rs[k - 1] * rs[k]} unknowns per row but only "
-                f"{total // dims[k]} equations; lower ranks {(k - 1) % n} or {k}"
+                f"{total // dims[k]} equations; lower the ranks of its bonds (entries "
+                f"{(k - 1) % n} and {k} of ranks) so their product is at most {total // dims[k]}"
             )
     return rs
 
