@@ -541,7 +541,7 @@ def _tall_orth(Y: torch.Tensor) -> torch.Tensor:
 
 def _tall_orth_factor(Y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
     """:func:`_tall_orth` as ``Q = base @ B`` with the product left to the caller (``B`` is
-    ``None`` when ``base`` already is ``Q``: the Householder and second-pass cases)."""
+    ``None`` when ``base`` already is ``Q``: the Householder case)."""
     if Y.dtype != torch.float64:
         return torch.linalg.qr(Y)[0], None
     S, V, keep, ok = _gram_eig(Y.mT @ Y, Y.shape[1])
@@ -550,9 +550,9 @@ def _tall_orth_factor(Y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | Non
     B = V[:, :keep] / S[:keep]
     if ok:
         return Y, B
-    Q = Y @ B
+    Q = Y @ B  # the second pass needs the first one's Q formed; its own product need not be
     S, V, keep, _ = _gram_eig(Q.mT @ Q, Q.shape[1])
-    return Q @ (V[:, :keep] / S[:keep]), None
+    return Q, V[:, :keep] / S[:keep]
 
 
 def _wide_svd(C: torch.Tensor, cap: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
