@@ -529,8 +529,9 @@ def tr_als_lev(
     evaluation is one pass over X (``<X, T>`` with the cores folded in, ``||T||`` from
     transfer matrices): 21 ms at ``16^6`` ranks 4, a sixth of an exact ALS sweep there.
     Measured (AMD EPYC, 1 thread, ranks 4, 0.1% noise, benchmarks/bench_decompose.py):
-    to the noise floor in 192 ms at ``16^6`` against ``tr_als``'s 537 ms (2.8x; quimb's
-    fit 1.08 s). At ``8^6`` sampling cannot pay: 62 ms against 13 ms, as an exact sweep
+    to the noise floor in 192-202 ms at ``16^6`` against ``tr_als``'s 537-557 ms (2.8x in
+    two runs; quimb's fit 1.08-1.25 s). At ``8^6`` sampling cannot pay: 62-78 ms against
+    13-17 ms, as an exact sweep
     there is ~3 ms of GEMMs and a sampled one ~7 ms of operations on ~2560-row arrays.
     The sampled sweep's advantage grows with ``prod(n)``.
 

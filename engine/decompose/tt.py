@@ -363,13 +363,14 @@ def tt_round_sum_rand(
     sketched on its own, so the block-diagonal zeros of :func:`tt_add` cost nothing
     (another factor ``~s`` on the sketch). Measured (AMD EPYC, 1 thread, float64, 10
     modes of 100, rounded to 50; benchmarks/bench_decompose.py): sum of two rank-50 TTs
-    (``R = 100``) 100 ms vs 321 ms exact (3.2x); of four (``R = 200``) 170 ms vs 1.63 s
-    (9.6x). With two terms the flops are ~1/4 of exact rounding's and what is left is
-    float64 GEMMs near the machine's peak: the orthonormal bases come from Gram matrices
-    (:func:`_tall_orth`, 2.5x faster than Householder QR here) and are formed only once,
-    in the truncation sweep, so the gain stops near 3.2x on one core. When the sum is
+    (``R = 100``) 100-111 ms vs 321-368 ms exact (3.2-3.3x in three runs); of four
+    (``R = 200``) 157-170 ms vs 1.61-1.83 s (~10x). With two terms the flops are ~1/4 of
+    exact rounding's and what is left is float64 GEMMs near the machine's peak: the
+    orthonormal bases come from Gram matrices (:func:`_tall_orth`, 2.5x faster than
+    Householder QR here) and are formed only once, in the truncation sweep, so the gain
+    stops near 3.3x on one core. When the sum is
     nearly of low rank (``a + 0.01 b``) the bases take a second Gram pass to stay
-    orthonormal: 127 ms vs 333 ms (2.6x).
+    orthonormal: 120 ms vs 333 ms (2.8x).
 
     Accuracy is that of a randomized range finder: with a flat spectral tail the error is
     within ``~sqrt(1 + r / (oversample - 1))`` of exact rounding's (measured on ``a +
