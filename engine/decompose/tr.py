@@ -98,6 +98,14 @@ def _transfer(core: torch.Tensor) -> torch.Tensor:
     return torch.einsum("aib,cid->acbd", core, core).reshape(r0 * r0, r1 * r1)
 
 
+def _tr_norm_sq(cores: Cores) -> float:
+    """``||T||^2`` of the ring: the trace of the product of its transfer matrices."""
+    T = _transfer(cores[0])
+    for c in cores[1:]:
+        T = T @ _transfer(c)
+    return float(torch.trace(T))
+
+
 def _subchain_gram(E: list[torch.Tensor], k: int, r_prev: int, r_next: int) -> torch.Tensor:
     """Gram matrix of core ``k``'s design, ``(r_{k-1} r_k)^2``, from transfer matrices.
 
@@ -172,10 +180,7 @@ def _rel_error_via_inner(X: torch.Tensor, cores: Cores, norm_x: float) -> float:
     for c in cores[m:]:
         Z = _fold(Z, c)
     inner = float(torch.diagonal(Z.reshape(Z.shape[0], Z.shape[1])).sum().double())
-    T = _transfer(cores[0])
-    for c in cores[1:]:
-        T = T @ _transfer(c)
-    err_sq = norm_x**2 - 2 * inner + float(torch.trace(T).double())
+    err_sq = norm_x**2 - 2 * inner + _tr_norm_sq(cores)
     if err_sq < math.sqrt(torch.finfo(X.dtype).eps) * norm_x**2:
         return _exact_rel_error(X, cores, norm_x)
     return _rel(math.sqrt(err_sq), norm_x)
@@ -202,10 +207,7 @@ def _init_cores(X: torch.Tensor, ranks: list[int], seed: int) -> Cores:
         torch.randn(ranks[k - 1], d, ranks[k], generator=gen, dtype=X.dtype, device=X.device)
         for k, d in enumerate(X.shape)
     ]
-    T = _transfer(cores[0])
-    for c in cores[1:]:
-        T = T @ _transfer(c)
-    norm_sq = float(torch.trace(T))
+    norm_sq = _tr_norm_sq(cores)
     norm_x = float(torch.linalg.vector_norm(X))
     if norm_sq > 0 and norm_x > 0:
         scale = (norm_x / math.sqrt(norm_sq)) ** (1.0 / n)
