@@ -21,6 +21,7 @@ from tensorbench.engine.decompose.tr import (
     _merge_draws,
     _rel_error_via_inner,
     _subchain_gram,
+    _subtensor_sizes,
     _take_slices,
     _transfer,
     default_samples,
@@ -183,6 +184,62 @@ def test_gram_from_transfer_matrices_equals_design_gram(exact_ring):
         S = subchain(cores, k)
         At = S.permute(2, 0, 1).reshape(RANKS[k - 1] * RANKS[k], -1)
         torch.testing.assert_close(_subchain_gram(E, k, RANKS[k - 1], RANKS[k]), At @ At.T)
+
+
+# --------------------------------------------------------------------------- sub-tensor start
+
+BIG = [12] * 5  # large enough for the sub-tensor start at ranks 2 (6 of 12 per mode)
+
+
+@pytest.fixture(scope="module")
+def big_ring():
+    """12^5 ring of rank 2, exact and with 1% noise."""
+    X = dense(random_tr(BIG, [2] * 5, seed=21))
+    return X, noisy(X, 0.01, seed=121)
+
+
+def test_subtensor_sizes_only_where_the_start_pays():
+    assert _subtensor_sizes(BIG, [2] * 5) == [6] * 5
+    # Two 30-index modes beside small ones: small modes are taken whole.
+    assert _subtensor_sizes([30, 30, 3, 30, 30], [2] * 5) == [8, 8, 3, 8, 8]
+    # 10 x 11 x 12 x 13 at ranks 3: a sub-tensor with enough entries is most of X.
+    assert _subtensor_sizes([10, 11, 12, 13], [3] * 4) is None
+    assert _subtensor_sizes([16] * 6, [4] * 6) == [6] * 6  # the benchmark's 16^6 case
+
+
+def test_subtensor_start_is_at_the_noise_floor(big_ring):
+    _, X = big_ring
+    exact = tr_als(X, ranks=2, seed=0)
+    dec = tr_als_lev(X, ranks=2, seed=0)
+    assert dec.info["init"] == "subtensor" and dec.info["subtensor"] == [6] * 5
+    start = dec.history[0]
+    assert start["iter"] == 0 and start["exact"]
+    # The start alone (one fit to 6^5 of the 12^5 entries) is within 5% of exact ALS.
+    assert start["rel_error"] <= 1.05 * exact.rel_error
+    assert dec.rel_error <= 1.05 * exact.rel_error
+    assert dec.rel_error == pytest.approx(relative_error(X, dec.reconstruct()), rel=1e-10)
+    # init="random" is the Gaussian start, with no record before the first sweep.
+    gauss = tr_als_lev(X, ranks=2, seed=0, init="random", max_iter=5)
+    assert gauss.info["init"] == "random" and gauss.history[0]["iter"] == 1
+
+
+def test_subtensor_start_recovers_exact_ring(big_ring):
+    X, _ = big_ring
+    dec = tr_als_lev(X, ranks=2, seed=1, tol=1e-12, max_iter=200)
+    assert dec.info["init"] == "subtensor"
+    assert relative_error(X, dec.reconstruct()) < 1e-6
+
+
+def test_lev_returns_its_best_evaluated_iterate(big_ring):
+    # With 4 samples for 4 unknowns every sampled solve interpolates noise, so the
+    # sweeps end far above the start: the result must be the start, and say so.
+    _, X = big_ring
+    dec = tr_als_lev(X, ranks=2, seed=0, samples=4, max_iter=10)
+    start, last = dec.history[0], dec.history[-1]
+    assert last["best_of"] == 0 and last["rel_error"] == start["rel_error"]
+    assert [r["rel_error"] for r in dec.history if r["exact"]][1:-1]  # sweeps were checked
+    assert all(r["rel_error"] > start["rel_error"] for r in dec.history[1:-1] if r["exact"])
+    assert relative_error(X, dec.reconstruct()) == pytest.approx(start["rel_error"], rel=1e-10)
 
 
 # --------------------------------------------------------------------------- contract
