@@ -224,10 +224,14 @@ class Tracker:
     cap_error: float | None = None
     reported_gap: float = 0.0
 
-    def observe(self, state: Any, reported: float | None, reported_exact: bool) -> bool:
-        """Record one iteration; True when the time cap is passed (the run must stop)."""
+    def observe(
+        self, state: Any, reported: float | None, reported_exact: bool, it: int | None = None
+    ) -> bool:
+        """Record one iteration (``it``: the method's own sweep count, where it reports
+        one: 0 for a start it reports before sweeping); True when the time cap is passed
+        (the run must stop)."""
         wall, cpu = self.clock.now()
-        self.iters += 1
+        self.iters = self.iters + 1 if it is None else it
         with self.clock.paused():
             err = None
             if self.hit is None or (reported_exact and reported is not None):
@@ -444,7 +448,8 @@ def run_ours(
 
     def cb(rec: dict[str, Any]) -> None:
         st = state(_frame_locals(frames))
-        if tracker.observe(st, float(rec["rel_error"]), bool(rec.get("exact", True))):
+        exact = bool(rec.get("exact", True))
+        if tracker.observe(st, float(rec["rel_error"]), exact, int(rec["iter"])):
             raise CapReachedError
 
     tracker.clock.restart()

@@ -11,7 +11,8 @@ Methods (family ``"tr"``):
 * ``tr_als`` -- alternating least squares (Zhao et al. 2016), each core solved exactly
   against the subchain of all other cores through its normal equations;
 * ``tr_als_lev`` -- the same sweep with each least-squares problem sampled by leverage
-  scores (Malik & Becker 2021), touching only the sampled fibers of ``X``.
+  scores (Malik & Becker 2021), touching only the sampled fibers of ``X``; on large
+  tensors it starts from a fit to a random sub-tensor (:func:`_subtensor_start`).
 
 Functions: :func:`tr_to_dense`, :func:`tr_random`.
 """
@@ -494,7 +495,9 @@ def _subtensor_sizes(dims: list[int], ranks: list[int]) -> list[int] | None:
     """Per-mode index counts of the sub-tensor start, or None where it cannot pay.
 
     The smallest ``s`` (every mode ``min(n_k, s)`` indices) whose sub-tensor has
-    ``_SUB_ENTRIES_PER_UNKNOWN`` entries per unknown of the restricted ring; None when that
+    ``_SUB_ENTRIES_PER_UNKNOWN`` entries per unknown of the restricted ring (so each
+    restricted core's least squares has at least that many equations per unknown, and
+    the ranks always pass :func:`_check_tr_ranks` there); None when that
     sub-tensor would hold more than an eighth of X (fitting it would cost about as much as
     exact sweeps over X itself).
     """
@@ -646,6 +649,8 @@ def tr_als_lev(
         With ``exact`` True (every ``eval_every`` sweeps and the last) ``rel_error`` is the
         exact residual's; otherwise the sampled residual of the sweep's last solve (an
         unbiased estimate for a fixed model; slightly optimistic, the rows were fitted).
+        Also once for the sub-tensor start (``iter`` 0, exact) and, where the result is
+        an earlier iterate, once more at the end with ``restored``.
     ranks : int or list of int
         TR ranks ``r_0 .. r_{N-1}`` (``r_k`` joins cores ``k`` and ``k+1``).
     samples : int, optional
@@ -659,12 +664,23 @@ def tr_als_lev(
         error a little, so one bad evaluation does not stop), or after ``max_iter``.
     eval_every : int
         Sweeps between exact evaluations (each costs one pass over X).
+    init : {"subtensor", "random"}
+        ``"subtensor"``: restrict every mode to a random subset of its indices (the
+        fewest giving 64 entries per unknown of the restricted ring), fit that sub-tensor
+        by exact TR-ALS, and solve each core over its whole mode against the others
+        (:func:`_subtensor_start`); the start is then measured exactly and recorded as
+        iteration 0. Where that sub-tensor would hold over an eighth of X it cannot pay,
+        and the Gaussian start is used. ``"random"``: seeded Gaussian cores scaled to
+        ``||X||``, as ``tr_als`` starts.
 
     Returns
     -------
     Decomposition
-        On the ``tensor_ring`` network; ``info`` has ``samples``, ``converged``,
-        ``iterations``.
+        On the ``tensor_ring`` network: the exactly evaluated iterate with the lowest
+        error (when a later sampled sweep ended above it, the history's last record says
+        so with ``restored``, the iteration it came from, as ``network_als`` does).
+        ``info`` has ``samples``, ``converged``, ``iterations``, ``init`` (the start
+        used), ``subtensor`` (its index counts, or None) and ``subtensor_sweeps``.
     """
     given = {
         "ranks": ranks,
@@ -761,7 +777,7 @@ def tr_als_lev(
         # error is ~1-2% of the residual at the default samples, the sub-tensor start's
         # less): return the best exactly evaluated one, and say so in the history.
         cores = best_cores
-        clock.record(iter=it, rel_error=best, exact=True, best_of=best_it)
+        clock.record(iter=it, rel_error=best, exact=True, restored=best_it)
     info = {
         "ranks": rs,
         "samples": m,

@@ -236,7 +236,7 @@ def test_lev_returns_its_best_evaluated_iterate(big_ring):
     _, X = big_ring
     dec = tr_als_lev(X, ranks=2, seed=0, samples=4, max_iter=10)
     start, last = dec.history[0], dec.history[-1]
-    assert last["best_of"] == 0 and last["rel_error"] == start["rel_error"]
+    assert last["restored"] == 0 and last["rel_error"] == start["rel_error"]
     assert [r["rel_error"] for r in dec.history if r["exact"]][1:-1]  # sweeps were checked
     assert all(r["rel_error"] > start["rel_error"] for r in dec.history[1:-1] if r["exact"])
     assert relative_error(X, dec.reconstruct()) == pytest.approx(start["rel_error"], rel=1e-10)
