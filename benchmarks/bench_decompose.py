@@ -32,7 +32,8 @@ trial (the trials are quoted below and in the tables):
    it pays: at 16^6 a fit to 6 of 16 indices per mode, extended to all of X; at 8^6 that
    sub-tensor would be over an eighth of X, so the Gaussian start), ``tr_als_lev`` with
    ``init="random"`` (the Gaussian start, so the sampled sweeps alone; at 8^6 the same as
-   the defaults), and exact ``tr_als``. TensorLy
+   the defaults; 0 sweeps in the table: the start itself reached the floor), and exact
+   ``tr_als``. TensorLy
    ``tensor_ring_als`` with ``ls_solve="normal_eq"`` (2-4x faster here than its default
    "lstsq", which runs at 8^6 for reference) and ``tensor_ring_als_sampled`` with our
    samples, ``randomized_error=True`` and ``tol=0`` (with its defaults it forms the dense
