@@ -40,7 +40,9 @@ trial (the trials are quoted below and in the tables):
    tensor every sweep, and its tol test stops at the first uptick of the sampled
    estimate). quimb: ``TensorNetwork.fit(method="als")`` on a ring from a Gaussian start
    scaled to ||X|| (as ``tr_als`` starts). Both sampled methods also run with twice the
-   default samples (marked: not a default).
+   default samples (marked: not a default), and with half of them: there, at 16^6, a
+   Gaussian start stalls near error 1 on most seeds (measured: TensorLy 3 of 5 after 60
+   sweeps, ours from a Gaussian start 4 of 5), so the sub-tensor start is what converges.
 4. TT rounding, 10 modes of 100: the sum of two (and of four) random rank-50 TTs rounded
    to rank 50, and the nearly low-rank sums a + 0.01 b (+ 0.01 c + 0.01 d). Exact
    ``tt_round`` vs ``tt_round_rand`` (on the summed TT) and ``tt_round_sum_rand`` (on the
@@ -852,6 +854,11 @@ def _tr_seed(
             f"samples={2 * S} (2x default)",
             {"ranks": R, "max_iter": cap_it, "samples": 2 * S},
         ),
+        (
+            "tr_als_lev",
+            f"samples={S // 2} (half default)",
+            {"ranks": R, "max_iter": cap_it, "samples": S // 2},
+        ),
         ("tr_als", "defaults", {"ranks": R, "max_iter": cap_it}),
     ]
     for method, config, params in ours:
@@ -882,12 +889,12 @@ def _tr_seed(
         peers.append(
             ("TensorLy tensor_ring_als", "ls_solve=lstsq (default)", tensor_ring_als, {}, True)
         )
-    for m in (S, 2 * S):
-        twice = " (2x default)" if m != S else ""
+    for m in (S, 2 * S, S // 2):
+        mark = {S: "", 2 * S: " (2x default)", S // 2: " (half default)"}[m]
         peers.append(
             (
                 "TensorLy tensor_ring_als_sampled",
-                f"n_samples={m}{twice}, randomized_error, tol=0",
+                f"n_samples={m}{mark}, randomized_error, tol=0",
                 tensor_ring_als_sampled,
                 {"n_samples": m, "randomized_error": True, "tol": 0},
                 False,
@@ -1123,19 +1130,32 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
                 for s in sm
                 if s["case"] == case and s["method"] == "tr_als_lev" and s["config"] == "defaults"
             )
-            theirs = next(
-                s
-                for s in sm
-                if s["case"] == case
-                and s["method"] == "TensorLy tensor_ring_als_sampled"
-                and "2x" not in s["config"]
-            )
-            add(
-                f"{case}: tr_als_lev (defaults) converges where TensorLy's sampled TR-ALS stalls",
-                f"{ours['successes']}/{ours['runs']} vs {theirs['successes']}/{theirs['runs']}",
-                ours["successes"] > theirs["successes"]
-                or (ours["successes"] == ours["runs"] and theirs["successes"] < theirs["runs"]),
-            )
+
+            def row(method: str, mark: str, case: str = case) -> dict[str, Any]:
+                # mark "": our defaults row, or the peer's row at our default samples
+                return next(
+                    s
+                    for s in sm
+                    if s["case"] == case
+                    and s["method"] == method
+                    and (
+                        mark in s["config"]
+                        if mark
+                        else s["config"] == "defaults" or "default)" not in s["config"]
+                    )
+                    and "init=" not in s["config"]
+                )
+
+            for mark in ("", "half default"):
+                mine = row("tr_als_lev", mark)
+                theirs = row("TensorLy tensor_ring_als_sampled", mark)
+                label = "defaults" if not mark else f"{mine['config']}, not a target"
+                add(
+                    f"{case}: tr_als_lev ({label}) converges where TensorLy's sampled TR-ALS "
+                    "(same samples) stalls",
+                    f"{mine['successes']}/{mine['runs']} vs {theirs['successes']}/{theirs['runs']}",
+                    mine["successes"] > theirs["successes"],
+                )
             # The exact baseline is the fastest exact TR-ALS of the run, ours or a peer's
             # (each in its best configuration), among those that reached the floor on
             # every seed.
