@@ -33,7 +33,7 @@ class EntryRun:
 
     label: str
     entry: dict[str, Any]
-    status: str = "waiting"  # waiting, running, ok, cancelled, failed
+    status: str = "waiting"  # waiting, queued (one at a time), running, ok, cancelled, failed
     fraction: float = 0.0
     message: str = ""
     records: list[dict[str, Any]] = field(default_factory=list)
@@ -53,6 +53,11 @@ class MultiRunState(param.Parameterized):
     config = param.ClassSelector(class_=Config, doc="The current valid config.")
     error = param.String(default="", doc="Why the last change was refused.")
     revision = param.Integer(default=0, doc="Bumped when runs start (views redraw).")
+    sequential = param.Boolean(
+        default=False,
+        doc="Run the entries one after another, each with the machine to itself: wall "
+        "times that compare (side by side, they share the cores and the GIL).",
+    )
 
     #: The task kind this page's configs have.
     kind: ClassVar[str] = ""
@@ -98,22 +103,44 @@ class MultiRunState(param.Parameterized):
         """Start one worker per entry (previous runs are cancelled first)."""
         self.cancel_all()
         self._watch_session()
+        jobs = [(EntryRun(label, entry), cfg) for label, entry, cfg in self.runs_for_config()]
+        if self.sequential:
+            one = threading.Thread(
+                target=self._work_in_turn,
+                args=(jobs,),
+                daemon=True,
+                name=f"tensorbench-{self.kind}-in-turn",
+            )
         with self._lock:
             self.runs = {}
-            for label, entry, cfg in self.runs_for_config():
-                er = EntryRun(label, entry)
-                er.thread = threading.Thread(
-                    target=self._work,
-                    args=(er, cfg),
-                    daemon=True,
-                    name=f"tensorbench-{self.kind}-{label}",
-                )
-                self.runs[label] = er
-        for er in self.runs.values():
-            er.status = "running"
-            assert er.thread is not None
-            er.thread.start()
+            for er, cfg in jobs:
+                if self.sequential:
+                    er.thread, er.status = one, "queued"
+                else:
+                    er.thread = threading.Thread(
+                        target=self._work,
+                        args=(er, cfg),
+                        daemon=True,
+                        name=f"tensorbench-{self.kind}-{er.label}",
+                    )
+                    er.status = "running"
+                self.runs[er.label] = er
+        if self.sequential:
+            one.start()
+        else:
+            for er, _ in jobs:
+                assert er.thread is not None
+                er.thread.start()
         self.revision += 1
+
+    def _work_in_turn(self, jobs: list[tuple[EntryRun, Config]]) -> None:
+        """Run the queued entries one after another (a cancelled one is skipped)."""
+        for er, cfg in jobs:
+            with self._lock:
+                if er.status != "queued":  # cancelled while it waited
+                    continue
+                er.status = "running"
+            self._work(er, cfg)
 
     def _watch_session(self) -> None:
         # A closed tab must not leave its runs burning the server's cores.
@@ -148,15 +175,20 @@ class MultiRunState(param.Parameterized):
                 er.status, er.error = "failed", f"internal error ({type(e).__name__}): {e}"
 
     def cancel(self, label: str) -> None:
-        """Ask one entry's run to stop at its next check."""
-        if label in self.runs:
-            self.runs[label].cancel.set()
+        """Ask one entry's run to stop at its next check (a queued one never starts)."""
+        er = self.runs.get(label)
+        if er is None:
+            return
+        with self._lock:
+            er.cancel.set()
+            if er.status == "queued":
+                er.status = "cancelled"
 
     def clear_runs(self) -> bool:
         """Forget the finished runs (new data makes their results stale); False, and
         nothing forgotten, while any is still running."""
         with self._lock:
-            if any(er.status == "running" for er in self.runs.values()):
+            if any(er.status in ("running", "queued") for er in self.runs.values()):
                 return False
             self.runs = {}
         self.revision += 1
@@ -164,8 +196,8 @@ class MultiRunState(param.Parameterized):
 
     def cancel_all(self) -> None:
         """Ask every run to stop."""
-        for er in self.runs.values():
-            er.cancel.set()
+        for label in list(self.runs):
+            self.cancel(label)
 
     def snapshot(self) -> list[dict[str, Any]]:
         """A consistent copy of every run's state, for drawing."""
@@ -189,8 +221,8 @@ class MultiRunState(param.Parameterized):
 
     @property
     def running(self) -> bool:
-        """Whether any run is still going."""
-        return any(er.status == "running" for er in self.runs.values())
+        """Whether any run is still going (or queued to)."""
+        return any(er.status in ("running", "queued") for er in self.runs.values())
 
     def wait(self, timeout: float | None = None) -> None:
         """Block until every run's worker ends (tests and scripts)."""
@@ -265,7 +297,7 @@ class RunRows:
                 if r["status"] == "ok"
                 else "secondary"
             )
-            cancel.disabled = r["status"] != "running" or r["cancelling"]
+            cancel.disabled = r["status"] not in ("running", "queued") or r["cancelling"]
 
 
 class ConfigFiles:

@@ -304,3 +304,33 @@ def test_plot_redraws_are_spaced_by_their_cost_while_runs_go_on(monkeypatch):
     page._redraw_plots(draw(0.1), force=True, running=True)  # forced: at once
     page._redraw_plots(draw(0.1), force=False, running=False)  # the runs ended: at once
     assert len(drawn) == 4
+
+
+def test_one_at_a_time_queues_the_runs_and_a_queued_cancel_never_starts():
+    page = page_with(
+        [
+            {"method": "tt_als", "max_iter": 100000, "tol": 0.0},
+            {"method": "tt_svd", "ranks": [2, 3]},
+            {"method": "hooi", "ranks": [2, 6, 3]},
+        ]
+    )
+    page.in_turn.value = True  # the page's checkbox
+    assert page.state.sequential
+    page.start()
+    snap = {r["label"]: r for r in page.state.snapshot()}
+    assert [r["status"] for r in snap.values()] == ["running", "queued", "queued"]
+    assert page.state.running
+    page.state.cancel("hooi")  # still queued: cancelled at once
+    assert {r["label"]: r["status"] for r in page.state.snapshot()}["hooi"] == "cancelled"
+    page.state.cancel("tt_als")  # the running one winds down, then tt_svd gets its turn
+    page.state.wait(120)
+    page._refresh(force=True)
+    snap = {r["label"]: r for r in page.state.snapshot()}
+    assert {k: r["status"] for k, r in snap.items()} == {
+        "tt_als": "cancelled",
+        "tt_svd": "ok",
+        "hooi": "cancelled",
+    }
+    assert snap["hooi"]["result"] is None and not snap["hooi"]["records"]
+    assert not page.state.running
+    assert snap["tt_svd"]["result"].metrics["runs"][0]["status"] == "ok"
