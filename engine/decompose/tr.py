@@ -631,16 +631,18 @@ def tr_als_lev(
     sweep costs ``O(N samples (N r^3 + n r^2))``, independent of ``prod(n)``; an exact error
     evaluation is one pass over X (``<X, T>`` with the cores folded in, ``||T||`` from
     transfer matrices): 21 ms at ``16^6`` ranks 4, a sixth of an exact ALS sweep there.
-    Measured (AMD EPYC, 1 thread, ranks 4, 0.1% noise, benchmarks/bench_decompose.py, two
-    runs): at ``16^6`` the sub-tensor start (6 of 16 indices per mode; it reads ~5% of X)
-    is at 1.004-1.010 x the noise by itself, and with its exact check takes 55-57 ms to
-    the floor against ``tr_als``'s 525-570 ms (9.5-10x; quimb's fit 1.16-1.33 s). From
-    the Gaussian start (``init="random"``) the sampled sweeps alone take 214-217 ms
-    (2.5x): they fit sampling noise at error ~1 for several sweeps before converging. The
+    Measured (AMD EPYC, 1 thread, ranks 4, 0.1% noise, benchmarks/bench_decompose.py,
+    three runs): at ``16^6`` the sub-tensor start (6 of 16 indices per mode; it reads ~5%
+    of X) is at 1.004-1.010 x the noise by itself, and with its exact check takes 55-57 ms
+    to the floor against ``tr_als``'s 525-573 ms (9.5-10.3x; quimb's fit 1.16-1.33 s).
+    From the Gaussian start (``init="random"``) the sampled sweeps alone take 201-217 ms
+    (2.5-2.9x): they fit sampling noise at error ~1 for several sweeps before converging,
+    and at half the default samples they often never leave (TensorLy's sampled TR-ALS
+    reached the floor on 2 of 5 seeds there; with the sub-tensor start, 5 of 5). The
     sweeps after the start end ~1.02 x the noise (the sampled solves' excess), above the
-    start, which is then what is returned. At ``8^6`` sampling cannot pay: 62-65 ms
-    against 14 ms, as an exact sweep there is ~3 ms of GEMMs and a sampled one ~7 ms of
-    operations on ~2560-row arrays (and a sub-tensor with enough entries would be over
+    start, which is then what is returned. At ``8^6`` sampling cannot pay: 55-65 ms
+    against 14-15 ms, as an exact sweep there is ~3 ms of GEMMs and a sampled one ~7 ms
+    of operations on ~2560-row arrays (and a sub-tensor with enough entries would be over
     an eighth of X).
 
     Parameters

@@ -363,8 +363,8 @@ def tt_round_sum_rand(
     sketched on its own, so the block-diagonal zeros of :func:`tt_add` cost nothing
     (another factor ``~s`` on the sketch). Measured (AMD EPYC, 1 thread, float64, 10
     modes of 100, rounded to 50; benchmarks/bench_decompose.py): sum of two rank-50 TTs
-    (``R = 100``) 100-113 ms vs 321-368 ms exact (3.2-3.4x in four runs, 2.9x in a
-    fifth: the 3x mark lies inside this machine's run-to-run spread); of four
+    (``R = 100``) 100-113 ms vs 321-368 ms exact (3.2-3.4x in five runs, 2.9x in a
+    sixth: the 3x mark lies inside this machine's run-to-run spread); of four
     (``R = 200``) 157-170 ms vs 1.61-1.83 s (~10x). With two terms the flops are ~1/4 of
     exact rounding's and what is left is float64 GEMMs near the machine's peak: the
     orthonormal bases come from Gram matrices (:func:`_tall_orth`, 2.5x faster than
