@@ -100,7 +100,8 @@ class MultiRunState(param.Parameterized):
         raise NotImplementedError
 
     def start_all(self) -> None:
-        """Start one worker per entry (previous runs are cancelled first)."""
+        """Start one worker per entry, or with :attr:`sequential` one worker that runs
+        them in turn (previous runs are cancelled first)."""
         self.cancel_all()
         self._watch_session()
         jobs = [(EntryRun(label, entry), cfg) for label, entry, cfg in self.runs_for_config()]
