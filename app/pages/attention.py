@@ -252,7 +252,7 @@ class AttentionPage(RunPage, Viewer):
 
     def _refresh(self, force: bool = False) -> None:
         snap = self.state.snapshot()
-        running = any(r["status"] == "running" for r in snap)
+        running = any(r["status"] in ("running", "queued") for r in snap)
         if not self._changed(snap, force):
             return
         self.rows.update(snap)

@@ -107,6 +107,21 @@ def test_a_race_streams_records_and_draws_every_view():
     assert page.cards.object.count("<svg") == 2
 
 
+def test_one_at_a_time_races_the_strategies_in_turn():
+    page = small_page()
+    page.in_turn.value = True
+    page.start()
+    assert [r["status"] for r in page.state.snapshot()] == ["running", "queued"]
+    page.state.wait(300)
+    page._refresh(force=True)
+    snap = page.state.snapshot()
+    assert [r["status"] for r in snap] == ["ok", "ok"]
+    # in turn, the same numbers as side by side (and as the exported config)
+    side = finished(small_page())
+    for a, b in zip(snap, side, strict=True):
+        assert [x["score"] for x in evaluations(a)] == [x["score"] for x in evaluations(b)]
+
+
 def test_the_table_keeps_its_rows_when_the_page_is_shown_again():
     # The app rebuilds a page's main area each time its tab is chosen; a view built after
     # the rows were streamed in must hold them all (it came up empty: Panel's stream does
