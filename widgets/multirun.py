@@ -22,9 +22,18 @@ import param
 from tensorbench.engine import Config, Result, TensorbenchError, load_config, run
 from tensorbench.engine.config import parse_json
 
-__all__ = ["EntryRun", "MultiRunState"]
+__all__ = ["EntryRun", "MultiRunState", "any_active", "in_turn_checkbox"]
 
 log = logging.getLogger(__name__)
+
+
+#: Statuses of a run that has not ended (a queued one waits its turn, one at a time).
+ACTIVE = ("running", "queued")
+
+
+def any_active(snap: list[dict[str, Any]]) -> bool:
+    """Whether a snapshot (:meth:`MultiRunState.snapshot`) shows a run not yet ended."""
+    return any(r["status"] in ACTIVE for r in snap)
 
 
 @dataclass
@@ -189,7 +198,7 @@ class MultiRunState(param.Parameterized):
         """Forget the finished runs (new data makes their results stale); False, and
         nothing forgotten, while any is still running."""
         with self._lock:
-            if any(er.status in ("running", "queued") for er in self.runs.values()):
+            if any(er.status in ACTIVE for er in self.runs.values()):
                 return False
             self.runs = {}
         self.revision += 1
@@ -223,7 +232,7 @@ class MultiRunState(param.Parameterized):
     @property
     def running(self) -> bool:
         """Whether any run is still going (or queued to)."""
-        return any(er.status in ("running", "queued") for er in self.runs.values())
+        return any(er.status in ACTIVE for er in self.runs.values())
 
     def wait(self, timeout: float | None = None) -> None:
         """Block until every run's worker ends (tests and scripts)."""
@@ -298,7 +307,7 @@ class RunRows:
                 if r["status"] == "ok"
                 else "secondary"
             )
-            cancel.disabled = r["status"] not in ("running", "queued") or r["cancelling"]
+            cancel.disabled = r["status"] not in ACTIVE or r["cancelling"]
 
 
 class ConfigFiles:
@@ -375,6 +384,17 @@ class ConfigFiles:
     def sidebar(self) -> list[Any]:
         """Upload and downloads, for a page's sidebar."""
         return [self.upload, self.download_config, self.download_script]
+
+
+def in_turn_checkbox(state: MultiRunState) -> pn.widgets.Checkbox:
+    """The "one at a time" box of a run page, bound to ``state.sequential``: side by side,
+    runs share the cores (and the GIL), so their wall-time curves measure the contention
+    as much as the work."""
+    box = pn.widgets.Checkbox(
+        label="one at a time (wall times that compare)", value=state.sequential, align="center"
+    )
+    box.param.watch(lambda e: setattr(state, "sequential", e.new), "value")
+    return box
 
 
 class RunPage:

@@ -23,7 +23,13 @@ from tensorbench.widgets.attention_view import (
     sweep_plots,
 )
 from tensorbench.widgets.forms import EntriesForm, ParamForm, parse_numbers
-from tensorbench.widgets.multirun import ConfigFiles, MultiRunState, RunPage, RunRows
+from tensorbench.widgets.multirun import (
+    ConfigFiles,
+    MultiRunState,
+    RunPage,
+    RunRows,
+    any_active,
+)
 
 __all__ = ["AttentionPage", "AttentionState", "default_attention_config"]
 
@@ -252,7 +258,7 @@ class AttentionPage(RunPage, Viewer):
 
     def _refresh(self, force: bool = False) -> None:
         snap = self.state.snapshot()
-        running = any(r["status"] in ("running", "queued") for r in snap)
+        running = any_active(snap)
         if not self._changed(snap, force):
             return
         self.rows.update(snap)

@@ -18,7 +18,14 @@ from tensorbench.engine.decompose import METHODS, get_method
 from tensorbench.widgets.data_form import DataForm
 from tensorbench.widgets.decompose_state import DecomposeState
 from tensorbench.widgets.forms import EntriesForm, parse_numbers
-from tensorbench.widgets.multirun import ConfigFiles, RunPage, RunRows, run_color
+from tensorbench.widgets.multirun import (
+    ConfigFiles,
+    RunPage,
+    RunRows,
+    any_active,
+    in_turn_checkbox,
+    run_color,
+)
 from tensorbench.widgets.plots import notes_html
 
 __all__ = ["DecomposePage"]
@@ -72,14 +79,7 @@ class DecomposePage(RunPage, Viewer):
         self.run_button.on_click(lambda *_: self.start())
         self.cancel_all = pn.widgets.Button(label="Cancel all", color="warning", width=120)
         self.cancel_all.on_click(lambda *_: self.state.cancel_all())
-        # Side by side the runs share the cores (and the GIL): their wall-time curves
-        # then measure the contention as much as the methods.
-        self.in_turn = pn.widgets.Checkbox(
-            label="one at a time (wall times that compare)",
-            value=self.state.sequential,
-            align="center",
-        )
-        self.in_turn.param.watch(lambda e: setattr(self.state, "sequential", e.new), "value")
+        self.in_turn = in_turn_checkbox(self.state)
         self.rows = RunRows(self.state, self._status_text)
         self.run_rows = self.rows.column
         self.results = pn.pane.HTML("", sizing_mode="stretch_width", name="decompose-results")
@@ -188,7 +188,7 @@ class DecomposePage(RunPage, Viewer):
         snap = self.state.snapshot()
         # Judge "still running" from this snapshot, not from the live state: a run that
         # ends while this redraw is under way must still get one more (final) redraw.
-        running = any(r["status"] in ("running", "queued") for r in snap)
+        running = any_active(snap)
         if not self._changed(snap, force):
             return
         self.rows.update(snap)

@@ -19,7 +19,14 @@ from tensorbench.engine.search.objective import Structure
 from tensorbench.engine.search.task import SECTIONS, hidden_ring
 from tensorbench.widgets.data_form import CustomSource, DataForm
 from tensorbench.widgets.forms import EntriesForm, ParamForm
-from tensorbench.widgets.multirun import ConfigFiles, RunPage, RunRows, run_color
+from tensorbench.widgets.multirun import (
+    ConfigFiles,
+    RunPage,
+    RunRows,
+    any_active,
+    in_turn_checkbox,
+    run_color,
+)
 from tensorbench.widgets.search_plots import (
     best_curves,
     candidates_scatter,
@@ -130,14 +137,7 @@ class SearchPage(RunPage, Viewer):
         self.run_button.on_click(lambda *_: self.start())
         self.cancel_all = pn.widgets.Button(label="Cancel all", color="warning", width=120)
         self.cancel_all.on_click(lambda *_: self.state.cancel_all())
-        # Racing side by side, the strategies share the cores: best score against fits
-        # compares either way, against wall time only when they run in turn.
-        self.in_turn = pn.widgets.Checkbox(
-            label="one at a time (wall times that compare)",
-            value=self.state.sequential,
-            align="center",
-        )
-        self.in_turn.param.watch(lambda e: setattr(self.state, "sequential", e.new), "value")
+        self.in_turn = in_turn_checkbox(self.state)
         self.rows = RunRows(self.state, _status_text)
         self.cards = pn.pane.HTML(
             "", sizing_mode="stretch_width", stylesheets=_CARD_CSS, name="structures"
@@ -351,7 +351,7 @@ class SearchPage(RunPage, Viewer):
         snap = self.state.snapshot()
         # "still running" is judged from the snapshot drawn, so a run ending mid-redraw
         # still gets its final redraw on the next poll.
-        running = any(r["status"] in ("running", "queued") for r in snap)
+        running = any_active(snap)
         if not self._changed(snap, force):
             return
         self.rows.update(snap)

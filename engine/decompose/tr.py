@@ -53,6 +53,13 @@ Cores = list[torch.Tensor]
 # --------------------------------------------------------------------------- small TR tools
 
 
+def _merge(P: torch.Tensor, core: torch.Tensor) -> torch.Tensor:
+    """Two chained pieces of a ring as one: ``(a, M, b)`` and ``(b, n, c)`` -> ``(a, M n, c)``."""
+    return (P.reshape(-1, P.shape[2]) @ core.reshape(core.shape[0], -1)).reshape(
+        P.shape[0], -1, core.shape[2]
+    )
+
+
 def tr_to_dense(cores: Sequence[torch.Tensor]) -> torch.Tensor:
     """The dense tensor a TR represents, shape ``(n_0, .., n_{N-1})``.
 
@@ -60,11 +67,9 @@ def tr_to_dense(cores: Sequence[torch.Tensor]) -> torch.Tensor:
     end), then closes the ring with the last core.
     """
     cores = list(cores)
-    first = cores[0]
-    ra = first.shape[0]
-    P = first  # (r_{N-1}, n_0 .. n_k, r_k)
+    P = cores[0]  # (r_{N-1}, n_0 .. n_k, r_k)
     for c in cores[1:-1]:
-        P = (P.reshape(-1, P.shape[-1]) @ c.reshape(c.shape[0], -1)).reshape(ra, -1, c.shape[2])
+        P = _merge(P, c)
     last = cores[-1]  # (r_{N-2}, n_{N-1}, r_{N-1})
     out = torch.einsum("amb,bna->mn", P, last)
     return out.reshape([int(c.shape[1]) for c in cores])
@@ -172,10 +177,7 @@ def _rel_error_via_inner(X: torch.Tensor, cores: Cores, norm_x: float) -> float:
     total, m = X.numel(), 1
     L = cores[0]  # (r_{N-1}, P, r_{m-1})
     while m < len(cores) - 1 and L.shape[1] ** 2 < total:
-        c = cores[m]
-        L = (L.reshape(-1, L.shape[2]) @ c.reshape(c.shape[0], -1)).reshape(
-            L.shape[0], -1, c.shape[2]
-        )
+        L = _merge(L, cores[m])
         m += 1
     Z = _fold_first(X.reshape(L.shape[1], -1), L)
     for c in cores[m:]:
@@ -565,10 +567,7 @@ def _subtensor_start(
         # The design over the restricted other indices (cyclic from k + 1), rows (a, b).
         P = small[others[0]]
         for j in others[1:]:
-            c = small[j]
-            P = (P.reshape(-1, P.shape[2]) @ c.reshape(c.shape[0], -1)).reshape(
-                P.shape[0], -1, c.shape[2]
-            )
+            P = _merge(P, small[j])
         A = P.permute(1, 2, 0).reshape(P.shape[1], -1)
         Y = slab(k).permute([k, *others]).reshape(dims[k], -1)
         H = _solve_psd(A.mT @ A, (Y @ A).mT)
