@@ -20,6 +20,7 @@ from tensorbench.engine.params import Param
 from .network_state import CUSTOM
 
 __all__ = [
+    "Checkbox",
     "EntriesForm",
     "ParamForm",
     "RunSettings",
@@ -28,6 +29,56 @@ __all__ = [
     "value_of",
     "widget_for",
 ]
+
+
+class Checkbox(Viewer):
+    """An on/off box whose label text toggles it too.
+
+    Bokeh 3.9's ``Checkbox`` (Panel's) draws its label as a plain ``div`` beside the input,
+    so a click on the words does nothing and only the 13-pixel box responds -- a miss that
+    users take for a dead control. This one is a one-option ``CheckBoxGroup``, which
+    Bokeh draws as a real ``<label>`` around the input, with a boolean ``value``.
+
+    Parameters
+    ----------
+    label : str
+        The words beside the box.
+    value : bool
+        Ticked or not.
+    disabled : bool
+        Greyed out and unclickable.
+    **layout
+        Layout options of the drawn group (``width``, ``margin``, ``align``, ``styles``,
+        ``sizing_mode``, ...).
+    """
+
+    value = param.Boolean(default=False, doc="ticked or not")
+    disabled = param.Boolean(default=False, doc="greyed out and unclickable")
+    label = param.String(default="", doc="the words beside the box")
+
+    def __init__(
+        self, *, label: str = "", value: bool = False, disabled: bool = False, **layout: Any
+    ) -> None:
+        super().__init__(label=label, value=value, disabled=disabled)
+        self._group = pn.widgets.CheckBoxGroup(
+            options=[label],
+            value=[label] if value else [],
+            disabled=disabled,
+            inline=True,
+            **layout,
+        )
+        self._group.param.watch(lambda e: setattr(self, "value", bool(e.new)), "value")
+        self.param.watch(self._sync, ["value", "disabled", "label"])
+
+    def _sync(self, *_: Any) -> None:
+        self._group.param.update(
+            options=[self.label],
+            value=[self.label] if self.value else [],
+            disabled=self.disabled,
+        )
+
+    def __panel__(self) -> pn.widgets.CheckBoxGroup:
+        return self._group
 
 
 def _ints_text(value: Any) -> str:
@@ -40,7 +91,7 @@ def _matrix_text(value: list[list[int]]) -> str:
     return "\n".join(", ".join(str(v) for v in row) for row in value)
 
 
-def widget_for(p: Param, value: Any) -> pn.widgets.Widget:
+def widget_for(p: Param, value: Any) -> pn.widgets.Widget | Checkbox:
     """A widget editing parameter ``p``, showing ``value``."""
     label = p.name.replace("_", " ")
     common = {"label": label, "description": p.doc, "sizing_mode": "stretch_width"}
@@ -53,10 +104,10 @@ def widget_for(p: Param, value: Any) -> pn.widgets.Widget:
     if p.kind == "bool":
         # about as wide as its label, so that the help icon (see with_help) sits right
         # after it; never wrapped under its box
-        return pn.widgets.Checkbox(
+        return Checkbox(
             value=value,
             label=label,
-            width=min(240, 30 + 7 * len(label)),
+            width=min(240, 28 + 6 * len(label)),
             margin=(5, 0, 5, 10),
             styles={"white-space": "nowrap"},
         )
@@ -79,7 +130,7 @@ def widget_for(p: Param, value: Any) -> pn.widgets.Widget:
     )
 
 
-def value_of(p: Param, widget: pn.widgets.Widget) -> Any:
+def value_of(p: Param, widget: pn.widgets.Widget | Checkbox) -> Any:
     """Read a widget back into a parameter value (text is parsed; errors say how to fix)."""
     v = widget.value
     if p.kind in ("int", "float", "bool", "choice"):
@@ -149,10 +200,10 @@ class ParamForm:
         )
 
 
-def with_help(widget: pn.widgets.Widget, doc: str) -> Any:
+def with_help(widget: pn.widgets.Widget | Checkbox, doc: str) -> Any:
     """``widget`` with its help: a checkbox has no ``description`` (the "?" icon the other
     inputs show), so it gets a tooltip icon beside it; other widgets come back as they are."""
-    if not isinstance(widget, pn.widgets.Checkbox) or not doc:
+    if not isinstance(widget, Checkbox) or not doc:
         return widget
     return pn.Row(widget, pn.widgets.TooltipIcon(value=doc, margin=(5, 0)))
 

@@ -22,6 +22,8 @@ import param
 from tensorbench.engine import Config, Result, TensorbenchError, load_config, run
 from tensorbench.engine.config import parse_json
 
+from .forms import Checkbox
+
 __all__ = ["EntryRun", "MultiRunState", "any_active", "in_turn_checkbox"]
 
 log = logging.getLogger(__name__)
@@ -386,11 +388,11 @@ class ConfigFiles:
         return [self.upload, self.download_config, self.download_script]
 
 
-def in_turn_checkbox(state: MultiRunState) -> pn.widgets.Checkbox:
+def in_turn_checkbox(state: MultiRunState) -> Checkbox:
     """The "one at a time" box of a run page, bound to ``state.sequential``: side by side,
     runs share the cores (and the GIL), so their wall-time curves measure the contention
     as much as the work."""
-    box = pn.widgets.Checkbox(
+    box = Checkbox(
         label="one at a time (wall times that compare)", value=state.sequential, align="center"
     )
     box.param.watch(lambda e: setattr(state, "sequential", e.new), "value")

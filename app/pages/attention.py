@@ -22,7 +22,7 @@ from tensorbench.widgets.attention_view import (
     sweep_legend,
     sweep_plots,
 )
-from tensorbench.widgets.forms import EntriesForm, ParamForm, parse_numbers
+from tensorbench.widgets.forms import Checkbox, EntriesForm, ParamForm, parse_numbers
 from tensorbench.widgets.multirun import (
     ConfigFiles,
     MultiRunState,
@@ -101,7 +101,7 @@ class AttentionPage(RunPage, Viewer):
         self.n = pn.widgets.IntInput(
             label="sequence length n", value=task["n"], sizing_mode="stretch_width"
         )
-        self.causal = pn.widgets.Checkbox(label="causal", value=task["causal"])
+        self.causal = Checkbox(label="causal", value=task["causal"])
         self.dtype = pn.widgets.Select(
             label="dtype",
             options=["float32", "float64", "bfloat16", "float16"],

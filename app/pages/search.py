@@ -18,7 +18,7 @@ from tensorbench.engine.search import STRATEGIES, get_strategy
 from tensorbench.engine.search.objective import Structure
 from tensorbench.engine.search.task import SECTIONS, hidden_ring
 from tensorbench.widgets.data_form import CustomSource, DataForm
-from tensorbench.widgets.forms import EntriesForm, ParamForm
+from tensorbench.widgets.forms import Checkbox, EntriesForm, ParamForm
 from tensorbench.widgets.multirun import (
     ConfigFiles,
     RunPage,
@@ -70,7 +70,7 @@ class SearchPage(RunPage, Viewer):
         self.truth_max_rank = pn.widgets.IntInput(
             label="largest random rank", value=4, sizing_mode="stretch_width"
         )
-        self.truth_shuffle = pn.widgets.Checkbox(label="shuffle the modes", value=True)
+        self.truth_shuffle = Checkbox(label="shuffle the modes", value=True)
         self.truth_noise = pn.widgets.FloatInput(
             label="noise", value=0.0, step=0.01, sizing_mode="stretch_width"
         )
@@ -97,7 +97,7 @@ class SearchPage(RunPage, Viewer):
             load=self._truth_load,
         )
         self.data = DataForm(task["data"], self.state.set_data, self._set_error, {HIDDEN: hidden})
-        self.show_truth = pn.widgets.Checkbox(label="show the hidden truth", value=True)
+        self.show_truth = Checkbox(label="show the hidden truth", value=True)
         self.show_truth.param.watch(lambda *_: self._refresh(force=True), "value")
 
         # ---- what is searched

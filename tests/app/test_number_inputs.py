@@ -76,4 +76,22 @@ def test_every_engine_parameter_shows_its_help_checkboxes_too() -> None:
     tips = [t.value for t in col.select(pn.widgets.TooltipIcon)]
     assert tips == ["hand back the mean of the last sweeps when better"]
     assert [w.description for w in col.select(pn.widgets.IntInput)] == ["most sweeps"]
-    assert len(col.select(pn.widgets.Checkbox)) == 1
+    assert len(col.select(pn.widgets.CheckBoxGroup)) == 1  # the app's Checkbox, drawn
+
+
+def test_checkbox_value_is_a_bool_both_ways() -> None:
+    # The app's Checkbox is a one-option CheckBoxGroup (its words are a real <label>);
+    # pages read and set a plain bool, and a tick in the browser must reach it.
+    from tensorbench.widgets.forms import Checkbox
+
+    seen = []
+    box = Checkbox(label="causal", value=False, width=120)
+    box.param.watch(lambda e: seen.append(e.new), "value")
+    group = box.__panel__()
+    assert group.value == [] and group.width == 120
+    group.value = ["causal"]  # what a click in the browser does
+    assert box.value is True and seen == [True]
+    box.value = False  # what a page does when it loads a config
+    assert group.value == []
+    box.disabled = True
+    assert group.disabled

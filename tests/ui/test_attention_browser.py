@@ -80,3 +80,20 @@ def test_attention_4k_problem_heatmaps_sweeps_and_minilm(page: Page, server: str
     expect(rows).to_have_count(6, timeout=30_000)  # one per layer
     expect(page.locator(".tb-heat-caption")).to_contain_text("n = 256", timeout=30_000)
     page.screenshot(path=str(screenshots / "attention-minilm-layers.png"), full_page=True)
+
+
+def test_a_checkbox_toggles_from_its_words(page: Page, server: str):
+    # Bokeh 3.9's own Checkbox draws its label as a plain div: a click on "causal" did
+    # nothing, only the 13-pixel box answered. The app's Checkbox wraps input and words
+    # in a <label>; the click must reach the server (the setup drawing turns causal).
+    page.goto(server)
+    expect(page.locator("[data-stat=params] .tb-value")).to_have_text("3136", timeout=60_000)
+    page.get_by_role("button", name="Attention", exact=True).click()
+    setup = page.locator("svg.tb-attention-setup")
+    expect(setup).to_be_visible(timeout=30_000)
+    expect(setup).not_to_contain_text("causal")
+    page.get_by_text("causal", exact=True).click()
+    expect(page.get_by_role("checkbox", name="causal")).to_be_checked()
+    expect(setup).to_contain_text("causal", timeout=10_000)
+    page.get_by_text("causal", exact=True).click()
+    expect(setup).not_to_contain_text("causal", timeout=10_000)
