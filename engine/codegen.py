@@ -1,7 +1,9 @@
 """Export a network as a self-contained program for numpy, torch, quimb or cotengra.
 
-Each generated program builds seeded random data with numpy, contracts it along the path
-tensorbench found (the same path the app costs and the ``contract`` task runs), defines
+Each generated program builds seeded random data with numpy (the numbers the ``contract``
+task draws for the same seed and dtype, so it prints the value that the app and
+``tensorbench run`` show), contracts it along the path tensorbench found (the same path
+the app costs and the ``contract`` task runs), defines
 the module-level variables ``arrays`` (one numpy array per tensor, in tensor order) and
 ``result`` (axes in ``net.output`` order), and prints the result's shape and norm. It
 imports only its library and numpy -- never tensorbench -- so it can be taken anywhere.
@@ -182,23 +184,6 @@ def _plan(net: Network, optimize: str, seed: int, dtype: str) -> _Plan:
     return _Plan(net, ssa, linear, flops, optimize, seed, dtype)
 
 
-def _scales(net: Network) -> list[float]:
-    """Standard deviation of each tensor's entries (as ``Network.random_arrays`` uses).
-
-    Every contracted index of size ``d`` on ``k`` tensors divides each tensor's variance
-    by ``d**(1/k)``, so the result's entries have unit variance: no overflow on big networks.
-    """
-    sizes, output = net.sizes, set(net.output)  # one copy: .sizes copies on every access
-    out = []
-    for t in net.tensors:
-        log_var = 0.0
-        for ix in t.indices:
-            if ix not in output:
-                log_var -= math.log(sizes[ix]) / len(net.tensors_with(ix))
-        out.append(math.exp(0.5 * log_var))
-    return out
-
-
 def _header(plan: _Plan, target: str, library: str) -> list[str]:
     from . import __version__
 
@@ -242,7 +227,7 @@ def _data(plan: _Plan) -> list[str]:
     else:
         lines.append(f"    return np.asarray(rng.standard_normal(shape) * std, dtype=np.{dtype})")
     lines += ["", "", "# One array per tensor; its axes follow the tensor's indices.", "arrays = ["]
-    for t, std in zip(net.tensors, _scales(net), strict=True):
+    for t, std in zip(net.tensors, net.random_scales(), strict=True):
         shape = net.shape(t)
         lines.append(
             f"    random_array({shape!r}, {std!r}),  # tensor {t.name!r}, indices {t.indices!r}"

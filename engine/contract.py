@@ -207,6 +207,9 @@ def contract(
 ) -> torch.Tensor:
     """Contract ``net`` (with ``arrays`` or seeded random data) along an optimized path.
 
+    The random data is :meth:`Network.random_arrays` with numpy's generator, the data of
+    the contract task and of the exported standalone programs.
+
     Refuses with :class:`~tensorbench.engine.errors.ResourceError` before allocating when
     the contraction would not fit in the device's memory.
     """
@@ -219,7 +222,7 @@ def contract(
             "this contraction",
             "use smaller sizes or fewer open legs",
         )
-        arrays = net.random_arrays(seed=seed, dtype=dtype, device=device)
+        arrays = net.random_arrays(seed=seed, dtype=dtype, device=device, generator="numpy")
     result, _ = plan(arrays)
     return result
 
@@ -318,7 +321,9 @@ def contract_task(config: Config, rep: Reporter) -> dict[str, Any]:
     plan = ContractionPlan(net, path)  # refuses impossible steps before any allocation
     rep.check_cancel(metrics)
     rep.progress(0.02, "generating random data")
-    arrays = net.random_arrays(seed=config.seed, dtype=dtype, device=device)
+    # numpy's generator: the exported numpy/torch/quimb/cotengra programs draw the same
+    # numbers without tensorbench, so they print this run's value
+    arrays = net.random_arrays(seed=config.seed, dtype=dtype, device=device, generator="numpy")
 
     runs = task["repeats"] + (1 if task["warmup"] else 0)
     steps = max(len(path), 1)

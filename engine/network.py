@@ -592,36 +592,69 @@ class Network:
         output = list(rhs) if "->" in eq else None
         return cls(tensors, sizes, output)
 
+    def random_scales(self) -> list[float]:
+        """Standard deviation of each tensor's random entries (see :meth:`random_arrays`).
+
+        Every contracted index of size ``d`` on ``k`` tensors divides each tensor's
+        variance by ``d**(1/k)``, so the contracted output's entries have unit variance.
+        """
+        out = []
+        for t in self._tensors:
+            log_var = 0.0
+            for ix in t.indices:
+                if ix not in self._output:
+                    log_var -= math.log(self._sizes[ix]) / len(self._where[ix])
+            out.append(math.exp(0.5 * log_var))
+        return out
+
     def random_arrays(
         self,
         *,
         seed: int = 0,
         dtype: str = "float64",
         device: str | torch.device = "cpu",
+        generator: Literal["torch", "numpy"] = "torch",
     ) -> list[torch.Tensor]:
         """Seeded random data for every tensor, as torch tensors on ``device``.
 
-        Entries are Gaussian, scaled so that every entry of the contracted output has unit
-        variance in expectation (each contracted index of size ``d`` shared by ``k`` tensors
-        divides each tensor's variance by ``d**(1/k)``): large networks neither overflow nor
-        underflow. The numbers are drawn on the CPU in float64 and then cast and moved, so
-        a seed gives the same data on every device.
+        Entries are Gaussian with :meth:`random_scales` standard deviations: large networks
+        neither overflow nor underflow. The numbers are drawn on the CPU in float64 and then
+        cast and moved, so a seed gives the same data on every device.
+
+        ``generator="numpy"`` draws them with ``numpy.random.default_rng(seed)``, tensor by
+        tensor (complex: real parts, then imaginary), exactly as the standalone programs of
+        :func:`~tensorbench.engine.codegen.export_code` do, so those programs print the
+        engine's numbers without tensorbench or torch. The contract task uses it;
+        ``"torch"`` (a ``torch.Generator``) is the stream of synthetic decomposition and
+        search data, kept so their stored benchmark results stay reproducible.
         """
         import torch
 
         from .device import resolve_device, resolve_dtype
 
+        if generator not in ("torch", "numpy"):
+            raise NetworkError(f"generator must be 'torch' or 'numpy', got {generator!r}")
         dev = resolve_device(device)
         dt = resolve_dtype(dtype)
-        gen = torch.Generator(device="cpu").manual_seed(int(seed))
         out = []
-        for t in self._tensors:
+        if generator == "numpy":
+            import numpy as np
+
+            rng = np.random.default_rng(int(seed))
+            for t, std in zip(self._tensors, self.random_scales(), strict=True):
+                shape = self.shape(t)
+                if dt.is_complex:
+                    # the very expression the exported programs evaluate, bit for bit
+                    re = rng.standard_normal(shape)
+                    im = rng.standard_normal(shape)
+                    x = torch.from_numpy(np.asarray((re + 1j * im) * (std / np.sqrt(2))))
+                else:
+                    x = torch.from_numpy(np.asarray(rng.standard_normal(shape) * std))
+                out.append(x.to(dtype=dt, device=dev))
+            return out
+        gen = torch.Generator(device="cpu").manual_seed(int(seed))
+        for t, std in zip(self._tensors, self.random_scales(), strict=True):
             shape = self.shape(t)
-            log_var = 0.0
-            for ix in t.indices:
-                if ix not in self._output:
-                    log_var -= math.log(self._sizes[ix]) / len(self._where[ix])
-            std = math.exp(0.5 * log_var)
             if dt.is_complex:
                 re = torch.randn(shape, generator=gen, dtype=torch.float64)
                 im = torch.randn(shape, generator=gen, dtype=torch.float64)

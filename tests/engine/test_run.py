@@ -32,7 +32,7 @@ def config(name: str = "mps", seed: int = 0, **task) -> Config:
 
 def dense_value(cfg: Config) -> np.ndarray:
     net = cfg.network
-    arrays = net.random_arrays(seed=cfg.seed, dtype=cfg.task["dtype"])
+    arrays = net.random_arrays(seed=cfg.seed, dtype=cfg.task["dtype"], generator="numpy")
     eq, _ = net.to_einsum()
     return np.einsum(
         eq,
