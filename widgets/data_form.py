@@ -163,6 +163,11 @@ class DataForm:
         assert self._form is not None
         return {"kind": name, **self._form.values()}
 
+    def apply(self) -> None:
+        """Report the spec the widgets describe (``on_change``), or why there is none
+        (``on_error``)."""
+        self._changed()
+
     def _changed(self, source: str | None = None) -> None:
         if self._quiet or (source is not None and source != self.kind.value):
             return  # being filled in, or a hidden custom source's widget fired

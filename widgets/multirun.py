@@ -417,6 +417,25 @@ class RunPage:
     _plots_due: float = 0.0
     _signature: Any = None
 
+    def _inputs_in_force(self, readers: list[Callable[[], Any]]) -> bool:
+        """Read every input again before a run; False, with the reason in the alert, when
+        one is refused.
+
+        A refused change keeps the last valid config in force while its box goes on
+        showing what was typed, and an accepted change elsewhere clears the alert: without
+        this, a run used values the page no longer showed (ranks "abc" ran with ranks 3).
+        ``readers`` are the pages' change handlers: each sets the state's ``error`` when
+        it refuses and clears it when it applies.
+        """
+        state = self.state  # type: ignore[attr-defined]  # every run page has one
+        for read in readers:
+            state.error = ""
+            read()
+            if state.error:
+                state.error = f"Not run: {state.error}. Fix that input, then run again."
+                return False
+        return True
+
     def _changed(self, snap: list[dict[str, Any]], force: bool) -> bool:
         """Whether ``snap`` shows anything the last drawn snapshot did not (always true when
         forced); remembers it. Polls that change nothing then cost no redraw."""

@@ -148,7 +148,7 @@ class AttentionPage(RunPage, Viewer):
         )
         for w in (self.seed, self.device):
             w.param.watch(
-                lambda *_: self.state.set_settings(seed=self.seed.value, device=self.device.value),
+                lambda *_: self._settings_changed(),
                 "value",
             )
 
@@ -185,6 +185,9 @@ class AttentionPage(RunPage, Viewer):
             self.state.error = str(e)
             return
         self.state.set_task(input=spec)
+
+    def _settings_changed(self) -> None:
+        self.state.set_settings(seed=self.seed.value, device=self.device.value)
 
     def _problem_changed(self) -> None:
         self.state.set_task(
@@ -248,7 +251,11 @@ class AttentionPage(RunPage, Viewer):
     # ------------------------------------------------------------------ runs
 
     def start(self) -> None:
-        """Run the config in a worker thread and poll its records."""
+        """Run the config in a worker thread and poll its records; not while an input is
+        refused."""
+        readers = [self._input_changed, self._problem_changed, self._methods_changed]
+        if not self._inputs_in_force([*readers, self._sweep_changed, self._settings_changed]):
+            return
         self.state.start_all()
         self.rows.reset(self.state.snapshot())
         self.heat.object = None

@@ -67,12 +67,7 @@ class DecomposePage(RunPage, Viewer):
             sizing_mode="stretch_width",
         )
         for w in (self.seed, self.dtype, self.device):
-            w.param.watch(
-                lambda *_: self.state.set_settings(
-                    seed=self.seed.value, dtype=self.dtype.value, device=self.device.value
-                ),
-                "value",
-            )
+            w.param.watch(lambda *_: self._settings_changed(), "value")
 
         # ---- runs
         self.run_button = pn.widgets.Button(label="Run all", color="primary", width=120)
@@ -134,6 +129,11 @@ class DecomposePage(RunPage, Viewer):
             return
         self.state.set_sweep({"param": param_name, "values": values})
 
+    def _settings_changed(self) -> None:
+        self.state.set_settings(
+            seed=self.seed.value, dtype=self.dtype.value, device=self.device.value
+        )
+
     def _methods_changed(self) -> None:
         if hasattr(self, "sweep_param"):
             self._sweep_options()
@@ -171,7 +171,11 @@ class DecomposePage(RunPage, Viewer):
     # ------------------------------------------------------------------ runs
 
     def start(self) -> None:
-        """Run every method (each in its own thread) and poll for progress."""
+        """Run every method (each in its own thread) and poll for progress; not while an
+        input is refused."""
+        readers = [self.data.apply, self._methods_changed, self._sweep_changed]
+        if not self._inputs_in_force([*readers, self._settings_changed]):
+            return
         self.state.start_all()
         self._show_new_runs()
         self._start_poll()

@@ -123,12 +123,7 @@ class SearchPage(RunPage, Viewer):
             sizing_mode="stretch_width",
         )
         for w in (self.seed, self.workers):
-            w.param.watch(
-                lambda *_: self.state.set_settings(
-                    seed=self.seed.value, workers=self.workers.value
-                ),
-                "value",
-            )
+            w.param.watch(lambda *_: self._settings_changed(), "value")
         self.network_settings = pn.Column(sizing_mode="stretch_width")
         self._mode_changed(report=False)
 
@@ -258,6 +253,9 @@ class SearchPage(RunPage, Viewer):
             return
         self.state.set_section(name, values)
 
+    def _settings_changed(self) -> None:
+        self.state.set_settings(seed=self.seed.value, workers=self.workers.value)
+
     def _strategies_changed(self) -> None:
         try:
             entries = self.strategies.values()
@@ -336,7 +334,16 @@ class SearchPage(RunPage, Viewer):
     # ------------------------------------------------------------------ runs
 
     def start(self) -> None:
-        """Start every strategy (each in its own thread) and poll for progress."""
+        """Start every strategy (each in its own thread) and poll for progress; not while
+        an input is refused."""
+        # the inputs on show: the Tucker form alone, or the network search's forms
+        tucker = self.mode.value == "tucker"
+        shown = [n for n in self.forms if (n == "tucker") == tucker]
+        readers = [self.data.apply, *(lambda n=n: self._section(n) for n in shown)]
+        if not tucker:
+            readers.append(self._strategies_changed)
+        if not self._inputs_in_force([*readers, self._settings_changed]):
+            return
         self.state.start_all()
         snap = self.state.snapshot()
         self.rows.reset(snap)

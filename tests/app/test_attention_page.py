@@ -70,7 +70,8 @@ def test_a_run_fills_the_plots_table_and_heatmaps_and_matches_the_exported_confi
 
 def test_a_failing_run_says_why_and_keeps_the_page():
     page = small_page()
-    page.state.set_task(methods=[{"method": "hydragen"}])
+    page.methods.choice.value = ["hydragen"]  # needs a shared_prefix input: fails at run
+    assert page.state.config.task["methods"] == [{"method": "hydragen"}]
     page.start()
     page.state.wait(60)
     page._refresh(force=True)
@@ -119,3 +120,17 @@ def test_sweep_plots_share_one_legend_above_them():
     # ticks at the swept values (Bokeh's own, on less than a decade, ran together)
     ticks = [hv.Store.lookup_options("bokeh", p, "plot").kwargs.get("xticks") for p in layout]
     assert ticks == [[(256.0, "256"), (512.0, "512")]] * 3
+
+
+def test_run_refuses_while_the_length_box_shows_a_refused_value():
+    # n = -5 was refused (alert), a later change of another box cleared the alert, and
+    # Run then ran n = 512 without a word while the box still said -5.
+    page = small_page()
+    before = page.state.config.task["n"]
+    page.n.value = -5
+    assert "must be between 1 and" in page.state.error
+    page._input_form.widgets["heads"].value = 3  # accepted: the alert goes, n still -5
+    assert page.state.error == "" and page.state.config.task["n"] == before
+    page.start()
+    assert page.state.runs == {}
+    assert page.state.error.startswith("Not run: config.task.n must be between 1 and")

@@ -272,3 +272,14 @@ def test_pareto_front(points, front):
 
 def test_scatter_is_empty_before_any_fit():
     assert candidates_scatter([{"label": "x", "records": []}]) is None
+
+
+def test_start_refuses_while_a_box_shows_a_value_not_in_force():
+    page = SearchPage()
+    page.truth_ranks.value = "2, x"
+    assert "could not read" in page.state.error
+    page.seed.value = 3  # accepted elsewhere: the alert goes, the box keeps "2, x"
+    assert page.state.error == ""
+    page.start()
+    assert page.state.runs == {}
+    assert page.state.error.startswith("Not run: ring ranks: could not read '2, x'")
