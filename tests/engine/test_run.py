@@ -19,6 +19,7 @@ from tensorbench.engine import (
     run,
     task_names,
 )
+from tensorbench.engine.fmt import format_bytes
 from tensorbench.engine.run import Reporter
 
 
@@ -96,6 +97,12 @@ def test_predicted_and_measured_memory_agree_on_live_tensors():
     # The executor keeps exactly the tensors the cost model counts (here, float64).
     assert m["measured_peak_live_bytes"] <= m["predicted"]["peak_size"] * 8
     assert m["measured_peak_live_bytes"] >= m["predicted"]["largest_intermediate"] * 8
+    assert m["predicted_peak_bytes"] == m["predicted"]["peak_size"] * 8
+    # the summary names the two numbers apart: the live peak the Network page's card
+    # predicts, and the memory check's larger reservation (once both "peak")
+    line = next(x for x in result.summary().splitlines() if x.startswith("memory:"))
+    assert f"the path predicts {format_bytes(m['predicted_peak_bytes'])}" in line
+    assert f"the memory check reserved {format_bytes(m['predicted_bytes'])}" in line
 
 
 def test_cancel_stops_between_steps():
