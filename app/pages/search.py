@@ -558,9 +558,9 @@ def _status_text(r: dict[str, Any]) -> str:
         if runs and runs[0].get("success") is not None:
             at = runs[0].get("fits_to_truth")
             text += (
-                f" · reached the truth at fit {at}"
+                f" · reached the truth's score at fit {at}"
                 if runs[0]["success"]
-                else " · truth not reached"
+                else " · truth's score not reached"
             )
     return text
 

@@ -196,7 +196,13 @@ def _summarize(config: Config, m: dict[str, Any]) -> list[str]:
         ok = (
             ""
             if r.get("success") is None
-            else (" (reached the truth)" if r["success"] else " (did not reach the truth)")
+            # the papers' success: a score as good as the truth's (a structure as small
+            # and as close, not necessarily the same edges)
+            else (
+                " (reached the truth's score)"
+                if r["success"]
+                else " (did not reach the truth's score)"
+            )
         )
         lines.append(
             f"{r['strategy']}: best score {best.get('score', float('nan')):.6g}{ok}, "

@@ -376,7 +376,7 @@ def test_search_task_races_strategies_against_the_hidden_truth():
     # the best score only goes down
     bests = [h["best"] for h in recs if h["best"] is not None]
     assert all(b <= a for a, b in itertools.pairwise(bests))
-    assert "greedy: best score 0.333333 (reached the truth)" in res.summary()
+    assert "greedy: best score 0.333333 (reached the truth's score)" in res.summary()
 
 
 def test_search_task_refuses_bad_settings_clearly():
