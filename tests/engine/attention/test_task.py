@@ -34,6 +34,10 @@ def test_a_run_records_every_method_with_errors_against_float64():
     assert heat["weights"].shape == (128, 128)
     assert heat["kept"]["exact"].all() and not heat["kept"]["hyper block=32 samples=32"].all()
     assert exact["recall"] == 1.0 and 0 < hyper["recall"] < 1
+    # exact is the baseline itself (two measurements of it once read 0.6x-1.8x), and the
+    # others' speedups are against that same measurement
+    assert exact["speedup"] == 1.0
+    assert hyper["speedup"] == pytest.approx(exact["median_s"] / hyper["median_s"], rel=1e-12)
     # the same config gives the same errors again (seeded inputs and methods)
     again = run(config()).metrics["rows"]
     assert [r["rel_error"] for r in again] == [r["rel_error"] for r in rows]
