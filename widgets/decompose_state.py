@@ -17,6 +17,10 @@ from .multirun import MultiRunState
 __all__ = ["DecomposeState", "default_decompose_config"]
 
 
+#: Title of the built-in demo (dropped once the user edits the task).
+DEMO_NAME = "camera: TT vs Tucker"
+
+
 def default_decompose_config() -> Config:
     """The page's starting point: the camera image as an 8^6 tensor (rows and columns split
     into three base-8 digits, interleaved), a tensor train and a Tucker of similar size
@@ -30,13 +34,14 @@ def default_decompose_config() -> Config:
             ],
         }
     )
-    return Config({"kind": "decompose", **task}, None, 0, "auto", "camera: TT vs Tucker")
+    return Config({"kind": "decompose", **task}, None, 0, "auto", DEMO_NAME)
 
 
 class DecomposeState(MultiRunState):
     """Config, per-method runs and messages of one Decompose page (one per session)."""
 
     kind = "decompose"
+    demo_name = DEMO_NAME
 
     def __init__(self, config: Config | None = None, **params: Any) -> None:
         super().__init__(config or default_decompose_config(), **params)

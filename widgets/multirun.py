@@ -72,6 +72,8 @@ class MultiRunState(param.Parameterized):
 
     #: The task kind this page's configs have.
     kind: ClassVar[str] = ""
+    #: The title of the page's built-in demo config.
+    demo_name: ClassVar[str | None] = None
 
     def __init__(self, config: Config, **params: Any) -> None:
         super().__init__(config=config, **params)
@@ -82,12 +84,18 @@ class MultiRunState(param.Parameterized):
     # ------------------------------------------------------------------ edits
 
     def _apply(self, **changes: Any) -> bool:
-        """Replace parts of the config (validated); on refusal say why and keep the old one."""
+        """Replace parts of the config (validated); on refusal say why and keep the old one.
+
+        A change of the task drops the built-in demo's title (:attr:`demo_name`): "camera: TT
+        vs Tucker" went on naming downloaded configs and scripts of synthetic data.
+        """
         try:
             cfg = self.config.replace(**changes)
         except TensorbenchError as e:
             self.error = str(e)
             return False
+        if self.demo_name and cfg.name == self.demo_name and cfg.task != self.config.task:
+            cfg = cfg.replace(name=None)
         self.param.update(config=cfg, error="")
         return True
 

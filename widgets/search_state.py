@@ -22,6 +22,10 @@ from .multirun import MultiRunState
 __all__ = ["SearchState", "default_search_config", "record_structure"]
 
 
+#: Title of the built-in demo (dropped once the user edits the task).
+DEMO_NAME = "hidden ring: TnALE vs TNGA"
+
+
 def default_search_config() -> Config:
     """The classic teaching demo: data drawn from a hidden tensor ring of order 5 (mode size
     3, ranks drawn from 1..4, modes shuffled); TnALE races TNGA to find it."""
@@ -34,7 +38,7 @@ def default_search_config() -> Config:
             "budget": {"evaluations": 300, "seconds": 300.0},
         }
     )
-    return Config({"kind": "search", **task}, None, 0, "cpu", "hidden ring: TnALE vs TNGA")
+    return Config({"kind": "search", **task}, None, 0, "cpu", DEMO_NAME)
 
 
 def record_structure(rec: dict[str, Any], dims: list[int]) -> Network:
@@ -47,6 +51,7 @@ class SearchState(MultiRunState):
     """Config, per-strategy runs and messages of one Search page (one per session)."""
 
     kind = "search"
+    demo_name = DEMO_NAME
 
     def __init__(self, config: Config | None = None, **params: Any) -> None:
         super().__init__(config or default_search_config(), **params)

@@ -34,6 +34,10 @@ from tensorbench.widgets.multirun import (
 __all__ = ["AttentionPage", "AttentionState", "default_attention_config"]
 
 
+#: Title of the built-in demo (dropped once the user edits the task).
+DEMO_NAME = "4k tokens: exact vs sparse"
+
+
 def default_attention_config() -> Config:
     """A 4k-token problem with clustered keys: exact, HyperAttention and LevAttention over a
     sweep of lengths up to 4096, with heatmaps of what each computes."""
@@ -51,7 +55,7 @@ def default_attention_config() -> Config:
             "heatmap": 4096,
         }
     )
-    return Config({"kind": "attention", **task}, None, 0, "auto", "4k tokens: exact vs sparse")
+    return Config({"kind": "attention", **task}, None, 0, "auto", DEMO_NAME)
 
 
 class AttentionState(MultiRunState):
@@ -59,6 +63,7 @@ class AttentionState(MultiRunState):
     worker, so their timings do not disturb each other)."""
 
     kind = "attention"
+    demo_name = DEMO_NAME
 
     def __init__(self, config: Config | None = None, **params: Any) -> None:
         super().__init__(config or default_attention_config(), **params)

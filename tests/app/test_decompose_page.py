@@ -354,3 +354,17 @@ def test_run_all_refuses_while_a_box_shows_a_value_not_in_force():
     assert page.state.error == ""
     assert [r["status"] for r in page.state.snapshot()] == ["ok", "ok"]
     assert page.state.config.task["methods"][0]["ranks"] == [2, 2]
+
+
+def test_the_demo_title_goes_once_the_setup_is_edited():
+    # "camera: TT vs Tucker" went on naming the config and script of synthetic data.
+    page = DecomposePage()
+    assert page.state.config.name == "camera: TT vs Tucker"
+    page.seed.value = 3  # not the task: still the demo
+    page.start()  # re-reading unchanged inputs changes nothing either
+    page.state.cancel_all()
+    page.state.wait(120)
+    assert page.state.config.name == "camera: TT vs Tucker"
+    page.data_kind.value = "synthetic"
+    assert page.state.config.name is None
+    assert '"name"' not in page.state.config.to_json()
