@@ -592,7 +592,7 @@ def _synthetic_precheck(given: Mapping[str, Any]) -> None:
         "args",
         "json",
         None,
-        "template arguments, e.g. {'dims': [8, 8, 8], 'ranks': 3}",
+        'template arguments, e.g. {"dims": [8, 8, 8], "ranks": 3}',
         validator=_json_object,
     ),
     Param(

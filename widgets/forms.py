@@ -6,6 +6,7 @@ app and the command line always offer the same arguments with the same bounds.
 
 from __future__ import annotations
 
+import ast
 import html
 import json
 from typing import Any
@@ -130,6 +131,21 @@ def widget_for(p: Param, value: Any) -> pn.widgets.Widget | Checkbox:
     )
 
 
+def _read_json(text: str) -> Any:
+    """JSON, or the same value written as a Python literal (``{'dims': [8, 8]}``, as
+    people type a dict); ValueError for anything else."""
+    try:
+        return json.loads(text)
+    except ValueError:
+        pass
+    try:
+        value = ast.literal_eval(text)
+        # JSON values only (tuples become lists); sets, bytes or complex numbers refused
+        return json.loads(json.dumps(value, allow_nan=False))
+    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+        raise ValueError(text) from None
+
+
 def value_of(p: Param, widget: pn.widgets.Widget | Checkbox) -> Any:
     """Read a widget back into a parameter value (text is parsed; errors say how to fix)."""
     v = widget.value
@@ -144,7 +160,7 @@ def value_of(p: Param, widget: pn.widgets.Widget | Checkbox) -> Any:
         return text
     try:
         if p.kind == "json":
-            return json.loads(text)
+            return _read_json(text)
         if p.kind == "ints":
             if text.startswith("["):
                 return json.loads(text)
@@ -154,9 +170,10 @@ def value_of(p: Param, widget: pn.widgets.Widget | Checkbox) -> Any:
         rows = [r for r in text.replace(";", "\n").splitlines() if r.strip()]
         return [[int(s) for s in r.replace(" ", ",").split(",") if s.strip()] for r in rows]
     except ValueError:
+        example = p.doc.split("e.g. ", 1)[1] if "e.g. " in p.doc else '{"sites": 6}'
         what = {
             "ints": "integers separated by commas",
-            "json": 'JSON, e.g. {"sites": 6}',
+            "json": f"JSON, e.g. {example}",
         }.get(p.kind, "rows of integers, one row per line, separated by commas")
         raise TensorbenchError(f"{p.name}: could not read {text!r}; write {what}") from None
 

@@ -156,7 +156,7 @@ def _hydragen(inp: AttentionInput, causal: bool, p: dict[str, Any], kept: bool):
     "mask",
     "a block-sparse mask (FlexAttention on CUDA, a block loop on the CPU); exact under it",
     Param("pattern", "choice", "sliding_window", "the mask", choices=tuple(MASKS)),
-    Param("options", "json", None, "the pattern's parameters, e.g. {'window': 512}"),
+    Param("options", "json", None, 'the pattern\'s parameters, e.g. {"window": 512}'),
     Param("block", "int", 128, "block size of the sparsity", max=2**16),
 )
 def _mask(inp: AttentionInput, causal: bool, p: dict[str, Any], kept: bool):

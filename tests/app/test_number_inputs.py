@@ -95,3 +95,22 @@ def test_checkbox_value_is_a_bool_both_ways() -> None:
     assert group.value == []
     box.disabled = True
     assert group.disabled
+
+
+def test_json_boxes_read_python_dicts_and_say_how_to_write_one() -> None:
+    # The synthetic data's "args" help once read {'dims': [8, 8, 8], 'ranks': 3}, which the
+    # box refused (JSON wants double quotes) with an example of another template's args.
+    from tensorbench.engine import TensorbenchError
+    from tensorbench.engine.data import get_source
+    from tensorbench.widgets.forms import value_of, widget_for
+
+    args = next(p for p in get_source("synthetic").params if p.name == "args")
+    box = widget_for(args, None)
+    box.value = "{'dims': [8, 8, 8], 'ranks': (3, 2, 3), 'cyclic': True}"
+    assert value_of(args, box) == {"dims": [8, 8, 8], "ranks": [3, 2, 3], "cyclic": True}
+    box.value = '{"dims": [8, 8], "ranks": null}'
+    assert value_of(args, box) == {"dims": [8, 8], "ranks": None}
+    for bad in ("{'dims': {1, 2}}", "{dims: 8}", "{'x': float('nan')}"):
+        box.value = bad
+        with pytest.raises(TensorbenchError, match=r'write JSON, e\.g\. \{"dims": \[8, 8, 8\]'):
+            value_of(args, box)
