@@ -205,5 +205,8 @@ def check_entries(
         except TensorbenchError as e:
             raise error(f"{here}: {e}") from None
         given = {n: v for n, v in entry.items() if n != key and n not in skip}
-        out.append((entry, spec, check_params(spec.params, given, here, error)))
+        # the entry's name beside its position: "methods[2] (tt_als).max_iter ..." points
+        # at a card on the page, where a position alone made the user count
+        named = f"{here} ({entry[key]})"
+        out.append((entry, spec, check_params(spec.params, given, named, error)))
     return out

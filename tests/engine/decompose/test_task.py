@@ -36,9 +36,12 @@ def test_validation_names_the_field_at_fault():
         r"method 'svd'; choose one of: .*hosvd",
     ):
         config([{"method": "svd"}])
-    with pytest.raises(ConfigError, match=r"config.task.methods\[0\].ranks"):
-        config([{"method": "tt_svd", "ranks": -1}])
-    with pytest.raises(ConfigError, match=r"config.task.methods\[0\]: unknown parameter 'rnk'"):
+    # the method's name beside its position: the page shows cards by name
+    with pytest.raises(ConfigError, match=r"config.task.methods\[1\] \(tt_svd\).ranks"):
+        config([{"method": "hosvd"}, {"method": "tt_svd", "ranks": -1}])
+    with pytest.raises(
+        ConfigError, match=r"config.task.methods\[0\] \(tt_svd\): unknown parameter 'rnk'"
+    ):
         config([{"method": "tt_svd", "rnk": 2}])
     with pytest.raises(ConfigError, match="config.task.data"):
         load_config(
