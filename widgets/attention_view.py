@@ -60,7 +60,7 @@ def setup_svg(task: dict[str, Any]) -> str:
     if prefix:
         wp = wk * prefix / nk
         parts.append(_box(x, top, wp, dd, "#f6e3c6", "K prefix", f"{hkv}x{prefix}x{d} shared"))
-        parts.append(_box(x + wp, top, wk - wp, dd, "#e4f2dc", "K", f"{b}x{hkv}x{n}"))
+        parts.append(_box(x + wp, top, wk - wp, dd, "#e4f2dc", "K", f"{b}x{hkv}x{n}x{d}"))
     else:
         parts.append(_box(x, top, wk, dd, "#e4f2dc", "K\u1d40", f"{b}x{hkv}x{d}x{nk}"))
     x += wk + 30
@@ -84,7 +84,9 @@ def setup_svg(task: dict[str, Any]) -> str:
     )
     x = sx + wk + 30
     parts.append(f"<text x='{x - 20}' y='{top + hq / 2}' font-size='16'>&#183;</text>")
-    parts.append(_box(x, top, dd, wk, "#efe3f6", "V", f"{hkv}x{nk}x{d}"))
+    # every operand in the same batch x heads x rows x columns order (V once lacked b)
+    v_shape = f"{b}x{hkv}x{nk}x{d}" + (" (prefix shared)" if prefix else "")
+    parts.append(_box(x, top, dd, wk, "#efe3f6", "V", v_shape))
     x += dd + 20
     methods = ", ".join(m["method"] for m in task["methods"])
     height = max(hq, wk) + 70

@@ -134,3 +134,11 @@ def test_run_refuses_while_the_length_box_shows_a_refused_value():
     page.start()
     assert page.state.runs == {}
     assert page.state.error.startswith("Not run: config.task.n must be between 1 and")
+
+
+def test_setup_drawing_gives_every_operand_in_the_same_axis_order():
+    # V once read "2x128x16" beside Q's "1x2x128x16" (the batch axis missing)
+    page = small_page()
+    svg = page.setup.object
+    assert svg.count("1x2x128x16") == 2  # Q and V
+    assert "1x2x16x128" in svg  # K transposed
