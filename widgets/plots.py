@@ -10,6 +10,7 @@ import holoviews as hv
 import holoviews.plotting.bokeh  # registers the backend that .opts() targets
 import panel as pn
 import param
+from bokeh.models import BasicTicker
 from panel.viewable import Viewer
 
 from tensorbench.engine import NetworkStats, Result
@@ -131,6 +132,8 @@ def step_plot(result: Result) -> hv.Overlay | hv.Layout | hv.Text:
         ylabel="seconds",
         title="time per step (median over repeats)",
         tools=["hover"],
+        # whole steps only: with few steps the default ticker labelled 1, 1.5, 2, ...
+        xticks=BasicTicker(min_interval=1, num_minor_ticks=0),
     )
     return (scatter + bars).opts(shared_axes=False)
 

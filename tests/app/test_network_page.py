@@ -341,3 +341,18 @@ def test_tensor_network_editor_documents_open_in_the_page():
     net = page.state.network
     assert [t.name for t in net.tensors] == ["A", "B"] and len(net.bonds) == 1
     assert page.state.stats.params == 2 * 3 + 3
+
+
+def test_time_per_step_ticks_whole_steps():
+    # with three steps the default ticker labelled 1, 1.5, 2, 2.5, 3
+    from bokeh.models import BasicTicker
+
+    from tensorbench.engine import load_config, run
+    from tensorbench.widgets.plots import step_plot
+
+    net = build_template("mps", sites=4, bond=2, phys=2)
+    cfg = load_config({"network": net.to_dict(), "task": {"kind": "contract"}, "device": "cpu"})
+    layout = hv.render(step_plot(run(cfg)), backend="bokeh")
+    bars = next(f for f in layout.children if "time per step" in f[0].title.text)[0]
+    ticker = bars.xaxis[0].ticker
+    assert isinstance(ticker, BasicTicker) and ticker.min_interval == 1
