@@ -143,7 +143,14 @@ export function render({ model, el: root }) {
           el("line", { x1: dx * t.r, y1: dy * t.r, x2: dx * (t.r + LEG), y2: dy * (t.r + LEG), "stroke-width": leg.width, "data-role": "leg", "data-index": leg.index, "data-tensor": t.id }, lg);
           const tip = el("rect", { x: dx * (t.r + LEG) - 5, y: dy * (t.r + LEG) - 5, width: 10, height: 10, class: "tb-leg-tip", "data-role": "leg-tip", "data-index": leg.index, "data-tensor": t.id }, lg);
           el("title", {}, tip).textContent = `${leg.index} (size ${leg.size}): drag to connect`;
-          if (showLabels) text(lg, dx * (t.r + LEG + 16), dy * (t.r + LEG + 16) + 4, leg.label, "tb-leg-label");
+          if (showLabels) {
+            // Beside the tip, running away from it: centred 16 px out, a sideways leg's
+            // label ("p1_0 (2)", ~40 px wide) covered its own tip.
+            const side = Math.abs(dx) > 0.35;
+            const out = t.r + LEG + (side ? 9 : 16);
+            const lab = text(lg, dx * out, dy * out + 4, leg.label, "tb-leg-label");
+            if (side) lab.style.textAnchor = dx > 0 ? "start" : "end";
+          }
           const order = text(g, dx * (t.r + 8), dy * (t.r + 8) + 3, String(leg.order), "tb-order");
           ref.legs.push(order);
         } else {

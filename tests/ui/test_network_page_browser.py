@@ -167,3 +167,19 @@ def test_big_networks_do_not_freeze_the_page(page: Page, server: str, screenshot
     expect(page.get_by_text("PEPS 2x2, bond 3, phys 2").first).to_be_visible(timeout=30_000)
     expect(stat(page, "tensors")).to_contain_text("4 (4 bonds, 4 open", timeout=60_000)
     expect(page.locator("[data-stat-status=ready]")).to_be_visible(timeout=60_000)
+
+
+def test_leg_labels_stay_off_their_tips(page: Page, server: str):
+    # A sideways leg's label ("p1_0 (2)") was centred 16 px past the tip, over it.
+    open_app(page, server)
+    page.get_by_label("template").select_option("peps")
+    expect(stat(page, "params")).to_have_text("450", timeout=LOAD)
+    legs = page.locator("g.tb-leg.tb-open")
+    expect(legs).to_have_count(9)
+    for k in range(9):
+        tip = legs.nth(k).locator("rect.tb-leg-tip").bounding_box()
+        label = legs.nth(k).locator("text.tb-leg-label").bounding_box()
+        assert tip and label
+        apart_x = label["x"] >= tip["x"] + tip["width"] or label["x"] + label["width"] <= tip["x"]
+        apart_y = label["y"] >= tip["y"] + tip["height"] or label["y"] + label["height"] <= tip["y"]
+        assert apart_x or apart_y, (k, tip, label)
