@@ -303,10 +303,10 @@ def _devices(current: str) -> list[str]:
     return out if current in out else [*out, current]
 
 
-def _curve_data(r: dict[str, Any]) -> dict[str, list[float]]:
+def _curve_data(recs: list[dict[str, Any]]) -> dict[str, list[float]]:
     recs = [
         x
-        for x in r["records"]
+        for x in recs
         if isinstance(x.get("rel_error"), (int, float))
         and math.isfinite(x["rel_error"])
         and x["rel_error"] > 0
@@ -318,18 +318,33 @@ def _curve_data(r: dict[str, Any]) -> dict[str, list[float]]:
     }
 
 
+def _curves_of(r: dict[str, Any]) -> list[tuple[str, dict[str, list[float]]]]:
+    """``(label, data)`` per curve of a run: one, or one per swept value (records name their
+    method with the value, e.g. "tt_als max_iter=5"; joined, a sweep's runs zig-zagged back
+    to iteration 1 at each value)."""
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for x in r["records"]:
+        groups.setdefault(x.get("method", r["label"]), []).append(x)
+    return [(label, _curve_data(recs)) for label, recs in groups.items()]
+
+
+_DASHES = ("solid", "dashed", "dotted", "dotdash", "dashdot")
+
+
 def _overlay(snap: list[dict[str, Any]], x: str, title: str) -> hv.Overlay:
-    """One curve per run (in run order, so each run keeps its colour)."""
+    """One curve per run (in run order, so each run keeps its colour); a sweep's values are
+    curves of the run's colour, told apart by their dashes."""
     curves = []
     for k, r in enumerate(snap):
         color = run_color(k)
-        curves.append(
-            hv.Curve(_curve_data(r), x, "relative error", label=r["label"]).opts(
-                color=color, line_width=2, tools=["hover"]
+        for j, (label, data) in enumerate(_curves_of(r)):
+            curves.append(
+                hv.Curve(data, x, "relative error", label=label).opts(
+                    color=color, line_width=2, line_dash=_DASHES[j % len(_DASHES)], tools=["hover"]
+                )
             )
-        )
-        if x == "iteration":
-            curves.append(hv.Scatter(_curve_data(r), x, "relative error").opts(color=color, size=5))
+            if x == "iteration":
+                curves.append(hv.Scatter(data, x, "relative error").opts(color=color, size=5))
     return hv.Overlay(curves).opts(
         logy=True,
         # by wall time, runs differ by orders of magnitude (hooi 0.06 s beside tt_als 5 s
@@ -348,7 +363,7 @@ def _overlay(snap: list[dict[str, Any]], x: str, title: str) -> hv.Overlay:
 
 def error_curves(snap: list[dict[str, Any]]) -> hv.Layout | None:
     """Relative error against iteration and against wall time, one curve per method."""
-    if not any(_curve_data(r)["iteration"] for r in snap):
+    if not any(_curve_data(r["records"])["iteration"] for r in snap):
         return None
     left = _overlay(snap, "iteration", "relative error by iteration")
     right = _overlay(snap, "seconds", "relative error by wall time")

@@ -197,6 +197,11 @@ def test_sweep_mode_runs_each_value_and_plots_error_and_time():
         "tucker_rand oversample=5",
     ]
     assert isinstance(sweep_plot(snap), hv.Layout)
+    # the live curves: one per swept value (joined, they zig-zagged back to iteration 1)
+    by_iter = next(iter(error_curves(snap)))
+    curves = [c for c in by_iter if isinstance(c, hv.Curve)]
+    assert [c.label for c in curves[:3]] == labels
+    assert all(list(c.dimension_values("iteration")) == [1] for c in curves[:3])
 
 
 def test_uploaded_arrays_are_saved_and_named_by_path(tmp_path):
