@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import holoviews as hv
@@ -14,6 +15,8 @@ from .pages import PAGES
 __all__ = ["create_app", "serve"]
 
 _HEADER = "#1b2733"
+
+log = logging.getLogger(__name__)
 
 
 def create_app(config: Config | None = None) -> pn.template.BootstrapTemplate:
@@ -59,7 +62,17 @@ def create_app(config: Config | None = None) -> pn.template.BootstrapTemplate:
 
     def hand_off(slug: str, network: Any, **extra: Any) -> None:
         """Send a network (and e.g. the data it was found for) to another page; show it."""
-        page(slug).receive_network(network, **extra)
+        try:
+            page(slug).receive_network(network, **extra)
+        except Exception as e:  # a bug: say so where the user is, never a dead button
+            log.exception("hand-off to the %s page failed", slug)
+            if pn.state.notifications is not None:
+                pn.state.notifications.error(
+                    f"could not open this on the {slug} page (internal error, "
+                    f"{type(e).__name__}: {e})",
+                    duration=0,
+                )
+            return
         nav.value = slug
 
     nav = pn.widgets.RadioButtonGroup(

@@ -12,7 +12,7 @@ import panel as pn
 from bokeh.models.widgets.tables import NumberFormatter, ScientificFormatter
 from panel.viewable import Viewer
 
-from tensorbench.engine import Config, Network, TensorbenchError
+from tensorbench.engine import Config, Network, TensorbenchError, build_template
 from tensorbench.engine.errors import ConfigError
 from tensorbench.engine.search import STRATEGIES, get_strategy
 from tensorbench.engine.search.objective import Structure
@@ -431,7 +431,8 @@ class SearchPage(RunPage, Viewer):
     # ------------------------------------------------------------------ hand-offs
 
     def chosen_structure(self) -> tuple[Network, str] | None:
-        """The candidate selected in the table, else the best one seen (None before any)."""
+        """The candidate selected in the table, else the best one seen, else (Tucker mode)
+        the core shape with the lowest error; None before any."""
         snap = self.state.snapshot()
         dims = data_shape(snap)
         if dims is None:
@@ -446,7 +447,7 @@ class SearchPage(RunPage, Viewer):
         if rec is None:
             bests = [b for b in (incumbent(r) for r in snap) if b is not None]
             if not bests:
-                return None
+                return _best_core_shape(snap, dims)
             rec = min(bests, key=lambda b: b["score"])
         s = rec["structure"]
         net = Structure(tuple(s["ranks"]), tuple(s["perm"])).network(dims)
@@ -530,6 +531,17 @@ def _prod(dims: list[int]) -> int:
     return out
 
 
+def _best_core_shape(snap: list[dict[str, Any]], dims: list[int]) -> tuple[Network, str] | None:
+    """Tucker mode's candidate: the core shape with the lowest error (fewest parameters on
+    ties), as a Tucker network of the data's shape; None before any."""
+    rows = [x for r in snap for x in r["records"] if x.get("kind") == "tucker"]
+    if not rows:
+        return None
+    best = min(rows, key=lambda x: (x["rse"], x["params"]))
+    net = build_template("tucker", dims=dims, ranks=list(best["shape"]))
+    return net, f"Tucker core {tuple(best['shape'])} ({best['solver']}, budget {best['budget']})"
+
+
 def _empty_table() -> pd.DataFrame:
     # typed columns: rows streamed in later are cast to these types
     types = {"strategy": object, "fit": "int64", "parameters": "int64", "edges": object}
@@ -537,9 +549,15 @@ def _empty_table() -> pd.DataFrame:
 
 
 def _widget_value(widget: Any, value: Any) -> Any:
-    """A config value as the widget shows it (lists as comma-separated text)."""
-    if isinstance(widget, pn.widgets.TextInput) and isinstance(value, list):
-        return ", ".join(str(v) for v in value)
+    """A config value as the widget shows it: text boxes get text (a list as comma-separated
+    numbers; a number as itself -- a run stores one budget as ``1000``, not ``[1000]``, and
+    showing that config again raised in the text box and left the page half-updated)."""
+    if isinstance(widget, pn.widgets.TextInput):
+        if value is None:
+            return ""
+        if isinstance(value, list):
+            return ", ".join(str(v) for v in value)
+        return str(value)
     return value
 
 

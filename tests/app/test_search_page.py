@@ -218,6 +218,29 @@ def test_tucker_mode_fills_the_core_shape_table():
     assert snap[0]["status"] == "ok"
     assert page.tucker_table.object.count("<tr>") == 1 + 4
     assert "(2, 3, 4)" in page.tucker_table.object
+    # "Open in editor" / "Decompose with this" take the best core shape (they once said
+    # "no candidate yet" after a Tucker run)
+    rows = [x for x in snap[0]["records"] if x.get("kind") == "tucker"]
+    best = min(rows, key=lambda x: (x["rse"], x["params"]))
+    net, what = page.chosen_structure()
+    assert what.startswith(f"Tucker core {tuple(best['shape'])}")
+    assert net.shape(net.tensors[0]) == tuple(best["shape"])  # the core
+    assert [net.sizes[ix] for ix in net.output] == [12, 10, 8]
+    sent = []
+    page.handoff = lambda slug, net, **extra: sent.append((slug, net, extra))
+    page._send("decompose")
+    assert sent and sent[0][0] == "decompose" and sent[0][2]["data"]["template"] == "tucker"
+
+
+def test_a_config_with_one_budget_shows_again():
+    # A run stores a single budget as 1000, not [1000]; showing that config again (a
+    # download uploaded, or "Search from this network" after a Tucker run) raised in the
+    # budgets text box and left the page half-updated.
+    page = SearchPage()
+    assert page.state.set_section("tucker", {"budgets": 1000, "solvers": ["ip"]})
+    page._sync_widgets()
+    assert page.forms["tucker"].widgets["budgets"].value == "1000"
+    assert page.state.error == ""
 
 
 def test_cancel_stops_a_race_and_keeps_what_it_found():
@@ -283,3 +306,29 @@ def test_start_refuses_while_a_box_shows_a_value_not_in_force():
     page.start()
     assert page.state.runs == {}
     assert page.state.error.startswith("Not run: ring ranks: could not read '2, x'")
+
+
+def test_a_failing_hand_off_says_so_and_stays_on_the_page(monkeypatch, caplog):
+    # A bug in a receiving page once left "Search from this network" dead: no message,
+    # the app on the Network page, only a traceback in the server's log.
+    from tensorbench.app.server import create_app
+
+    def broken(self, net, **extra):
+        raise ValueError("boom")
+
+    monkeypatch.setattr(SearchPage, "receive_network", broken)
+    shown = []
+    monkeypatch.setattr(
+        pn.state, "_notification", type("N", (), {"error": lambda *a, **k: shown.append(a)})()
+    )
+    tmpl = create_app()
+    nav, side = tmpl.sidebar[0], tmpl.sidebar[1]
+    button = next(
+        o
+        for o in side.objects
+        if isinstance(o, pn.widgets.Button) and o.label == "Search from this network"
+    )
+    button.clicks += 1
+    assert nav.value == "network"
+    assert shown and "internal error, ValueError: boom" in shown[0][-1]
+    assert "hand-off to the search page failed" in caplog.text
