@@ -21,6 +21,10 @@ __all__ = ["heatmaps", "method_labels", "results_table", "setup_svg", "sweep_leg
 HEATMAP_PX = 256
 
 
+#: Rough width of one character of an 11 px caption, for sizing the drawing around it.
+_TEXT_PX = 6.5
+
+
 def _box(x: float, y: float, w: float, h: float, fill: str, label: str, sub: str) -> str:
     return (
         f"<rect x='{x:.1f}' y='{y:.1f}' width='{w:.1f}' height='{h:.1f}' rx='4' "
@@ -87,10 +91,12 @@ def setup_svg(task: dict[str, Any]) -> str:
     # every operand in the same batch x heads x rows x columns order (V once lacked b)
     v_shape = f"{b}x{hkv}x{nk}x{d}" + (" (prefix shared)" if prefix else "")
     parts.append(_box(x, top, dd, wk, "#efe3f6", "V", v_shape))
+    # wide enough for V's caption, centred under a narrow box (it ran off the right edge)
+    right = x + dd / 2 + _TEXT_PX * len(v_shape) / 2
     x += dd + 20
     methods = ", ".join(m["method"] for m in task["methods"])
     height = max(hq, wk) + 70
-    width = x + 10
+    width = max(x, right) + 10
     text = (
         f"<text x='10' y='18' font-size='12' fill='#34495e'>{html.escape(kind)} input · "
         f"{html.escape(task['dtype'])} · methods: {html.escape(methods)}"

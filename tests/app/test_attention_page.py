@@ -5,7 +5,7 @@ from __future__ import annotations
 import holoviews as hv
 
 from tensorbench.app.pages.attention import AttentionPage, default_attention_config
-from tensorbench.engine import load_config, run
+from tensorbench.engine import get_task, load_config, run
 from tensorbench.widgets.attention_view import setup_svg
 
 hv.extension("bokeh", logo=False)
@@ -142,3 +142,20 @@ def test_setup_drawing_gives_every_operand_in_the_same_axis_order():
     svg = page.setup.object
     assert svg.count("1x2x128x16") == 2  # Q and V
     assert "1x2x16x128" in svg  # K transposed
+
+
+def test_setup_drawing_is_wide_enough_for_v_s_caption():
+    # with a shared prefix, V's caption ran off the drawing's right edge
+    import re
+
+    task = get_task("attention").check(
+        {
+            "input": {"kind": "shared_prefix", "heads": 4, "d": 64, "prefix": 4096, "batch": 4},
+            "n": 256,
+            "methods": [{"method": "exact"}, {"method": "hydragen"}],
+        }
+    )
+    svg = setup_svg(task)
+    width = float(re.search(r"width='(\d+)'", svg).group(1))
+    x, caption = re.findall(r"<text x='([\d.]+)'[^>]*>([^<]*\(prefix shared\))</text>", svg)[0]
+    assert float(x) + 6.5 * len(caption) / 2 <= width
