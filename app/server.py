@@ -44,6 +44,9 @@ def create_app(config: Config | None = None) -> pn.template.BootstrapTemplate:
         title="tensorbench",
         header_background=_HEADER,
         sidebar_width=340,
+        # A button's tooltip opens beside it, over its neighbour, and took the clicks
+        # meant for it (after Undo, "Undo (Ctrl+Z)" covered Redo): tooltips only inform.
+        raw_css=[".bk-Tooltip { pointer-events: none; }"],
     )
     slug = "network"
     if config is not None:

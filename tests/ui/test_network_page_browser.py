@@ -183,3 +183,15 @@ def test_leg_labels_stay_off_their_tips(page: Page, server: str):
         apart_x = label["x"] >= tip["x"] + tip["width"] or label["x"] + label["width"] <= tip["x"]
         apart_y = label["y"] >= tip["y"] + tip["height"] or label["y"] + label["height"] <= tip["y"]
         assert apart_x or apart_y, (k, tip, label)
+
+
+def test_a_button_tooltip_does_not_take_its_neighbours_clicks(page: Page, server: str):
+    # After Undo, its tooltip "Undo (Ctrl+Z)" lay over Redo and took the click.
+    open_app(page, server)
+    page.get_by_label("template").select_option("peps")
+    expect(stat(page, "params")).to_have_text("450", timeout=LOAD)
+    page.get_by_role("button", name="Undo").click()
+    expect(stat(page, "params")).to_have_text("3136", timeout=LOAD)
+    expect(page.locator(".bk-Tooltip").first).to_be_visible()
+    page.get_by_role("button", name="Redo").click(timeout=5_000)
+    expect(stat(page, "params")).to_have_text("450", timeout=LOAD)
