@@ -335,7 +335,7 @@ class TemplateForm(Viewer):
     def _build_fields(self, name: str, args: dict[str, Any]) -> None:
         self._widgets = {}
         if name == CUSTOM:
-            self._doc.object = "Network loaded from a config; pick a template to replace it."
+            self._doc.object = "A drawn, edited or loaded network; pick a template to replace it."
 
             self._fields.objects = []
             return

@@ -41,6 +41,13 @@ DEFAULT_TEMPLATE = "mps"
 DEFAULT_ARGS: dict[str, Any] = {"sites": 8, "bond": 16, "phys": 2}
 
 
+def _structure(net: Network | None) -> Any:
+    """What a network is, without where its tensors are drawn."""
+    if net is None:
+        return None
+    return ([(t.name, t.indices) for t in net.tensors], net.sizes, list(net.output))
+
+
 def default_config() -> Config:
     """The embedded default: an 8-site MPS (bond 16) with the contract task."""
     net = get_template(DEFAULT_TEMPLATE).build(**DEFAULT_ARGS)
@@ -94,6 +101,8 @@ class NetworkState(param.Parameterized):
         self._worker = LatestWorker("tensorbench-stats")
         self._undo: list[Config] = []
         self._redo: list[Config] = []
+        # the title a template gave the network (dropped once its structure is edited)
+        self._template_title = config.name if self.template != CUSTOM else None
         self._request_stats(config)
 
     # ------------------------------------------------------------------ edits
@@ -174,7 +183,17 @@ class NetworkState(param.Parameterized):
             net = fn(self.network, *args)
         except TensorbenchError as e:
             return self._fail(str(e))
-        self._set_config(dataclasses.replace(self.config, network=net), replaced=replaced)
+        name = self.config.name
+        titled = name is not None and name == self._template_title
+        if net is None or (titled and _structure(net) != _structure(self.network)):
+            # A template's title ("MPS 8 sites, bond 16, phys 2") no longer describes the
+            # network once its structure changes (a move keeps it), nor an empty canvas:
+            # it went on naming exported scripts.
+            name = None
+            if net is not None and net.name:
+                net = Network(net.tensors, net.sizes, net.output)  # unnamed
+        cfg = dataclasses.replace(self.config, network=net, name=name)
+        self._set_config(cfg, replaced=replaced)
         self.template = CUSTOM
         if select is not None:
             self.select(select.get("tensors", []), select.get("indices", []))
@@ -340,6 +359,7 @@ class NetworkState(param.Parameterized):
         except TensorbenchError as e:
             return self._fail(str(e))
         self._set_config(cfg, replaced=True)
+        self._template_title = net.name
         self.param.update(template=name, template_args=dict(args))
         return True
 

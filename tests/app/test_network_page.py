@@ -356,3 +356,23 @@ def test_time_per_step_ticks_whole_steps():
     bars = next(f for f in layout.children if "time per step" in f[0].title.text)[0]
     ticker = bars.xaxis[0].ticker
     assert isinstance(ticker, BasicTicker) and ticker.min_interval == 1
+
+
+def test_a_template_title_goes_with_its_structure():
+    # After Clear (or adding a tensor), exported scripts were still titled "MPS 8 sites,
+    # bond 16, phys 2".
+    st = NetworkState(sync=True)
+    title = st.config.name
+    assert title and title == st.network.name
+    first = st.network.tensors[0].name
+    assert st.edit_network(lambda net: net.with_positions({first: (5.0, 5.0)}))
+    assert st.config.name == title  # moved, still the template's network
+    assert st.add_tensor((9.0, 9.0))
+    assert st.config.name is None and not st.network.name
+    assert "MPS" not in st.config.to_json().split('"tensors"')[0]
+    assert st.undo() and st.config.name == title
+    assert st.clear() and st.config.name is None
+    # a loaded config keeps its own name through edits
+    loaded = NetworkState(st_config := default_config().replace(name="my ring"), sync=True)
+    assert st_config.name == "my ring"
+    assert loaded.add_tensor((1.0, 1.0)) and loaded.config.name == "my ring"

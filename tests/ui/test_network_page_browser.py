@@ -176,10 +176,16 @@ def test_leg_labels_stay_off_their_tips(page: Page, server: str):
     expect(stat(page, "params")).to_have_text("450", timeout=LOAD)
     legs = page.locator("g.tb-leg.tb-open")
     expect(legs).to_have_count(9)
-    for k in range(9):
-        tip = legs.nth(k).locator("rect.tb-leg-tip").bounding_box()
-        label = legs.nth(k).locator("text.tb-leg-label").bounding_box()
-        assert tip and label
+    page.wait_for_timeout(1000)  # the canvas redraws as the costs arrive: let it settle
+    # every box in one call: between two calls a redraw may replace the elements
+    boxes = legs.evaluate_all(
+        """els => els.map(g => [g.querySelector('rect.tb-leg-tip'),
+                                g.querySelector('text.tb-leg-label')]
+            .map(e => { const r = e.getBoundingClientRect();
+                        return {x: r.x, y: r.y, width: r.width, height: r.height}; }))"""
+    )
+    assert len(boxes) == 9
+    for k, (tip, label) in enumerate(boxes):
         apart_x = label["x"] >= tip["x"] + tip["width"] or label["x"] + label["width"] <= tip["x"]
         apart_y = label["y"] >= tip["y"] + tip["height"] or label["y"] + label["height"] <= tip["y"]
         assert apart_x or apart_y, (k, tip, label)
