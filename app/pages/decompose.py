@@ -110,7 +110,12 @@ class DecomposePage(RunPage, Viewer):
         """Integer and float parameters shared by every chosen method can be swept."""
         names: set[str] | None = None
         for m in self.methods.value:
-            own = {p.name for p in get_method(m).params if p.kind in ("int", "float")}
+            # ranks too, where one number stands for all of them ("ranks 4, 8, 16")
+            own = {
+                p.name
+                for p in get_method(m).params
+                if p.kind in ("int", "float") or (p.kind == "ints" and p.scalar_ok)
+            }
             names = own if names is None else names & own
         options = ["", *sorted(names or ())]
         self.sweep_param.options = options
@@ -422,8 +427,11 @@ def _image_pane(img: Any, label: str) -> Any:
 def sweep_plot(snap: list[dict[str, Any]]) -> hv.Layout | None:
     """Final error and time against the swept parameter, one line per method."""
     err, sec = [], []
+    swept = "value"
     for k, r in enumerate(snap):
         res = r["result"]
+        if res is not None and res.config.task.get("sweep"):
+            swept = res.config.task["sweep"]["param"]  # the axis says what was swept
         runs = [
             x
             for x in (res.metrics.get("runs", []) if res is not None else [])
@@ -447,7 +455,15 @@ def sweep_plot(snap: list[dict[str, Any]]) -> hv.Layout | None:
         )
     if not err:
         return None
-    common = {"logy": True, "responsive": True, "height": 300, "show_grid": True}
+    # padding: the last value's point sat on the frame's edge
+    common = {
+        "logy": True,
+        "responsive": True,
+        "height": 300,
+        "show_grid": True,
+        "xlabel": swept,
+        "padding": 0.05,
+    }
     return (
         hv.Overlay(err).opts(title="final error against the swept value", **common)
         + hv.Overlay(sec).opts(title="time against the swept value", **common)

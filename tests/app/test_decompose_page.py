@@ -373,3 +373,21 @@ def test_the_demo_title_goes_once_the_setup_is_edited():
     page.data_kind.value = "synthetic"
     assert page.state.config.name is None
     assert '"name"' not in page.state.config.to_json()
+
+
+def test_ranks_can_be_swept_and_the_sweep_axis_says_what_was_swept():
+    from tensorbench.app.pages.decompose import sweep_plot
+
+    page = page_with([{"method": "tt_svd", "ranks": [2, 3]}, {"method": "hosvd", "ranks": 2}])
+    assert "ranks" in page.sweep_param.options  # one number stands for every rank
+    page.sweep_param.value = "ranks"
+    page.sweep_values.value = "1, 2, 3"
+    page.start()
+    page.state.wait(120)
+    snap = page.state.snapshot()
+    errors = [
+        [x["rel_error"] for x in r["result"].metrics["runs"]] for r in snap if r["result"]
+    ]
+    assert all(e[0] > e[1] > e[2] for e in errors)  # higher ranks fit better
+    err_plot = next(iter(sweep_plot(snap)))
+    assert err_plot.opts.get().kwargs["xlabel"] == "ranks"
