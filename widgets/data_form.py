@@ -7,6 +7,7 @@ Used by the Decompose and Search pages. A page may add its own sources (the Sear
 from __future__ import annotations
 
 import html
+import re
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -56,8 +57,11 @@ def save_upload(content: bytes, filename: str | None) -> Path:
             f"{filename}: {len(content)} bytes is over the {MAX_UPLOAD_BYTES} byte upload limit"
         )
     suffix = ".npz" if (filename or "").lower().endswith(".npz") else ".npy"
+    # The user's own file name (made safe), so messages and the exported config name the
+    # file they chose, not "upload.npy"; never a path, never a dot file.
+    stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", Path(filename or "upload").stem).strip("._")
     folder = Path(tempfile.mkdtemp(prefix="tensorbench-upload-"))
-    path = folder / f"upload{suffix}"
+    path = folder / f"{stem[:80] or 'upload'}{suffix}"
     path.write_bytes(content)
     return path
 

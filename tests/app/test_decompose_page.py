@@ -217,7 +217,8 @@ def test_uploaded_arrays_are_saved_and_named_by_path(tmp_path):
     picker.filename = "x.npy"
     picker.value = buf.getvalue()
     spec = page.state.config.task["data"]
-    assert spec["kind"] == "upload" and spec["path"].endswith("upload.npy")
+    # saved under the user's own name, so messages and the config name their file
+    assert spec["kind"] == "upload" and spec["path"].endswith("/x.npy")
     page.state.set_settings(device="cpu")
     page.start()
     page.state.wait(60)
@@ -228,7 +229,14 @@ def test_uploaded_arrays_are_saved_and_named_by_path(tmp_path):
     picker.value = bad.getvalue()
     page.start()
     page.state.wait(60)
-    assert "failed" in page.state.snapshot()[0]["status"]
+    failed = page.state.snapshot()[0]
+    assert "failed" in failed["status"] and "evil.npy" in failed["error"]
+    from tensorbench.widgets.data_form import save_upload
+
+    for name in ("../../etc/passwd.npy", ".hidden.npz", "", None, "a b;c.npy"):
+        path = save_upload(b"x", name)
+        assert path.parent.name.startswith("tensorbench-upload-") and not path.name.startswith(".")
+        assert path.suffix in (".npy", ".npz") and "/" not in path.name
 
 
 def test_a_run_ending_during_a_redraw_still_gets_its_final_redraw(monkeypatch):
