@@ -393,9 +393,7 @@ def test_ranks_can_be_swept_and_the_sweep_axis_says_what_was_swept():
     page.start()
     page.state.wait(120)
     snap = page.state.snapshot()
-    errors = [
-        [x["rel_error"] for x in r["result"].metrics["runs"]] for r in snap if r["result"]
-    ]
+    errors = [[x["rel_error"] for x in r["result"].metrics["runs"]] for r in snap if r["result"]]
     assert all(e[0] > e[1] > e[2] for e in errors)  # higher ranks fit better
     err_plot = next(iter(sweep_plot(snap)))
     assert err_plot.opts.get().kwargs["xlabel"] == "ranks"
