@@ -64,6 +64,10 @@ class MultiRunState(param.Parameterized):
     config = param.ClassSelector(class_=Config, doc="The current valid config.")
     error = param.String(default="", doc="Why the last change was refused.")
     revision = param.Integer(default=0, doc="Bumped when runs start (views redraw).")
+    rereading = param.Boolean(
+        default=False,
+        doc="A run page is reading its inputs again before a run (no toasts meanwhile).",
+    )
     sequential = param.Boolean(
         default=False,
         doc="Run the entries one after another, each with the machine to itself: wall "
@@ -371,7 +375,7 @@ class ConfigFiles:
         self.alert.object = self._escape(error)
         self.alert.visible = bool(error)
         # the alert may be scrolled out of view: also toast it
-        if error and pn.state.notifications is not None:
+        if error and not self.state.rereading and pn.state.notifications is not None:
             pn.state.notifications.error(self._escape(error, quote=False), duration=10000)
 
     def _show_config(self, *_: Any) -> None:
@@ -436,13 +440,20 @@ class RunPage:
         it refuses and clears it when it applies.
         """
         state = self.state  # type: ignore[attr-defined]  # every run page has one
-        for read in readers:
-            state.error = ""
-            read()
-            if state.error:
-                state.error = f"Not run: {state.error}. Fix that input, then run again."
-                return False
-        return True
+        state.rereading = True  # one toast, the "Not run" below, not one per message
+        try:
+            for read in readers:
+                state.error = ""
+                read()
+                if state.error:
+                    why = state.error
+                    break
+            else:
+                return True
+        finally:
+            state.rereading = False
+        state.error = f"Not run: {why}. Fix that input, then run again."
+        return False
 
     def _changed(self, snap: list[dict[str, Any]], force: bool) -> bool:
         """Whether ``snap`` shows anything the last drawn snapshot did not (always true when

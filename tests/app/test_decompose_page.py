@@ -349,18 +349,24 @@ def test_one_at_a_time_queues_the_runs_and_a_queued_cancel_never_starts():
     assert snap["tt_svd"]["result"].metrics["runs"][0]["status"] == "ok"
 
 
-def test_run_all_refuses_while_a_box_shows_a_value_not_in_force():
+def test_run_all_refuses_while_a_box_shows_a_value_not_in_force(monkeypatch):
     # A refused box keeps what was typed while the last valid config stays in force, and
     # a later accepted change elsewhere clears the alert: Run all once ran tt_svd with
     # ranks [2, 3] while its box said "abc" (found by a user on the tensor-ring demo).
+    toasts: list[str] = []
+    monkeypatch.setattr(
+        pn.state, "_notification", type("N", (), {"error": lambda *a, **k: toasts.append(a[-1])})()
+    )
     page = page_with([{"method": "tt_svd", "ranks": [2, 3]}, {"method": "hosvd"}])
     page.method_form.forms["tt_svd"].widgets["ranks"].value = "abc"
     assert "could not read 'abc'" in page.state.error
     page.seed.value = 5  # accepted: the alert went away, the box still says "abc"
     assert page.state.error == ""
+    toasts.clear()
     page.start()
     assert page.state.runs == {}
     assert page.state.error.startswith("Not run: ranks: could not read 'abc'")
+    assert len(toasts) == 1 and toasts[0].startswith("Not run")  # one toast, not two
     page.method_form.forms["tt_svd"].widgets["ranks"].value = "2, 2"
     page.start()
     page.state.wait(120)
