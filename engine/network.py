@@ -636,31 +636,30 @@ class Network:
             raise NetworkError(f"generator must be 'torch' or 'numpy', got {generator!r}")
         dev = resolve_device(device)
         dt = resolve_dtype(dtype)
-        out = []
         if generator == "numpy":
             import numpy as np
 
             rng = np.random.default_rng(int(seed))
-            for t, std in zip(self._tensors, self.random_scales(), strict=True):
-                shape = self.shape(t)
-                if dt.is_complex:
-                    # the very expression the exported programs evaluate, bit for bit
-                    re = rng.standard_normal(shape)
-                    im = rng.standard_normal(shape)
-                    x = torch.from_numpy(np.asarray((re + 1j * im) * (std / np.sqrt(2))))
-                else:
-                    x = torch.from_numpy(np.asarray(rng.standard_normal(shape) * std))
-                out.append(x.to(dtype=dt, device=dev))
-            return out
-        gen = torch.Generator(device="cpu").manual_seed(int(seed))
+
+            def normal(shape: tuple[int, ...]) -> torch.Tensor:
+                return torch.from_numpy(rng.standard_normal(shape))
+
+        else:
+            gen = torch.Generator(device="cpu").manual_seed(int(seed))
+
+            def normal(shape: tuple[int, ...]) -> torch.Tensor:
+                return torch.randn(shape, generator=gen, dtype=torch.float64)
+
+        # float64 products as the exported programs write them (std times a draw; complex:
+        # real parts, then imaginary, times std / sqrt 2), so both streams match them
+        out = []
         for t, std in zip(self._tensors, self.random_scales(), strict=True):
             shape = self.shape(t)
             if dt.is_complex:
-                re = torch.randn(shape, generator=gen, dtype=torch.float64)
-                im = torch.randn(shape, generator=gen, dtype=torch.float64)
+                re, im = normal(shape), normal(shape)
                 x = torch.complex(re, im) * (std / math.sqrt(2.0))
             else:
-                x = torch.randn(shape, generator=gen, dtype=torch.float64) * std
+                x = normal(shape) * std
             out.append(x.to(dtype=dt, device=dev))
         return out
 

@@ -9,6 +9,7 @@ and redraws (no UI work in threads). A closed browser tab cancels its runs.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 import time
@@ -99,7 +100,7 @@ class MultiRunState(param.Parameterized):
             self.error = str(e)
             return False
         if self.demo_name and cfg.name == self.demo_name and cfg.task != self.config.task:
-            cfg = cfg.replace(name=None)
+            cfg = dataclasses.replace(cfg, name=None)  # validated already
         self.param.update(config=cfg, error="")
         return True
 

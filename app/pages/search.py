@@ -531,10 +531,15 @@ def _prod(dims: list[int]) -> int:
     return out
 
 
+def _tucker_rows(snap: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Tucker mode's records: one core shape per budget and solver."""
+    return [x for r in snap for x in r["records"] if x.get("kind") == "tucker"]
+
+
 def _best_core_shape(snap: list[dict[str, Any]], dims: list[int]) -> tuple[Network, str] | None:
     """Tucker mode's candidate: the core shape with the lowest error (fewest parameters on
     ties), as a Tucker network of the data's shape; None before any."""
-    rows = [x for r in snap for x in r["records"] if x.get("kind") == "tucker"]
+    rows = _tucker_rows(snap)
     if not rows:
         return None
     best = min(rows, key=lambda x: (x["rse"], x["params"]))
@@ -605,7 +610,7 @@ def race_summary(snap: list[dict[str, Any]]) -> str:
 
 def tucker_table(snap: list[dict[str, Any]]) -> str:
     """Core shapes chosen per budget and solver (Tucker mode), as an HTML table."""
-    rows = [x for r in snap for x in r["records"] if x.get("kind") == "tucker"]
+    rows = _tucker_rows(snap)
     if not rows:
         return ""
     body = "".join(

@@ -188,7 +188,7 @@ def attention_task(config: Config, rep: Reporter) -> dict[str, Any]:
             (e for e in entries if e["method"] == "exact" and e.get("backend", "auto") == "auto"),
             None,
         )
-        own = measure(
+        base, base_info = measure(
             "exact",
             inp,
             causal=task["causal"],
@@ -197,7 +197,6 @@ def attention_task(config: Config, rep: Reporter) -> dict[str, Any]:
             reference=ref if plain is not None else None,
             kept=small and plain is not None,
         )
-        base = own[0]
         if small:
             w = _weights(inp, task["causal"])
             rep.artifacts.setdefault("heatmaps", {})[str(n)] = {"weights": w, "kept": {}}
@@ -217,7 +216,7 @@ def attention_task(config: Config, rep: Reporter) -> dict[str, Any]:
                 measured_once.add(label)
             try:
                 if entry is plain:
-                    m, info = {**own[0], "speedup": 1.0}, own[1]
+                    m, info = {**base, "speedup": 1.0}, base_info
                 else:
                     m, info = measure(
                         entry["method"],
