@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+# Uploads made by tests (and the servers they start) stay out of the user's cache.
+os.environ["TENSORBENCH_UPLOAD_DIR"] = tempfile.mkdtemp(prefix="tensorbench-test-uploads-")
+
 CHROMIUM = os.environ.get("TENSORBENCH_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--no-sandbox",

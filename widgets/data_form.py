@@ -6,7 +6,9 @@ Used by the Decompose and Search pages. A page may add its own sources (the Sear
 
 from __future__ import annotations
 
+import hashlib
 import html
+import os
 import re
 import tempfile
 from collections.abc import Callable
@@ -28,7 +30,7 @@ OVERRIDES: dict[str, tuple[str, tuple[str, ...]]] = {
     "synthetic": ("network", ("template", "args")),
 }
 
-__all__ = ["CustomSource", "DataForm", "save_upload"]
+__all__ = ["CustomSource", "DataForm", "save_upload", "upload_dir"]
 
 
 @dataclass
@@ -46,11 +48,24 @@ class CustomSource:
     load: Callable[[dict[str, Any]], bool]
 
 
+def upload_dir() -> Path:
+    """Where uploaded arrays are kept: ``$TENSORBENCH_UPLOAD_DIR``, else
+    ``$XDG_CACHE_HOME/tensorbench/uploads`` (``~/.cache`` when unset)."""
+    given = os.environ.get("TENSORBENCH_UPLOAD_DIR")
+    if given:
+        return Path(given)
+    cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(cache) / "tensorbench" / "uploads"
+
+
 def save_upload(content: bytes, filename: str | None) -> Path:
     """Save an uploaded array file on the server and return its path.
 
-    File content cannot live in a JSON config, so the config names this path (an exported
-    config runs where that file is).
+    File content cannot live in a JSON config, so the config names this path, and the
+    file must outlive the server for an exported config to run again: uploads are kept
+    under :func:`upload_dir`, one folder per content hash, so uploading the same file
+    again reuses it instead of leaving one more copy (a fresh temp folder per upload
+    grew without bound). Falls back to the system temp folder where that is not writable.
     """
     if len(content) > MAX_UPLOAD_BYTES:
         raise TensorbenchError(
@@ -60,10 +75,24 @@ def save_upload(content: bytes, filename: str | None) -> Path:
     # The user's own file name (made safe), so messages and the exported config name the
     # file they chose, not "upload.npy"; never a path, never a dot file.
     stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", Path(filename or "upload").stem).strip("._")
-    folder = Path(tempfile.mkdtemp(prefix="tensorbench-upload-"))
-    path = folder / f"{stem[:80] or 'upload'}{suffix}"
-    path.write_bytes(content)
-    return path
+    digest = hashlib.sha256(content).hexdigest()[:16]
+    name = f"{stem[:80] or 'upload'}{suffix}"
+    for root in (upload_dir(), Path(tempfile.gettempdir()) / "tensorbench-uploads"):
+        path = root / digest / name
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            if not (path.is_file() and path.read_bytes() == content):
+                # Written beside and renamed: a reader never sees half a file.
+                part = path.with_name(f".{name}.{os.getpid()}.part")
+                part.write_bytes(content)
+                part.replace(path)
+            return path
+        except OSError:
+            continue
+    raise TensorbenchError(
+        f"{filename}: could not save the upload under {upload_dir()} or the temp folder; "
+        "set TENSORBENCH_UPLOAD_DIR to a writable folder"
+    )
 
 
 class DataForm:

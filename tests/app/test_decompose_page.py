@@ -231,12 +231,36 @@ def test_uploaded_arrays_are_saved_and_named_by_path(tmp_path):
     page.state.wait(60)
     failed = page.state.snapshot()[0]
     assert "failed" in failed["status"] and "evil.npy" in failed["error"]
-    from tensorbench.widgets.data_form import save_upload
+    from tensorbench.widgets.data_form import save_upload, upload_dir
 
     for name in ("../../etc/passwd.npy", ".hidden.npz", "", None, "a b;c.npy"):
         path = save_upload(b"x", name)
-        assert path.parent.name.startswith("tensorbench-upload-") and not path.name.startswith(".")
+        assert path.parent.parent == upload_dir() and not path.name.startswith(".")
         assert path.suffix in (".npy", ".npz") and "/" not in path.name
+
+
+def test_uploads_are_kept_once_per_content_where_configs_can_find_them(tmp_path, monkeypatch):
+    """An upload outlives the server (exported configs name it), and the same file uploaded
+    again reuses its copy instead of adding a folder per upload."""
+    from tensorbench.widgets.data_form import save_upload, upload_dir
+
+    monkeypatch.setenv("TENSORBENCH_UPLOAD_DIR", str(tmp_path / "up"))
+    assert upload_dir() == tmp_path / "up"
+    a = save_upload(b"same bytes", "w.npy")
+    b = save_upload(b"same bytes", "w.npy")
+    c = save_upload(b"other bytes", "w.npy")
+    assert a == b and a.read_bytes() == b"same bytes"
+    assert c != a and c.read_bytes() == b"other bytes" and c.name == "w.npy"
+    assert sorted(p.name for p in (tmp_path / "up").rglob("*")) == sorted(
+        [a.parent.name, c.parent.name, "w.npy", "w.npy"]
+    )
+    monkeypatch.delenv("TENSORBENCH_UPLOAD_DIR")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    assert upload_dir() == tmp_path / "cache" / "tensorbench" / "uploads"
+    # Not writable there: the system temp folder, still one copy per content.
+    (tmp_path / "cache").write_text("a file where a folder should be")
+    d = save_upload(b"same bytes", "w.npy")
+    assert d.parent.parent.name == "tensorbench-uploads" and d.read_bytes() == b"same bytes"
 
 
 def test_a_run_ending_during_a_redraw_still_gets_its_final_redraw(monkeypatch):
