@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import html
 import math
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -60,6 +61,25 @@ _CSS = """
 .tb-box { fill: rgba(31, 111, 209, .08); stroke: #1f6fd1; stroke-dasharray: 4 3;
   pointer-events: none; }
 """
+
+
+def _revert_when_refused(
+    widget: Any, apply: Callable[[Any], bool], current: Callable[[], Any]
+) -> None:
+    """Apply each new value of ``widget``; when the edit is refused, show the value in force
+    again. The network keeps its old name or size and the toast says why; a box still
+    holding the refused text would read as if the edit had been made."""
+
+    def changed(event: Any) -> None:
+        if not apply(event.new):
+            try:
+                now = current()
+            except (KeyError, AttributeError):  # the network changed under the panel
+                return
+            if event.new != now:
+                widget.value = now
+
+    widget.param.watch(changed, "value")
 
 
 class TensorCanvas(JSComponent):
@@ -384,7 +404,7 @@ class NetworkEditor(Viewer):
         rename = pn.widgets.TextInput(
             label="tensor name", value=t.name, sizing_mode="stretch_width"
         )
-        rename.param.watch(lambda e: self.state.rename_tensor(name, e.new), "value")
+        _revert_when_refused(rename, lambda v: self.state.rename_tensor(name, v), lambda: name)
         rows: list[Any] = [
             rename,
             pn.pane.Markdown(
@@ -418,11 +438,13 @@ class NetworkEditor(Viewer):
         if ix not in net.sizes:
             return []
         rename = pn.widgets.TextInput(label="index name", value=ix, sizing_mode="stretch_width")
-        rename.param.watch(lambda e: self.state.rename_index(ix, e.new), "value")
+        _revert_when_refused(rename, lambda v: self.state.rename_index(ix, v), lambda: ix)
         size = pn.widgets.IntInput(
             label="size (dimension)", value=net.sizes[ix], sizing_mode="stretch_width"
         )
-        size.param.watch(lambda e: self.state.set_size(ix, e.new), "value")
+        _revert_when_refused(
+            size, lambda v: self.state.set_size(ix, v), lambda: self.state.network.sizes[ix]
+        )
         holders = ", ".join(net.tensors[k].name for k in net.tensors_with(ix))
         info = pn.pane.Str(f"{net.kind(ix)} index on {holders}", styles={"font-size": "12px"})
         delete = pn.widgets.Button(label="Delete index", width=120, height=30)

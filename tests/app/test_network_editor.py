@@ -142,3 +142,34 @@ def test_a_replaced_network_is_fitted_into_view_and_canvas_edits_are_not():
         assert fitted(imp.apply)
     assert not fitted(lambda: s.add_tensor((0.0, 0.0)))  # an edit on the canvas: view kept
     assert fitted(lambda: s.replace_network(build_template("mps", sites=3, bond=2, phys=2)))
+
+
+def _side_widgets(ed, label):
+    out = []
+    for row in ed.side.objects:
+        for o in getattr(row, "objects", [row]):
+            if getattr(o, "label", None) == label:
+                out.append(o)
+    return out
+
+
+def test_a_refused_rename_or_size_shows_the_value_in_force_again():
+    """The box must not keep text the network refused: it would read as done."""
+    page = NetworkPage()
+    draw_chain(page)
+    ed, s = page.editor, page.state
+    s.select(["T0"], [])
+    (box,) = _side_widgets(ed, "tensor name")
+    box.value = "T1"  # taken
+    assert "T1" in s.error and [t.name for t in s.network.tensors] == ["T0", "T1", "T2"]
+    assert box.value == "T0"
+    s.select([], ["b0"])
+    (name,) = _side_widgets(ed, "index name")
+    name.value = "b1"  # taken
+    assert s.network.bonds == ("b0", "b1") and name.value == "b0"
+    (size,) = _side_widgets(ed, "size (dimension)")
+    size.value = None  # a cleared number box
+    assert "whole number" in s.error and size.value == s.network.sizes["b0"] == 2
+    s.error = ""
+    size.value = 5  # an accepted edit stays
+    assert s.network.sizes["b0"] == 5 and not s.error
