@@ -48,6 +48,8 @@ class Checkbox(Viewer):
         Ticked or not.
     disabled : bool
         Greyed out and unclickable.
+    visible : bool
+        Drawn or hidden.
     **layout
         Layout options of the drawn group (``width``, ``margin``, ``align``, ``styles``,
         ``sizing_mode``, ...).
@@ -56,26 +58,35 @@ class Checkbox(Viewer):
     value = param.Boolean(default=False, doc="ticked or not")
     disabled = param.Boolean(default=False, doc="greyed out and unclickable")
     label = param.String(default="", doc="the words beside the box")
+    visible = param.Boolean(default=True, doc="drawn or hidden")
 
     def __init__(
-        self, *, label: str = "", value: bool = False, disabled: bool = False, **layout: Any
+        self,
+        *,
+        label: str = "",
+        value: bool = False,
+        disabled: bool = False,
+        visible: bool = True,
+        **layout: Any,
     ) -> None:
-        super().__init__(label=label, value=value, disabled=disabled)
+        super().__init__(label=label, value=value, disabled=disabled, visible=visible)
         self._group = pn.widgets.CheckBoxGroup(
             options=[label],
             value=[label] if value else [],
             disabled=disabled,
+            visible=visible,
             inline=True,
             **layout,
         )
         self._group.param.watch(lambda e: setattr(self, "value", bool(e.new)), "value")
-        self.param.watch(self._sync, ["value", "disabled", "label"])
+        self.param.watch(self._sync, ["value", "disabled", "label", "visible"])
 
     def _sync(self, *_: Any) -> None:
         self._group.param.update(
             options=[self.label],
             value=[self.label] if self.value else [],
             disabled=self.disabled,
+            visible=self.visible,
         )
 
     def __panel__(self) -> pn.widgets.CheckBoxGroup:

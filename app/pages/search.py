@@ -178,6 +178,10 @@ class SearchPage(RunPage, Viewer):
         self.alert, self.upload = self.files.alert, self.files.upload
         self.config_view = self.files.config_view
         self._cards_key: Any = None
+        self.table_hint = pn.pane.Markdown(
+            "", styles={"font-size": "12px", "color": "#5a6b7b"}, name="table-hint"
+        )
+        self._show_mode_parts()
 
     # ------------------------------------------------------------------ forms
 
@@ -285,6 +289,24 @@ class SearchPage(RunPage, Viewer):
             ]
         if report:
             self.state.set_section("mode", self.mode.value)
+        if hasattr(self, "table_hint"):  # built after the forms
+            self._show_mode_parts()
+
+    def _show_mode_parts(self) -> None:
+        """Show what the mode uses: the Tucker solvers give one table of core shapes, so
+        the hidden-truth card, the incumbent cards, the score plots, the evaluations table
+        and "one at a time" (a single run) belong to the network search only."""
+        networks = self.mode.value != "tucker"
+        for w in (self.show_truth, self.in_turn, self.cards, self.curves, self.scatter):
+            w.visible = networks
+        self.table.visible = networks
+        self.tucker_table.visible = not networks
+        self.table_hint.object = (
+            "Select a row to choose a candidate; with none selected the buttons take the best one."
+            if networks
+            else "The buttons take the core shape with the lowest error (fewest parameters "
+            "on ties), as a Tucker network."
+        )
 
     def _sync_widgets(self) -> None:
         """Show the state's config in every widget (after a load or a hand-off)."""
@@ -491,16 +513,12 @@ class SearchPage(RunPage, Viewer):
         self.table.param.trigger("value")
         table = pn.Column(
             pn.Row(self.open_editor, self.to_decompose),
-            pn.pane.Markdown(
-                "Select a row to choose a candidate; with none selected the buttons take "
-                "the best one.",
-                styles={"font-size": "12px", "color": "#5a6b7b"},
-            ),
+            self.table_hint,
             self.table,
             sizing_mode="stretch_width",
         )
         tabs = pn.Tabs(
-            ("Evaluations", table),
+            ("Candidates", table),
             ("Config JSON", self.config_view),
             sizing_mode="stretch_width",
         )

@@ -3,6 +3,8 @@ export, and bad input."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import holoviews as hv
 import panel as pn
 import pytest
@@ -332,3 +334,23 @@ def test_a_failing_hand_off_says_so_and_stays_on_the_page(monkeypatch, caplog):
     assert nav.value == "network"
     assert shown and "internal error, ValueError: boom" in shown[0][-1]
     assert "hand-off to the search page failed" in caplog.text
+
+
+def test_tucker_mode_shows_only_what_it_uses():
+    """The Tucker solvers give one table of core shapes: the hidden-truth box, incumbent
+    cards, score plots, evaluations table and "one at a time" are the network search's."""
+    page = SearchPage()
+    network_only = [page.show_truth, page.in_turn, page.cards, page.curves, page.scatter]
+    assert all(w.visible for w in network_only) and page.table.visible
+    assert not page.tucker_table.visible and "Select a row" in page.table_hint.object
+    page.mode.value = "tucker"
+    assert page.state.config.task["mode"] == "tucker"
+    assert not any(w.visible for w in network_only) and not page.table.visible
+    assert page.tucker_table.visible and "lowest error" in page.table_hint.object
+    assert not page.show_truth.__panel__().visible  # what is drawn, not only the attribute
+    page.mode.value = "network"
+    assert all(w.visible for w in network_only) and page.table.visible
+    # a config loaded in Tucker mode shows the Tucker parts from the start
+    config = page.state.config
+    tucker = dataclasses.replace(config, task={**config.task, "mode": "tucker"})
+    assert not SearchPage(tucker).cards.visible
