@@ -77,6 +77,10 @@ class TaskSpec:
         exported scripts.
     needs_network : bool
         Whether configs of this kind must carry a network.
+    check_all : callable, optional
+        ``(task) -> None``, run on the checked parameters: refuses (ConfigError) what no
+        single parameter shows, such as a length the chosen input cannot have, so a run
+        never starts only to fail on it.
     """
 
     name: str
@@ -85,10 +89,14 @@ class TaskSpec:
     doc: str
     summarize: Callable[[Config, dict[str, Any]], list[str]]
     needs_network: bool = True
+    check_all: Callable[[dict[str, Any]], None] | None = None
 
     def check(self, given: Mapping[str, Any]) -> dict[str, Any]:
         """Validate task parameters (defaults filled); raise :class:`ConfigError`."""
-        return check_params(self.params, dict(given), "config.task", ConfigError)
+        task = check_params(self.params, dict(given), "config.task", ConfigError)
+        if self.check_all is not None:
+            self.check_all(task)
+        return task
 
     def defaults(self) -> dict[str, Any]:
         """``{"kind": name, **default params}``."""
@@ -104,11 +112,12 @@ def register_task(
     doc: str,
     summarize: Callable[[Config, dict[str, Any]], list[str]],
     needs_network: bool = True,
+    check_all: Callable[[dict[str, Any]], None] | None = None,
 ) -> Callable[[Callable[[Config, Reporter], dict[str, Any]]], Callable]:
     """Register a task function under ``name`` (used as a decorator next to its code)."""
 
     def deco(func: Callable[[Config, Reporter], dict[str, Any]]) -> Callable:
-        TASKS[name] = TaskSpec(name, func, tuple(params), doc, summarize, needs_network)
+        TASKS[name] = TaskSpec(name, func, tuple(params), doc, summarize, needs_network, check_all)
         return func
 
     return deco

@@ -40,7 +40,10 @@ def setup_svg(task: dict[str, Any]) -> str:
     """The attention setup as an SVG: Q, K^T (split into shared prefix and suffix for a
     Hydragen batch), the score matrix (causal triangle), softmax, V, and the methods."""
     inp = task["input"]
-    n = task["n"]
+    sweep = task.get("sweep")
+    # A sweep over n sets the lengths: draw the largest, which the heatmaps show too.
+    swept_n = bool(sweep) and sweep["param"] == "n"
+    n = max(sweep["values"]) if swept_n else task["n"]
     kind = inp["kind"]
     if kind == "minilm":
         b, h, hkv, d = 1, 12, 12, 32
@@ -75,9 +78,12 @@ def setup_svg(task: dict[str, Any]) -> str:
         "stroke='#34495e' stroke-width='1.2'/>"
     )
     if task.get("causal"):
+        # End-aligned: query i sees keys up to nk - nq + i, so every query sees all of a
+        # shared prefix and a triangle of its own suffix.
+        edge = sx + wk * (nk - nq) / nk
         parts.append(
-            f"<polygon points='{sx},{top} {sx},{top + hq:.1f} {sx + wk:.1f},{top + hq:.1f}' "
-            "fill='#f3b7b7' opacity='0.8'/>"
+            f"<polygon points='{sx},{top} {edge:.1f},{top} {sx + wk:.1f},{top + hq:.1f} "
+            f"{sx},{top + hq:.1f}' fill='#f3b7b7' opacity='0.8'/>"
         )
     parts.append(
         f"<text x='{sx + wk / 2:.1f}' y='{top + hq / 2:.1f}' text-anchor='middle' "
@@ -100,7 +106,8 @@ def setup_svg(task: dict[str, Any]) -> str:
     text = (
         f"<text x='10' y='18' font-size='12' fill='#34495e'>{html.escape(kind)} input · "
         f"{html.escape(task['dtype'])} · methods: {html.escape(methods)}"
-        + (f" · sweep over {html.escape(str(task['sweep']['param']))}" if task.get("sweep") else "")
+        + (f" · sweep over {html.escape(str(sweep['param']))}" if sweep else "")
+        + (f" (drawn at the largest, n = {n})" if swept_n else "")
         + "</text>"
     )
     return (

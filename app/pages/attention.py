@@ -142,6 +142,7 @@ class AttentionPage(RunPage, Viewer):
             self.sweep_values.value = ", ".join(str(v) for v in task["sweep"]["values"])
         for w in (self.sweep_param, self.sweep_values):
             w.param.watch(lambda *_: self._sweep_changed(), "value")
+        self._show_n_source()
         self.seed = pn.widgets.IntInput(
             label="seed", value=self.state.config.seed, sizing_mode="stretch_width"
         )
@@ -189,7 +190,32 @@ class AttentionPage(RunPage, Viewer):
         except TensorbenchError as e:
             self.state.error = str(e)
             return
+        self._fit_lengths(INPUTS[spec["kind"]].max_n)
         self.state.set_task(input=spec)
+
+    def _fit_lengths(self, most: int | None) -> None:
+        """Bring n and a sweep over n within what the input has (MiniLM: 512 tokens), so
+        choosing it is not refused over the lengths the last input allowed; says so."""
+        if most is None:
+            return
+        changed = []
+        if (self.n.value or 0) > most:
+            self.n.value = most
+            changed.append(f"n set to {most}")
+        if self.sweep_param.value == "n":
+            try:
+                values = parse_numbers(self.sweep_values.value or "", "sweep values", "512")
+            except TensorbenchError:
+                values = []
+            kept = [v for v in values if v <= most]
+            if len(kept) < len(values):
+                self.sweep_values.value = ", ".join(str(v) for v in kept)
+                changed.append(f"sweep over n kept {kept or 'no values (sweep off)'}")
+        if changed and pn.state.notifications is not None:
+            pn.state.notifications.info(
+                f"{self.input_kind.value} has at most {most} tokens: " + "; ".join(changed),
+                duration=8000,
+            )
 
     def _settings_changed(self) -> None:
         self.state.set_settings(seed=self.seed.value, device=self.device.value)
@@ -221,12 +247,19 @@ class AttentionPage(RunPage, Viewer):
         for m in self.methods.choice.value:
             names |= {p.name for p in get_method(m).params if p.kind in ("int", "float")}
         names |= {p.name for p in INPUTS[self.input_kind.value].params if p.kind == "int"}
-        options = ["", *sorted(names)]
+        options = {"(no sweep)": "", **{name: name for name in sorted(names)}}
         self.sweep_param.options = options
-        if self.sweep_param.value not in options:
+        if self.sweep_param.value not in options.values():
             self.sweep_param.value = ""
 
+    def _show_n_source(self) -> None:
+        """A sweep over n sets every length: the n box is then not used, and says so."""
+        swept = self.sweep_param.value == "n" and bool((self.sweep_values.value or "").strip())
+        self.n.disabled = swept
+        self.n.name = "sequence length n (set by the sweep)" if swept else "sequence length n"
+
     def _sweep_changed(self) -> None:
+        self._show_n_source()
         name, text = self.sweep_param.value, (self.sweep_values.value or "").strip()
         if not name or not text:
             self.state.set_task(sweep=None)

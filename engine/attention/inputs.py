@@ -66,6 +66,8 @@ class InputSpec:
     func: Callable[..., AttentionInput]
     params: tuple[Param, ...]
     doc: str
+    #: Longest sequence the source can give (None: any); longer ones are refused.
+    max_n: int | None = None
 
 
 INPUTS: dict[str, InputSpec] = {}
@@ -78,9 +80,9 @@ _SHAPE = (
 )
 
 
-def _register(name: str, doc: str, *params: Param) -> Callable:
+def _register(name: str, doc: str, *params: Param, max_n: int | None = None) -> Callable:
     def deco(func: Callable[..., AttentionInput]) -> Callable[..., AttentionInput]:
-        INPUTS[name] = InputSpec(name, func, tuple(params), doc)
+        INPUTS[name] = InputSpec(name, func, tuple(params), doc, max_n)
         return func
 
     return deco
@@ -235,6 +237,9 @@ def _shared_prefix(n: int, p: dict[str, Any], seed: int) -> AttentionInput:
     )
 
 
+#: MiniLM's position embeddings: the most tokens it reads.
+MINILM_MAX_TOKENS = 512
+
 _DEFAULT_TEXT = (
     "Tensor networks factor a large tensor into a graph of small ones; attention compares "
     "every token of a sentence with every other token, and most of those comparisons barely "
@@ -248,6 +253,7 @@ _DEFAULT_TEXT = (
     "(12 heads of 32) on a text",
     Param("text", "str", _DEFAULT_TEXT, "the text to encode (at most 512 tokens)", max=20000),
     Param("layer", "int", 0, "encoder layer 0-5", min=0, max=5),
+    max_n=MINILM_MAX_TOKENS,
 )
 def _minilm(n: int, p: dict[str, Any], seed: int) -> AttentionInput:
     q, k, v = minilm_qkv(p["text"], n_tokens=n or None)
@@ -290,7 +296,7 @@ def minilm_qkv(
     ids = tok(text, add_special_tokens=False)["input_ids"]
     if not ids:
         raise AttentionError("the text has no tokens: type some words")
-    want = min(512, n_tokens or len(ids) + 2)
+    want = min(MINILM_MAX_TOKENS, n_tokens or len(ids) + 2)
     body = (ids * math.ceil(want / len(ids)))[: want - 2]
     input_ids = torch.tensor([[tok.cls_token_id, *body, tok.sep_token_id]])
     from transformers.utils import logging as hf_logging
@@ -353,6 +359,9 @@ def load_input(
     )
     if not isinstance(n, int) or n < 1:
         raise AttentionError(f"sequence length must be a positive integer, got {n!r}")
+    if src.max_n is not None and n > src.max_n:
+        # Never a silent cap: results labelled n=4096 measured 512 tokens.
+        raise AttentionError(f"input {kind} has at most {src.max_n} tokens, asked for {n}")
     if kind != "minilm":
         h, hkv = _heads(params)
         per = params["batch"] * params["d"] * (h + 2 * hkv) * (n + params.get("prefix", 0))

@@ -85,6 +85,55 @@ def check_sweep(value: Any, where: str) -> dict[str, Any] | None:
     return {"param": str(value["param"]), "values": values}
 
 
+def _check_attention(task: dict[str, Any]) -> None:
+    """What no single field shows: lengths the input cannot have, repeated sweep values,
+    heads that do not share key/value heads evenly, methods that need as many queries as
+    keys on an input that has fewer."""
+    src = INPUTS[task["input"]["kind"]]
+    sweep = task["sweep"]
+    swept_n = sweep is not None and sweep["param"] == "n"
+    lengths = sweep["values"] if swept_n else [task["n"]]
+    where = "config.task.sweep.values" if swept_n else "config.task.n"
+    for n in lengths:
+        if n > 2**22:
+            raise ConfigError(f"{where}: {n} tokens is over the limit of {2**22}")
+        if src.max_n is not None and n > src.max_n:
+            raise ConfigError(
+                f"{where}: input {src.name} has at most {src.max_n} tokens, got {n}; "
+                f"use lengths up to {src.max_n}"
+            )
+    if sweep is not None:
+        seen: set[Any] = set()
+        for v in sweep["values"]:
+            if v in seen:
+                raise ConfigError(
+                    f"config.task.sweep.values: {v} appears twice; give each value once"
+                )
+            seen.add(v)
+    inp = task["input"]
+    heads, kv = inp.get("heads"), inp.get("kv_heads")
+    if heads is not None and kv and heads % kv:
+        raise ConfigError(
+            f"config.task.input: heads ({heads}) must be a multiple of kv_heads ({kv}); "
+            "each key/value head serves the same number of query heads"
+        )
+    # shared_prefix: every query also sees the prefix (at least one token), so keys always
+    # outnumber queries.
+    if src.name == "shared_prefix":
+        for k, e in enumerate(task["methods"]):
+            if e["method"] == "mask" or (e["method"] == "hyper" and task["causal"]):
+                what = (
+                    "block-sparse masks need"
+                    if e["method"] == "mask"
+                    else "causal HyperAttention needs"
+                )
+                raise ConfigError(
+                    f"config.task.methods[{k}] ({e['method']}): {what} as many queries "
+                    "as keys, and shared_prefix queries also see the prefix; remove it, or "
+                    "choose another input"
+                )
+
+
 def method_label(entry: dict[str, Any]) -> str:
     """A short label: the given one, else the name and its non-default parameters."""
     if entry.get("label"):
@@ -145,6 +194,7 @@ def _summarize(config: Config, m: dict[str, Any]) -> list[str]:
     doc="run exact and sparse attention methods side by side: time, memory, error",
     summarize=_summarize,
     needs_network=False,
+    check_all=_check_attention,
 )
 def attention_task(config: Config, rep: Reporter) -> dict[str, Any]:
     """Run the ``attention`` task (see the module docstring)."""

@@ -159,3 +159,40 @@ def test_setup_drawing_is_wide_enough_for_v_s_caption():
     width = float(re.search(r"width='(\d+)'", svg).group(1))
     x, caption = re.findall(r"<text x='([\d.]+)'[^>]*>([^<]*\(prefix shared\))</text>", svg)[0]
     assert float(x) + 6.5 * len(caption) / 2 <= width
+
+
+def test_the_n_box_says_when_a_sweep_sets_the_lengths():
+    # With a sweep over n the box's value is not used: it read 1024 while the run measured
+    # 512..4096 and the drawing showed 1024 x 1024.
+    page = small_page()  # sweeps n over 64, 128
+    assert page.n.disabled and "set by the sweep" in page.n.name
+    assert "128 x 128" in page.setup.object and "largest, n = 128" in page.setup.object
+    page.sweep_param.value = ""
+    assert not page.n.disabled and page.n.name == "sequence length n"
+    assert page.state.config.task["sweep"] is None
+    assert "(no sweep)" in page.sweep_param.options
+
+
+def test_choosing_minilm_brings_the_lengths_within_its_512_tokens():
+    page = AttentionPage()  # n 4096, sweep over n 512..4096
+    page.input_kind.value = "minilm"
+    task = page.state.config.task
+    assert page.state.error == ""
+    assert task["input"]["kind"] == "minilm" and task["n"] == 512
+    assert task["sweep"] == {"param": "n", "values": [512]}
+    assert page.sweep_values.value == "512"
+
+
+def test_a_causal_shared_prefix_draws_the_whole_prefix_kept():
+    task = get_task("attention").check(
+        {
+            "input": {"kind": "shared_prefix", "prefix": 1024},
+            "n": 1024,
+            "causal": True,
+            "methods": [{"method": "exact"}],
+        }
+    )
+    svg = setup_svg(task)
+    # the kept region is the prefix block plus the suffix triangle: four corners
+    (poly,) = [p for p in svg.split("<polygon")[1:]]
+    assert len(poly.split("points='")[1].split("'")[0].split()) == 4

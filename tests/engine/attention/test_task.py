@@ -67,11 +67,35 @@ def test_sweeps_over_n_and_over_a_method_parameter():
         ({"methods": [{"method": "hyper", "block": 0}]}, "block"),
         ({"sweep": {"param": "n", "values": [0]}}, "positive integers"),
         ({"sweep": {"param": "n"}}, "param"),
+        # what no single field shows is refused before a run, not after its first steps
+        ({"input": {"kind": "minilm"}, "n": 4096}, "minilm has at most 512 tokens, got 4096"),
+        (
+            {"input": {"kind": "minilm"}, "sweep": {"param": "n", "values": [256, 1024]}},
+            r"sweep.values: input minilm has at most 512 tokens, got 1024",
+        ),
+        ({"sweep": {"param": "n", "values": [64, 64]}}, "64 appears twice"),
+        ({"sweep": {"param": "n", "values": [2**23]}}, "over the limit"),
+        ({"input": {"kind": "clustered", "heads": 4, "kv_heads": 3}}, "multiple of kv_heads"),
+        (
+            {"input": {"kind": "shared_prefix"}, "causal": True},
+            r"methods\[1\] \(hyper\): causal HyperAttention needs as many queries as keys",
+        ),
+        (
+            {"input": {"kind": "shared_prefix"}, "methods": [{"method": "mask"}]},
+            "block-sparse masks need as many queries",
+        ),
     ],
 )
 def test_bad_configs_say_what_is_wrong(task, match):
     with pytest.raises(ConfigError, match=match):
         config(**task)
+
+
+def test_inputs_that_fit_those_rules_still_run_and_minilm_is_never_cut_silently():
+    config(input={"kind": "shared_prefix"})  # non-causal HyperAttention takes a prefix
+    config(input={"kind": "minilm"}, n=512)
+    with pytest.raises(Exception, match="at most 512 tokens, asked for 600"):
+        load_input({"kind": "minilm"}, 600)
 
 
 def test_a_sweep_of_nobodys_parameter_and_hydragen_without_a_prefix_are_refused():
