@@ -199,20 +199,27 @@ def sweep_plots(rows: list[dict[str, Any]], param: str | None) -> hv.Layout | No
         ("speedup", "speedup over exact SDPA"),
     ):
         layers = []
+        ys: list[float] = []
         for k, label in enumerate(labels):
             data = _series(rows, label, y)
             if not data["x"]:
                 continue
+            ys += [float(v) for v in data[y] if isinstance(v, (int, float)) and v > 0]
             color = run_color(k)
             layers.append(
                 hv.Curve(data, "x", y, label=label).opts(color=color, line_width=2)
                 * hv.Scatter(data, "x", y).opts(color=color, size=6, tools=["hover"])
             )
         if layers:
+            # A lone point (or a flat line) gives a log axis no span of its own: Bokeh then
+            # showed 1e-2..1 with the one point, an error of 4e-7, off the frame.
+            flat = bool(ys) and max(ys) < 1.5 * min(ys)
+            ylim = (min(ys) / 4, max(ys) * 4) if flat else (None, None)
             panels.append(
                 hv.Overlay(layers).opts(
                     logx=logx,
                     logy=True,
+                    ylim=ylim,
                     xticks=xticks,
                     padding=(0.08, 0.1),  # the end points (and their ticks) off the frame
                     responsive=True,
@@ -231,6 +238,15 @@ def sweep_plots(rows: list[dict[str, Any]], param: str | None) -> hv.Layout | No
     return hv.Layout(panels).cols(3).opts(shared_axes=False)
 
 
+def _ms(seconds: Any) -> str:
+    """Milliseconds with three significant digits and never an exponent (a range read
+    "859-1.07e+03")."""
+    if not isinstance(seconds, (int, float)):
+        return "-"
+    ms = seconds * 1e3
+    return f"{ms:.0f}" if ms >= 100 else f"{ms:.3g}"
+
+
 def results_table(rows: list[dict[str, Any]]) -> str:
     """Every measured row as an HTML table."""
     if not rows:
@@ -243,8 +259,8 @@ def results_table(rows: list[dict[str, Any]]) -> str:
         f"<tr data-label='{html.escape(r['label'], quote=True)}'>"
         f"<td>{html.escape(r['label'])}</td><td>{r['n']}</td>"
         f"<td>{'' if r.get('value') is None else html.escape(str(r['value']))}</td>"
-        f"<td>{num(r['median_s'] * 1e3, '.3g')} ms</td>"
-        f"<td>{num(r['p20_s'] * 1e3, '.3g')}-{num(r['p80_s'] * 1e3, '.3g')}</td>"
+        f"<td>{_ms(r['median_s'])} ms</td>"
+        f"<td>{_ms(r['p20_s'])}-{_ms(r['p80_s'])}</td>"
         f"<td>{num(r.get('speedup'), '.3g')}x</td><td>{num(r.get('rel_error'), '.3e')}</td>"
         f"<td>{num(r.get('max_error'), '.2e')}</td><td>{num(r.get('recall'), '.3f')}</td>"
         f"<td>{num(r.get('flops'), '.3g')}</td><td>{num(r['peak_bytes'] / 2**20, '.3g')} MiB</td>"

@@ -196,3 +196,25 @@ def test_a_causal_shared_prefix_draws_the_whole_prefix_kept():
     # the kept region is the prefix block plus the suffix triangle: four corners
     (poly,) = [p for p in svg.split("<polygon")[1:]]
     assert len(poly.split("points='")[1].split("'")[0].split()) == 4
+
+
+def test_a_lone_point_is_inside_its_log_axis_and_times_read_without_exponents():
+    from tensorbench.widgets.attention_view import results_table, sweep_plots
+
+    row = {
+        "method": "exact",
+        "label": "exact",
+        "param": "n",
+        "value": 256,
+        "n": 256,
+        "median_s": 0.00243,
+        "p20_s": 0.859,
+        "p80_s": 1.07,
+        "speedup": 1.0,
+        "rel_error": 3.9e-7,
+        "peak_bytes": 0,
+    }
+    layout = sweep_plots([row], "n")
+    lims = [p.opts.get().kwargs["ylim"] for p in layout]
+    assert lims[1][0] < 3.9e-7 < lims[1][1]  # the error panel
+    assert "859-1070" in results_table([row])
