@@ -83,6 +83,9 @@ def create_app(config: Config | None = None) -> pn.template.BootstrapTemplate:
         value=slug,
         color="light",
         sizing_mode="stretch_width",
+        # Bootstrap's padding made the four names wider than the sidebar ("Attention" was
+        # cut at its edge).
+        stylesheets=[":host .bk-btn { padding-left: 4px; padding-right: 4px; }"],
     )
     side = pn.Column(sizing_mode="stretch_width")
     main = pn.Column(sizing_mode="stretch_width")

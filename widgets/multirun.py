@@ -19,6 +19,7 @@ from typing import Any, ClassVar
 
 import panel as pn
 import param
+from bokeh.models import Tooltip
 
 from tensorbench.engine import Config, Result, TensorbenchError, load_config, run
 from tensorbench.engine.config import parse_json
@@ -290,7 +291,13 @@ class RunRows:
             label = r["label"]
             text = pn.pane.HTML("", sizing_mode="stretch_width")
             bar = pn.indicators.Progress(value=0, max=100, width=180, bar_color="primary")
-            cancel = pn.widgets.Button(label="Cancel", width=80, description=f"cancel {label}")
+            # The tooltip opens to the left: the button ends the row, and on the right it
+            # ran off the page ("ca...").
+            cancel = pn.widgets.Button(
+                label="Cancel",
+                width=80,
+                description=Tooltip(content=f"cancel {label}", position="left"),
+            )
             cancel.on_click(lambda *_, label=label: self.state.cancel(label))
             row = pn.Row(text, bar, cancel, sizing_mode="stretch_width")
             self._rows[label] = (row, text, bar, cancel, run_color(k))

@@ -72,7 +72,11 @@ class DecomposePage(RunPage, Viewer):
         # ---- runs
         self.run_button = pn.widgets.Button(label="Run all", color="primary", width=120)
         self.run_button.on_click(lambda *_: self.start())
-        self.cancel_all = pn.widgets.Button(label="Cancel all", color="warning", width=120)
+        # Enabled only while something runs: a bright "Cancel all" with nothing to cancel
+        # read as if a run were going.
+        self.cancel_all = pn.widgets.Button(
+            label="Cancel all", color="warning", width=120, disabled=True
+        )
         self.cancel_all.on_click(lambda *_: self.state.cancel_all())
         self.in_turn = in_turn_checkbox(self.state)
         self.rows = RunRows(self.state, self._status_text)
@@ -198,6 +202,7 @@ class DecomposePage(RunPage, Viewer):
         # Judge "still running" from this snapshot, not from the live state: a run that
         # ends while this redraw is under way must still get one more (final) redraw.
         running = any_active(snap)
+        self.cancel_all.disabled = not running
         if not self._changed(snap, force):
             return
         self.rows.update(snap)

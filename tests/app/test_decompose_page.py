@@ -9,6 +9,7 @@ import panel as pn
 
 from tensorbench.app.pages.decompose import DecomposePage, error_curves, results_table
 from tensorbench.engine import load_config, run
+from tensorbench.widgets.multirun import any_active
 
 hv.extension("bokeh", logo=False)
 
@@ -427,3 +428,13 @@ def test_ranks_can_be_swept_and_the_sweep_axis_says_what_was_swept():
     assert all(e[0] > e[1] > e[2] for e in errors)  # higher ranks fit better
     err_plot = next(iter(sweep_plot(snap)))
     assert err_plot.opts.get().kwargs["xlabel"] == "ranks"
+
+
+def test_cancel_all_is_enabled_only_while_something_runs():
+    page = page_with([{"method": "tt_svd", "ranks": [2, 3]}])
+    assert page.cancel_all.disabled
+    page.start()
+    assert not page.cancel_all.disabled or not any_active(page.state.snapshot())
+    page.state.wait(120)
+    page._refresh(force=True)
+    assert page.cancel_all.disabled

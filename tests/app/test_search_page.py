@@ -223,7 +223,10 @@ def test_tucker_mode_fills_the_core_shape_table():
     # "Open in editor" / "Decompose with this" take the best core shape (they once said
     # "no candidate yet" after a Tucker run)
     rows = [x for x in snap[0]["records"] if x.get("kind") == "tucker"]
-    best = min(rows, key=lambda x: (x["rse"], x["params"]))
+    low = min(x["rse"] for x in rows)
+    best = min(
+        (x for x in rows if x["rse"] <= low * 1.01 + 1e-12), key=lambda x: (x["params"], x["rse"])
+    )
     net, what = page.chosen_structure()
     assert what.startswith(f"Tucker core {tuple(best['shape'])}")
     assert net.shape(net.tensors[0]) == tuple(best["shape"])  # the core
@@ -354,3 +357,17 @@ def test_tucker_mode_shows_only_what_it_uses():
     config = page.state.config
     tucker = dataclasses.replace(config, task={**config.task, "mode": "tucker"})
     assert not SearchPage(tucker).cards.visible
+
+
+def test_tucker_hand_off_takes_the_smallest_shape_among_equal_errors():
+    from tensorbench.app.pages.search import _best_core_shape
+
+    rec = {"kind": "tucker", "budget": 100, "solver": "ip"}
+    rows = [
+        {**rec, "shape": [3, 1, 3, 3, 3], "params": 120, "rse": 9.05e-16},
+        {**rec, "shape": [3, 1, 3, 3, 2], "params": 90, "rse": 9.26e-16},
+        {**rec, "shape": [2, 1, 2, 2, 2], "params": 40, "rse": 0.3},
+    ]
+    net, what = _best_core_shape([{"records": rows}], [3, 3, 3, 3, 3])
+    assert net.shape(net.tensors[0]) == (3, 1, 3, 3, 2)
+    assert what.startswith("Tucker core (3, 1, 3, 3, 2)")
