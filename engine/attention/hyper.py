@@ -138,6 +138,30 @@ def _causal(
     return torch.cat([top[0], bottom[0]], dim=-2), torch.cat([top[1], bottom[1]], dim=-1)
 
 
+def hyper_pairs(
+    nq: int, nk: int, *, causal: bool, block: int, samples: int, min_seq_len: int
+) -> float:
+    """Query-key pairs :func:`hyper_attention` computes, following its own plan: a piece
+    it attends exactly (too short, or a block or the samples cover every key) counts
+    every pair (half for a causal square), a sampled one ``block + samples`` per query."""
+    if causal:
+        if nq <= min_seq_len:
+            return nq * nq / 2
+        h = nq // 2
+        return (
+            hyper_pairs(h, h, causal=True, block=block, samples=samples, min_seq_len=min_seq_len)
+            + hyper_pairs(
+                nq - h, nq - h, causal=True, block=block, samples=samples, min_seq_len=min_seq_len
+            )
+            + hyper_pairs(
+                nq - h, h, causal=False, block=block, samples=samples, min_seq_len=min_seq_len
+            )
+        )
+    if block >= max(nq, nk) or samples >= nk:
+        return float(nq * nk)
+    return float(nq * (min(block, nk) + samples))
+
+
 def hyper_attention(
     q: torch.Tensor,
     k: torch.Tensor,

@@ -25,7 +25,7 @@ from ..params import Param
 from .core import AttentionError, reference_attention
 from .exact import sdpa, topk_attention
 from .hydragen import hydragen_attention
-from .hyper import hyper_attention
+from .hyper import hyper_attention, hyper_pairs
 from .inputs import AttentionInput
 from .lev import lev_attention
 from .masks import MASKS, make_mask, masked_attention
@@ -226,8 +226,16 @@ def counted_flops(
     if name in ("exact", "hydragen", "topk"):
         return pair * full
     if name == "hyper":
-        per_query = min(p["block"], nk) + p["samples"]
-        return pair * min(full, nq * per_query)
+        # Its own plan: the pieces it runs exactly count in full (a causal run below
+        # min_seq_len is exact attention and once counted as half of it).
+        return pair * hyper_pairs(
+            nq,
+            nk,
+            causal=causal and nq == nk,
+            block=p["block"],
+            samples=p["samples"],
+            min_seq_len=p["min_seq_len"],
+        )
     if name == "lev":
         return pair * nq * (info.get("set_size", 0) + 2 * p.get("window", 0))
     if name == "mask":

@@ -171,3 +171,19 @@ def test_cpu_peak_memory_counts_what_each_run_allocates():
     for r in run(cfg).metrics["rows"]:
         out_bytes = 4 * r["n"] * 64 * 4  # heads x n x d float32 entries
         assert r["peak_bytes"] >= out_bytes, r["label"]
+
+
+def test_counted_flops_follow_hyperattentions_own_plan():
+    from tensorbench.engine.attention.methods import counted_flops
+
+    inp = load_input({"kind": "gaussian", "heads": 1, "d": 4}, 4096)
+    p = {"block": 256, "samples": 256, "min_seq_len": 2048}
+    pair = 4.0 * 4
+    exact_causal = counted_flops("exact", inp, True, {}, {})
+    # causal: two exact causal halves of 2048 (at min_seq_len) and a sampled quarter
+    assert counted_flops("hyper", inp, True, p, {}) == pair * (2 * 2048**2 / 2 + 2048 * 512)
+    # short enough to run exactly: counted as exact attention (it once read half of it)
+    short = load_input({"kind": "gaussian", "heads": 1, "d": 4}, 2048)
+    assert counted_flops("hyper", short, True, p, {}) == counted_flops("exact", short, True, {}, {})
+    assert counted_flops("hyper", inp, False, p, {}) == pair * 4096 * 512
+    assert counted_flops("hyper", inp, True, p, {}) < exact_causal
