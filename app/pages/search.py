@@ -646,8 +646,21 @@ def tucker_table(snap: list[dict[str, Any]]) -> str:
         f"<td>{x['solve_seconds'] * 1e3:.3g} ms</td></tr>"
         for x in rows
     )
+    dims = data_shape(snap)
+    full = _prod(dims) if dims else None
+    loose = sorted({x["budget"] for x in rows if full is not None and x["budget"] >= full})
+    note = (
+        f"<p style='font-size: 12px; color: #5a6b7b'>Budget {', '.join(map(str, loose))} "
+        f"is at least the whole core ({full} entries, the data's own size): nothing has to "
+        "be cut, so solvers may keep every entry. Use budgets below it to compress.</p>"
+        if loose
+        else ""
+    )
     return (
         "<table class='tb-table' style='width: 100%; font-size: 13px'><thead><tr>"
         "<th>budget</th><th>solver</th><th>core shape</th><th>parameters</th>"
-        "<th>relative error</th><th>solve time</th></tr></thead><tbody>" + body + "</tbody></table>"
+        "<th>relative error</th><th>solve time</th></tr></thead><tbody>"
+        + body
+        + "</tbody></table>"
+        + note
     )

@@ -371,3 +371,28 @@ def test_tucker_hand_off_takes_the_smallest_shape_among_equal_errors():
     net, what = _best_core_shape([{"records": rows}], [3, 3, 3, 3, 3])
     assert net.shape(net.tensors[0]) == (3, 1, 3, 3, 2)
     assert what.startswith("Tucker core (3, 1, 3, 3, 2)")
+
+
+def test_tucker_table_says_when_a_budget_cuts_nothing():
+    from tensorbench.app.pages.search import tucker_table
+
+    rec = {
+        "kind": "tucker",
+        "solver": "greedy",
+        "shape": [3, 3, 3],
+        "params": 36,
+        "rse": 0.0,
+        "solve_seconds": 1e-4,
+    }
+    snap = [
+        {
+            "records": [
+                {"kind": "data", "shape": [3, 3, 3]},
+                {**rec, "budget": 1000},
+                {**rec, "budget": 10},
+            ]
+        }
+    ]
+    html = tucker_table(snap)
+    assert "Budget 1000 is at least the whole core (27 entries" in html
+    assert "Budget 10 " not in html
