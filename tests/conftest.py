@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-# Uploads made by tests (and the servers they start) stay out of the user's cache.
-os.environ["TENSORBENCH_UPLOAD_DIR"] = tempfile.mkdtemp(prefix="tensorbench-test-uploads-")
+# Uploads made by tests (and the servers they start) stay out of the user's cache, in a
+# folder removed when the tests end.
+_UPLOADS = tempfile.mkdtemp(prefix="tensorbench-test-uploads-")
+os.environ["TENSORBENCH_UPLOAD_DIR"] = _UPLOADS
+atexit.register(shutil.rmtree, _UPLOADS, ignore_errors=True)
 
 CHROMIUM = os.environ.get("TENSORBENCH_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [

@@ -50,12 +50,29 @@ class CustomSource:
 
 def upload_dir() -> Path:
     """Where uploaded arrays are kept: ``$TENSORBENCH_UPLOAD_DIR``, else
-    ``$XDG_CACHE_HOME/tensorbench/uploads`` (``~/.cache`` when unset)."""
+    ``$XDG_CACHE_HOME/tensorbench/uploads`` (``~/.cache`` when unset or relative); always
+    an absolute path, as exported configs name files by it."""
     given = os.environ.get("TENSORBENCH_UPLOAD_DIR")
     if given:
-        return Path(given)
-    cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+        return Path(given).expanduser().resolve()
+    cache = os.environ.get("XDG_CACHE_HOME", "")
+    if not Path(cache).is_absolute():  # the spec says to ignore a relative one
+        try:
+            cache = str(Path.home() / ".cache")
+        except RuntimeError:  # no home folder: the temp folder's fallback below serves
+            return _private_temp_dir()
     return Path(cache) / "tensorbench" / "uploads"
+
+
+def _private_temp_dir() -> Path:
+    """A per-user folder in the system temp folder, readable by this user only (uploads
+    are the user's data; a shared, predictable folder there would expose them)."""
+    uid = os.getuid() if hasattr(os, "getuid") else 0
+    path = Path(tempfile.gettempdir()) / f"tensorbench-uploads-{uid}"
+    path.mkdir(mode=0o700, exist_ok=True)
+    if path.is_symlink() or (hasattr(os, "getuid") and path.stat().st_uid != uid):
+        raise OSError(f"{path} is not this user's own folder")
+    return path
 
 
 def save_upload(content: bytes, filename: str | None) -> Path:
@@ -65,7 +82,8 @@ def save_upload(content: bytes, filename: str | None) -> Path:
     file must outlive the server for an exported config to run again: uploads are kept
     under :func:`upload_dir`, one folder per content hash, so uploading the same file
     again reuses it instead of leaving one more copy (a fresh temp folder per upload
-    grew without bound). Falls back to the system temp folder where that is not writable.
+    grew without bound). Falls back to a private folder in the system temp folder where
+    that is not writable.
     """
     if len(content) > MAX_UPLOAD_BYTES:
         raise TensorbenchError(
@@ -77,15 +95,12 @@ def save_upload(content: bytes, filename: str | None) -> Path:
     stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", Path(filename or "upload").stem).strip("._")
     digest = hashlib.sha256(content).hexdigest()[:16]
     name = f"{stem[:80] or 'upload'}{suffix}"
-    for root in (upload_dir(), Path(tempfile.gettempdir()) / "tensorbench-uploads"):
-        path = root / digest / name
+    for root in (upload_dir, _private_temp_dir):
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            path = root() / digest / name
+            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
             if not (path.is_file() and path.read_bytes() == content):
-                # Written beside and renamed: a reader never sees half a file.
-                part = path.with_name(f".{name}.{os.getpid()}.part")
-                part.write_bytes(content)
-                part.replace(path)
+                _write_whole(path, content)
             return path
         except OSError:
             continue
@@ -93,6 +108,19 @@ def save_upload(content: bytes, filename: str | None) -> Path:
         f"{filename}: could not save the upload under {upload_dir()} or the temp folder; "
         "set TENSORBENCH_UPLOAD_DIR to a writable folder"
     )
+
+
+def _write_whole(path: Path, content: bytes) -> None:
+    """Write ``content`` to ``path`` through a fresh file beside it and a rename, so a
+    reader never sees half a file; the partial file goes if the write fails."""
+    fd, part = tempfile.mkstemp(dir=path.parent, prefix=".part-")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(content)
+        os.replace(part, path)
+    except BaseException:
+        Path(part).unlink(missing_ok=True)
+        raise
 
 
 class DataForm:

@@ -100,7 +100,8 @@ class AttentionPage(RunPage, Viewer):
         self.input_area = pn.Column(sizing_mode="stretch_width")
         self._input_form: ParamForm | None = None
         self._build_input(task["input"])
-        self.input_kind.param.watch(lambda *_: self._build_input(None, report=True), "value")
+        self._syncing = False
+        self.input_kind.param.watch(self._kind_chosen, "value")
 
         # ---- problem
         self.n = pn.widgets.IntInput(
@@ -173,6 +174,12 @@ class AttentionPage(RunPage, Viewer):
         self._draw_setup()
 
     # ------------------------------------------------------------------ forms
+
+    def _kind_chosen(self, *_: Any) -> None:
+        # Showing a loaded config sets the kind too: its own input spec follows, and the
+        # defaults must not replace it (a loaded MiniLM layer 3 came back as layer 0).
+        if not self._syncing:
+            self._build_input(None, report=True)
 
     def _build_input(self, spec: dict[str, Any] | None, report: bool = False) -> None:
         src = INPUTS[self.input_kind.value]
@@ -273,7 +280,11 @@ class AttentionPage(RunPage, Viewer):
 
     def _sync_widgets(self) -> None:
         task = self.state.config.task
-        self.input_kind.value = task["input"]["kind"]
+        self._syncing = True
+        try:
+            self.input_kind.value = task["input"]["kind"]
+        finally:
+            self._syncing = False
         self._build_input(task["input"])
         self.n.value, self.causal.value, self.dtype.value = task["n"], task["causal"], task["dtype"]
         self.repeats.value, self.heatmap.value = task["repeats"], task["heatmap"]

@@ -5,6 +5,7 @@ the Decompose page, export the race as a config or script."""
 from __future__ import annotations
 
 import html
+import math
 from typing import Any
 
 import pandas as pd
@@ -464,6 +465,8 @@ class SearchPage(RunPage, Viewer):
         dims = data_shape(snap)
         if dims is None:
             return None
+        if self.mode.value == "tucker":  # not a network run's leftover row or incumbent
+            return _best_core_shape(snap, dims)
         rec = None
         sel = self.table.selection
         if sel:
@@ -564,7 +567,8 @@ def _best_core_shape(snap: list[dict[str, Any]], dims: list[int]) -> tuple[Netwo
     the lowest (within 1%, or 1e-12: on exactly low-rank data 9.05e-16 "beat" 9.26e-16
     with 120 parameters against 90), as a Tucker network of the data's shape; None
     before any."""
-    rows = _tucker_rows(snap)
+    # A NaN error (e.g. all-zero data) can never be "the lowest".
+    rows = [x for x in _tucker_rows(snap) if math.isfinite(x["rse"])]
     if not rows:
         return None
     low = min(x["rse"] for x in rows)

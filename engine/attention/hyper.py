@@ -29,7 +29,7 @@ import torch
 
 from .core import AttentionError, _check_qkv, block_attention, expand_kv, merge
 
-__all__ = ["gray_bucket", "hyper_attention"]
+__all__ = ["gray_bucket", "hyper_attention", "hyper_pairs"]
 
 
 def gray_bucket(x: torch.Tensor, planes: torch.Tensor) -> torch.Tensor:
@@ -143,7 +143,9 @@ def hyper_pairs(
 ) -> float:
     """Query-key pairs :func:`hyper_attention` computes, following its own plan: a piece
     it attends exactly (too short, or a block or the samples cover every key) counts
-    every pair (half for a causal square), a sampled one ``block + samples`` per query."""
+    every pair (half for a causal square); a sampled one, per query, the keys of its
+    bucket block (``ceil(nk / nb)`` for ``nb = ceil(max(nq, nk) / block)`` blocks, padding
+    included) plus ``samples`` -- which can exceed ``nk`` when both are near it."""
     if causal:
         if nq <= min_seq_len:
             return nq * nq / 2
@@ -159,7 +161,8 @@ def hyper_pairs(
         )
     if block >= max(nq, nk) or samples >= nk:
         return float(nq * nk)
-    return float(nq * (min(block, nk) + samples))
+    keys_per_block = math.ceil(nk / math.ceil(max(nq, nk) / block))
+    return float(nq * (keys_per_block + samples))
 
 
 def hyper_attention(

@@ -103,20 +103,26 @@ def _check_attention(task: dict[str, Any]) -> None:
                 f"use lengths up to {src.max_n}"
             )
     if sweep is not None:
-        seen: set[Any] = set()
-        for v in sweep["values"]:
-            if v in seen:
+        values = sweep["values"]
+        for i, v in enumerate(values):
+            if v in values[:i]:  # a scan, not a set: a value may be a list
                 raise ConfigError(
                     f"config.task.sweep.values: {v} appears twice; give each value once"
                 )
-            seen.add(v)
     inp = task["input"]
-    heads, kv = inp.get("heads"), inp.get("kv_heads")
-    if heads is not None and kv and heads % kv:
-        raise ConfigError(
-            f"config.task.input: heads ({heads}) must be a multiple of kv_heads ({kv}); "
-            "each key/value head serves the same number of query heads"
-        )
+    # A sweep over an input parameter replaces it run by run: check every such input.
+    swept_inputs = (
+        [{**inp, sweep["param"]: v} for v in sweep["values"]]
+        if sweep is not None and sweep["param"] in inp
+        else [inp]
+    )
+    for spec in swept_inputs:
+        heads, kv = spec.get("heads"), spec.get("kv_heads")
+        if isinstance(heads, int) and isinstance(kv, int) and kv and heads % kv:
+            raise ConfigError(
+                f"config.task.input: heads ({heads}) must be a multiple of kv_heads ({kv}); "
+                "each key/value head serves the same number of query heads"
+            )
     # shared_prefix: every query also sees the prefix (at least one token), so keys always
     # outnumber queries.
     if src.name == "shared_prefix":

@@ -184,18 +184,22 @@ def test_choosing_minilm_brings_the_lengths_within_its_512_tokens():
 
 
 def test_a_causal_shared_prefix_draws_the_whole_prefix_kept():
-    task = get_task("attention").check(
-        {
-            "input": {"kind": "shared_prefix", "prefix": 1024},
-            "n": 1024,
-            "causal": True,
-            "methods": [{"method": "exact"}],
-        }
-    )
-    svg = setup_svg(task)
-    # the kept region is the prefix block plus the suffix triangle: four corners
-    (poly,) = [p for p in svg.split("<polygon")[1:]]
-    assert len(poly.split("points='")[1].split("'")[0].split()) == 4
+    def kept_corners(inp: dict) -> list[tuple[float, float]]:
+        task = get_task("attention").check(
+            {"input": inp, "n": 1024, "causal": True, "methods": [{"method": "exact"}]}
+        )
+        (poly,) = setup_svg(task).split("<polygon")[1:]
+        pts = poly.split("points='")[1].split("'")[0].split()
+        return [tuple(map(float, p.split(","))) for p in pts]
+
+    # end-aligned: every query sees the whole prefix (the top edge runs from the left
+    # corner to the prefix's end), then a triangle of its own suffix
+    left, edge, right, bottom = kept_corners({"kind": "shared_prefix", "prefix": 1024})
+    assert left[1] == edge[1] and edge[0] > left[0] and right[0] > edge[0]
+    assert bottom[0] == left[0] and bottom[1] == right[1]
+    # no prefix: the plain causal triangle (its top edge has no length)
+    left, edge, *_ = kept_corners({"kind": "clustered"})
+    assert edge == left
 
 
 def test_a_lone_point_is_inside_its_log_axis_and_times_read_without_exponents():
@@ -218,3 +222,25 @@ def test_a_lone_point_is_inside_its_log_axis_and_times_read_without_exponents():
     lims = [p.opts.get().kwargs["ylim"] for p in layout]
     assert lims[1][0] < 3.9e-7 < lims[1][1]  # the error panel
     assert "859-1070" in results_table([row])
+
+
+def test_an_uploaded_config_keeps_its_own_input_parameters():
+    # Showing it set the input kind first, whose watcher pushed that input's defaults:
+    # a MiniLM config at layer 3 came back at layer 0 with the default text.
+    page = AttentionPage()  # clustered input, a sweep over n up to 4096
+    cfg = load_config(
+        {
+            "task": {
+                "kind": "attention",
+                "input": {"kind": "minilm", "text": "my own words here", "layer": 3},
+                "n": 64,
+                "methods": [{"method": "exact"}],
+            },
+            "device": "cpu",
+        }
+    )
+    page.files.upload.value = cfg.to_json().encode()
+    task = page.state.config.task
+    assert task["input"] == {"kind": "minilm", "text": "my own words here", "layer": 3}
+    assert task["n"] == 64 and task["sweep"] is None and page.state.error == ""
+    assert page._input_form.widgets["layer"].value == 3

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import tempfile
 
 import holoviews as hv
 import panel as pn
@@ -258,10 +259,18 @@ def test_uploads_are_kept_once_per_content_where_configs_can_find_them(tmp_path,
     monkeypatch.delenv("TENSORBENCH_UPLOAD_DIR")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     assert upload_dir() == tmp_path / "cache" / "tensorbench" / "uploads"
-    # Not writable there: the system temp folder, still one copy per content.
+    # A relative cache folder is ignored (configs must name absolute paths).
+    monkeypatch.setenv("XDG_CACHE_HOME", "relative/cache")
+    assert upload_dir().is_absolute() and "relative" not in str(upload_dir())
+    # Not writable there: a private folder in the temp folder, still one copy per content.
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     (tmp_path / "cache").write_text("a file where a folder should be")
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
     d = save_upload(b"same bytes", "w.npy")
-    assert d.parent.parent.name == "tensorbench-uploads" and d.read_bytes() == b"same bytes"
+    assert d.parent.parent.name.startswith("tensorbench-uploads-")
+    assert d.read_bytes() == b"same bytes" and d.parent.parent.stat().st_mode & 0o077 == 0
+    assert not list(d.parent.glob(".part-*"))  # no partial file left behind
 
 
 def test_a_run_ending_during_a_redraw_still_gets_its_final_redraw(monkeypatch):

@@ -368,6 +368,7 @@ def test_tucker_hand_off_takes_the_smallest_shape_among_equal_errors():
         {**rec, "shape": [3, 1, 3, 3, 2], "params": 90, "rse": 9.26e-16},
         {**rec, "shape": [2, 1, 2, 2, 2], "params": 40, "rse": 0.3},
     ]
+    rows.insert(0, {**rec, "shape": [1, 1, 1, 1, 1], "params": 5, "rse": float("nan")})
     net, what = _best_core_shape([{"records": rows}], [3, 3, 3, 3, 3])
     assert net.shape(net.tensors[0]) == (3, 1, 3, 3, 2)
     assert what.startswith("Tucker core (3, 1, 3, 3, 2)")

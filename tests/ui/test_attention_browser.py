@@ -22,15 +22,15 @@ def test_attention_4k_problem_heatmaps_sweeps_and_minilm(page: Page, server: str
     expect(page.locator("svg.tb-attention-setup")).to_be_visible(timeout=30_000)
     expect(page.locator("svg.tb-attention-setup")).to_contain_text("4096")
 
-    # a length of 0 is refused with the reason (the box once kept 4096 without a word)
-    n = page.get_by_label("sequence length n", exact=True)
-    n.fill("0")
-    n.press("Enter")
-    expect(page.locator(".alert-danger").first).to_contain_text(
-        "config.task.n must be between 1 and 4194304, got 0", timeout=10_000
-    )
-    n.fill("4096")
-    n.press("Enter")
+    # the sweep over n sets the lengths: the n box says so and is not used
+    expect(page.get_by_label("sequence length n (set by the sweep)")).to_be_disabled()
+    # a repeated length is refused with the reason before anything runs
+    values = page.get_by_label("values", exact=True)
+    values.fill("512, 512")
+    values.press("Enter")
+    expect(page.locator(".alert-danger").first).to_contain_text("512 appears twice", timeout=10_000)
+    values.fill("512, 1024, 2048, 4096")
+    values.press("Enter")
 
     # the default: 4096 tokens, exact vs HyperAttention vs LevAttention over a sweep of n
     page.get_by_role("button", name="Run", exact=True).click()
@@ -54,8 +54,12 @@ def test_attention_4k_problem_heatmaps_sweeps_and_minilm(page: Page, server: str
     page.screenshot(path=str(screenshots / "attention-4k.png"), full_page=True)
 
     # MiniLM: real Q/K/V, the error of each method layer by layer
+    # MiniLM reads at most 512 tokens: choosing it brings n and the sweep within them
     page.get_by_label("input", exact=True).select_option("minilm")
-    n = page.get_by_label("sequence length n")
+    expect(page.locator("svg.tb-attention-setup")).to_contain_text("512 x 512", timeout=10_000)
+    page.get_by_label("sweep parameter").select_option(label="(no sweep)")
+    n = page.get_by_label("sequence length n", exact=True)
+    expect(n).to_be_enabled(timeout=10_000)
     n.fill("256")
     n.press("Enter")
     # budgets below n, so the sparse methods really skip entries

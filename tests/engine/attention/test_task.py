@@ -77,6 +77,13 @@ def test_sweeps_over_n_and_over_a_method_parameter():
         ({"sweep": {"param": "n", "values": [2**23]}}, "over the limit"),
         ({"input": {"kind": "clustered", "heads": 4, "kv_heads": 3}}, "multiple of kv_heads"),
         (
+            {
+                "input": {"kind": "clustered", "kv_heads": 2},
+                "sweep": {"param": "heads", "values": [4, 3]},
+            },
+            r"heads \(3\) must be a multiple of kv_heads \(2\)",
+        ),
+        (
             {"input": {"kind": "shared_prefix"}, "causal": True},
             r"methods\[1\] \(hyper\): causal HyperAttention needs as many queries as keys",
         ),
@@ -94,6 +101,13 @@ def test_bad_configs_say_what_is_wrong(task, match):
 def test_inputs_that_fit_those_rules_still_run_and_minilm_is_never_cut_silently():
     config(input={"kind": "shared_prefix"})  # non-causal HyperAttention takes a prefix
     config(input={"kind": "minilm"}, n=512)
+    # a sweep over kv_heads checks each swept value, not the base one it replaces
+    config(
+        input={"kind": "clustered", "heads": 4, "kv_heads": 3},
+        sweep={"param": "kv_heads", "values": [1, 2, 4]},
+    )
+    with pytest.raises(ConfigError, match="appears twice"):  # unhashable values too
+        config(sweep={"param": "block", "values": [[1], [2], [1]]})
     with pytest.raises(Exception, match="at most 512 tokens, asked for 600"):
         load_input({"kind": "minilm"}, 600)
 
@@ -187,3 +201,6 @@ def test_counted_flops_follow_hyperattentions_own_plan():
     assert counted_flops("hyper", short, True, p, {}) == counted_flops("exact", short, True, {}, {})
     assert counted_flops("hyper", inp, False, p, {}) == pair * 4096 * 512
     assert counted_flops("hyper", inp, True, p, {}) < exact_causal
+    # n not a multiple of the block: 2 bucket blocks of 150 keys each, plus the samples
+    odd = load_input({"kind": "gaussian", "heads": 1, "d": 4}, 300)
+    assert counted_flops("hyper", odd, False, {**p, "samples": 16}, {}) == pair * 300 * 166
