@@ -445,7 +445,7 @@ class SearchPage(RunPage, Viewer):
         cards = []
         if truth is not None:
             cards.append(
-                structure_card("hidden truth", truth, dims, "#333333", "the structure to find")
+                structure_card("hidden truth", truth, dims, "#333333", _truth_note(truth, dims))
             )
         for k, (r, b) in enumerate(zip(snap, bests, strict=True)):
             note = "" if b is None else f"best after {b['index']} fits"
@@ -560,6 +560,22 @@ def _prod(dims: list[int]) -> int:
 def _tucker_rows(snap: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Tucker mode's records: one core shape per budget and solver."""
     return [x for r in snap for x in r["records"] if x.get("kind") == "tucker"]
+
+
+def _truth_note(truth: dict[str, Any], dims: list[int] | None) -> str:
+    """The truth card's line; says when the truth has ranks no tensor needs, so a search
+    that finds a smaller network with the truth's fit is not a mystery."""
+    if dims is None:
+        return "the structure to find"
+    s = truth["structure"]
+    full = Structure(tuple(s["ranks"]), tuple(s["perm"]))
+    small = full.trimmed(dims)
+    if small == full:
+        return "the structure to find"
+    return (
+        f"the structure to find; some of its ranks carry nothing: the same data is "
+        f"{small.describe()} with {small.params(dims)} parameters, not {full.params(dims)}"
+    )
 
 
 def _best_core_shape(snap: list[dict[str, Any]], dims: list[int]) -> tuple[Network, str] | None:

@@ -96,6 +96,32 @@ class Structure:
             total += p
         return total
 
+    def trimmed(self, dims: Sequence[int]) -> Structure:
+        """The same network with every rank no larger than it can be: a bond wider than
+        the product of its core's mode size and other bonds carries nothing more (the
+        core's unfolding has at most that rank), so it is cut to that, until none is.
+        Represents exactly the tensors ``self`` does, with fewer parameters where a rank
+        was cut (a random "truth" of rank 4 beside a rank-1 bond and a mode of 3)."""
+        n = self.order
+        ranks = list(self.ranks)
+        changed = True
+        while changed:
+            changed = False
+            for a, b in itertools.combinations(range(n), 2):
+                i = _pair_index(n, a, b)
+                cap = min(
+                    dims[self.perm[k]]
+                    * math.prod(
+                        ranks[_pair_index(n, min(k, j), max(k, j))]
+                        for j in range(n)
+                        if j not in (k, other)
+                    )
+                    for k, other in ((a, b), (b, a))
+                )
+                if ranks[i] > cap:
+                    ranks[i], changed = cap, True
+        return Structure(tuple(ranks), self.perm)
+
     def core_unknowns(self) -> list[int]:
         """Unknowns per row of each core's least-squares problem in ALS: the product of
         its bond ranks (core position order)."""

@@ -397,3 +397,15 @@ def test_tucker_table_says_when_a_budget_cuts_nothing():
     html = tucker_table(snap)
     assert "Budget 1000 is at least the whole core (27 entries" in html
     assert "Budget 10 " not in html
+
+
+def test_the_truth_card_says_when_the_truth_has_ranks_that_carry_nothing():
+    from tensorbench.app.pages.search import _truth_note
+    from tensorbench.engine.search.objective import Structure
+
+    # ring i0-i1:4 i1-i2:1 i2-i3:4 i0-i3:2 over modes of 3 (the pair order of Structure)
+    big = {"structure": {"ranks": [4, 1, 2, 1, 1, 4], "perm": [0, 1, 2, 3]}}
+    note = _truth_note(big, [3, 3, 3, 3])
+    assert "54 parameters, not 72" in note and "i0-i1:3" in note
+    tight = Structure((2, 1, 2, 2, 1, 2), (0, 1, 2, 3))
+    assert _truth_note({"structure": tight.to_dict()}, [3, 3, 3, 3]) == "the structure to find"

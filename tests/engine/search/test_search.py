@@ -463,3 +463,30 @@ def test_exported_script_prints_the_same_summary(tmp_path):
         return [re.sub(r"[0-9.]+ (ms|s),", "T,", line) for line in text.strip().splitlines()]
 
     assert steady(proc.stdout) == steady(expected)
+
+
+def test_trimmed_cuts_only_ranks_no_tensor_needs():
+    from itertools import combinations
+
+    def ring(rs: list[int]) -> Structure:
+        n = len(rs)
+        ranks = [
+            rs[a] if b == a + 1 else rs[n - 1] if (a, b) == (0, n - 1) else 1
+            for a, b in combinations(range(n), 2)
+        ]
+        return Structure(tuple(ranks), tuple(range(n)))
+
+    dims = [3, 3, 3, 3]
+    # core 1 has a mode of 3 and a rank-1 bond: its rank-4 bond can carry at most 3
+    big = ring([4, 1, 4, 2])
+    small = big.trimmed(dims)
+    assert small == ring([3, 1, 3, 2]) and small.params(dims) == 54 < big.params(dims) == 72
+    assert small.trimmed(dims) == small
+    assert ring([2, 2, 2, 2]).trimmed(dims) == ring([2, 2, 2, 2])
+    # the same tensors: data drawn from the rank-4 ring is fitted exactly by its trim
+    from tensorbench.engine.contract import contract
+
+    X = contract(big.network(dims), seed=0, device="cpu")
+    space = SearchSpace(dims, "ring", 4, permute=False)
+    ev = Evaluator(X, space, Objective(), FitOptions(3, 300, 1e-12))
+    assert ev.evaluate(small).rse < 1e-6
