@@ -26,7 +26,13 @@ from tensorbench.engine.config import parse_json
 
 from .forms import Checkbox
 
-__all__ = ["EntryRun", "MultiRunState", "any_active", "in_turn_checkbox"]
+__all__ = [
+    "EntryRun",
+    "MultiRunState",
+    "any_active",
+    "cancel_all_button",
+    "in_turn_checkbox",
+]
 
 log = logging.getLogger(__name__)
 
@@ -417,6 +423,14 @@ def in_turn_checkbox(state: MultiRunState) -> Checkbox:
     )
     box.param.watch(lambda e: setattr(state, "sequential", e.new), "value")
     return box
+
+
+def cancel_all_button(state: MultiRunState) -> pn.widgets.Button:
+    """A run page's "Cancel all", disabled at first: the page enables it while something
+    runs (a bright "Cancel all" with nothing to cancel read as if a run were going)."""
+    button = pn.widgets.Button(label="Cancel all", color="warning", width=120, disabled=True)
+    button.on_click(lambda *_: state.cancel_all())
+    return button
 
 
 class RunPage:

@@ -43,8 +43,7 @@ def default_search_config() -> Config:
 
 def record_structure(rec: dict[str, Any], dims: list[int]) -> Network:
     """The network of a search record's ``structure`` (``{"ranks", "perm"}``)."""
-    s = rec["structure"]
-    return Structure(tuple(s["ranks"]), tuple(s["perm"])).network(dims)
+    return Structure.from_dict(rec["structure"]).network(dims)
 
 
 class SearchState(MultiRunState):

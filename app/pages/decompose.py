@@ -23,6 +23,7 @@ from tensorbench.widgets.multirun import (
     RunPage,
     RunRows,
     any_active,
+    cancel_all_button,
     in_turn_checkbox,
     run_color,
 )
@@ -72,12 +73,7 @@ class DecomposePage(RunPage, Viewer):
         # ---- runs
         self.run_button = pn.widgets.Button(label="Run all", color="primary", width=120)
         self.run_button.on_click(lambda *_: self.start())
-        # Enabled only while something runs: a bright "Cancel all" with nothing to cancel
-        # read as if a run were going.
-        self.cancel_all = pn.widgets.Button(
-            label="Cancel all", color="warning", width=120, disabled=True
-        )
-        self.cancel_all.on_click(lambda *_: self.state.cancel_all())
+        self.cancel_all = cancel_all_button(self.state)
         self.in_turn = in_turn_checkbox(self.state)
         self.rows = RunRows(self.state, self._status_text)
         self.run_rows = self.rows.column

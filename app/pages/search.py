@@ -25,6 +25,7 @@ from tensorbench.widgets.multirun import (
     RunPage,
     RunRows,
     any_active,
+    cancel_all_button,
     in_turn_checkbox,
     run_color,
 )
@@ -37,7 +38,7 @@ from tensorbench.widgets.search_plots import (
     structure_card,
     truth_record,
 )
-from tensorbench.widgets.search_state import SearchState
+from tensorbench.widgets.search_state import SearchState, record_structure
 
 __all__ = ["SearchPage"]
 
@@ -131,12 +132,7 @@ class SearchPage(RunPage, Viewer):
         # ---- the race
         self.run_button = pn.widgets.Button(label="Start search", color="primary", width=140)
         self.run_button.on_click(lambda *_: self.start())
-        # Enabled only while something runs: a bright "Cancel all" with nothing to cancel
-        # read as if a run were going.
-        self.cancel_all = pn.widgets.Button(
-            label="Cancel all", color="warning", width=120, disabled=True
-        )
-        self.cancel_all.on_click(lambda *_: self.state.cancel_all())
+        self.cancel_all = cancel_all_button(self.state)
         self.in_turn = in_turn_checkbox(self.state)
         self.rows = RunRows(self.state, _status_text)
         self.cards = pn.pane.HTML(
@@ -418,7 +414,7 @@ class SearchPage(RunPage, Viewer):
                         "RSE": x["rse"],
                         "parameters": x["params"],
                         "compression": (
-                            float("nan") if dims is None else _prod(dims) / max(1, x["params"])
+                            float("nan") if dims is None else math.prod(dims) / max(1, x["params"])
                         ),
                         "edges": x["edges"],
                     }
@@ -477,11 +473,9 @@ class SearchPage(RunPage, Viewer):
         if rec is None:
             bests = [b for b in (incumbent(r) for r in snap) if b is not None]
             if not bests:
-                return _best_core_shape(snap, dims)
+                return None
             rec = min(bests, key=lambda b: b["score"])
-        s = rec["structure"]
-        net = Structure(tuple(s["ranks"]), tuple(s["perm"])).network(dims)
-        return net, rec["edges"]
+        return record_structure(rec, dims), rec["edges"]
 
     def _send(self, slug: str) -> None:
         chosen = self.chosen_structure()
@@ -550,13 +544,6 @@ def STRATEGIES_SPECS() -> dict[str, Any]:  # noqa: N802 - reads like the registr
     return dict(STRATEGIES)
 
 
-def _prod(dims: list[int]) -> int:
-    out = 1
-    for d in dims:
-        out *= d
-    return out
-
-
 def _tucker_rows(snap: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Tucker mode's records: one core shape per budget and solver."""
     return [x for r in snap for x in r["records"] if x.get("kind") == "tucker"]
@@ -567,8 +554,7 @@ def _truth_note(truth: dict[str, Any], dims: list[int] | None) -> str:
     that finds a smaller network with the truth's fit is not a mystery."""
     if dims is None:
         return "the structure to find"
-    s = truth["structure"]
-    full = Structure(tuple(s["ranks"]), tuple(s["perm"]))
+    full = Structure.from_dict(truth["structure"])
     small = full.trimmed(dims)
     if small == full:
         return "the structure to find"
@@ -667,7 +653,7 @@ def tucker_table(snap: list[dict[str, Any]]) -> str:
         for x in rows
     )
     dims = data_shape(snap)
-    full = _prod(dims) if dims else None
+    full = math.prod(dims) if dims else None
     loose = sorted({x["budget"] for x in rows if full is not None and x["budget"] >= full})
     note = (
         f"<p style='font-size: 12px; color: #5a6b7b'>Budget {', '.join(map(str, loose))} "

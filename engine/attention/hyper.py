@@ -149,15 +149,13 @@ def hyper_pairs(
     if causal:
         if nq <= min_seq_len:
             return nq * nq / 2
+        # as _causal splits: two causal halves and the lower-left quarter, non-causal
         h = nq // 2
+        plan = {"block": block, "samples": samples, "min_seq_len": min_seq_len}
         return (
-            hyper_pairs(h, h, causal=True, block=block, samples=samples, min_seq_len=min_seq_len)
-            + hyper_pairs(
-                nq - h, nq - h, causal=True, block=block, samples=samples, min_seq_len=min_seq_len
-            )
-            + hyper_pairs(
-                nq - h, h, causal=False, block=block, samples=samples, min_seq_len=min_seq_len
-            )
+            hyper_pairs(h, h, causal=True, **plan)
+            + hyper_pairs(nq - h, nq - h, causal=True, **plan)
+            + hyper_pairs(nq - h, h, causal=False, **plan)
         )
     if block >= max(nq, nk) or samples >= nk:
         return float(nq * nk)

@@ -68,6 +68,8 @@ class InputSpec:
     doc: str
     #: Longest sequence the source can give (None: any); longer ones are refused.
     max_n: int | None = None
+    #: As many queries as keys (False: a shared prefix adds keys no query stands for).
+    square: bool = True
 
 
 INPUTS: dict[str, InputSpec] = {}
@@ -80,9 +82,11 @@ _SHAPE = (
 )
 
 
-def _register(name: str, doc: str, *params: Param, max_n: int | None = None) -> Callable:
+def _register(
+    name: str, doc: str, *params: Param, max_n: int | None = None, square: bool = True
+) -> Callable:
     def deco(func: Callable[..., AttentionInput]) -> Callable[..., AttentionInput]:
-        INPUTS[name] = InputSpec(name, func, tuple(params), doc, max_n)
+        INPUTS[name] = InputSpec(name, func, tuple(params), doc, max_n, square)
         return func
 
     return deco
@@ -219,6 +223,7 @@ def _needles(n: int, p: dict[str, Any], seed: int) -> AttentionInput:
         min=0,
         max=2**24,
     ),
+    square=False,
 )
 def _shared_prefix(n: int, p: dict[str, Any], seed: int) -> AttentionInput:
     h, hkv = _heads(p)

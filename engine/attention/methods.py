@@ -42,14 +42,19 @@ class MethodSpec:
     params: tuple[Param, ...]
     doc: str
     family: str = "attention"
+    #: Needs as many queries as keys: ``(when, what)`` with ``when`` "always" or "causal"
+    #: (only then) and ``what`` the refusal's subject; None where any input serves.
+    needs_square: tuple[str, str] | None = None
 
 
 METHODS: dict[str, MethodSpec] = {}
 
 
-def _register(name: str, doc: str, *params: Param) -> Callable:
+def _register(
+    name: str, doc: str, *params: Param, needs_square: tuple[str, str] | None = None
+) -> Callable:
     def deco(func: Callable) -> Callable:
-        METHODS[name] = MethodSpec(name, func, tuple(params), doc)
+        METHODS[name] = MethodSpec(name, func, tuple(params), doc, needs_square=needs_square)
         return func
 
     return deco
@@ -100,6 +105,7 @@ def _exact(inp: AttentionInput, causal: bool, p: dict[str, Any], kept: bool):
     Param("samples", "int", 256, "keys sampled for the residual", max=2**24),
     Param("min_seq_len", "int", 2048, "causal pieces this short are exact", max=2**24),
     Param("seed", "int", 0, "seed of the hyperplanes and samples", min=0, max=2**31 - 1),
+    needs_square=("causal", "causal HyperAttention needs"),
 )
 def _hyper(inp: AttentionInput, causal: bool, p: dict[str, Any], kept: bool):
     k, v = inp.full_kv()
@@ -158,6 +164,7 @@ def _hydragen(inp: AttentionInput, causal: bool, p: dict[str, Any], kept: bool):
     Param("pattern", "choice", "sliding_window", "the mask", choices=tuple(MASKS)),
     Param("options", "json", None, 'the pattern\'s parameters, e.g. {"window": 512}'),
     Param("block", "int", 128, "block size of the sparsity", max=2**16),
+    needs_square=("always", "block-sparse masks need"),
 )
 def _mask(inp: AttentionInput, causal: bool, p: dict[str, Any], kept: bool):
     k, v = inp.full_kv()

@@ -31,7 +31,8 @@ from ..errors import ConfigError, TensorbenchError
 from ..fmt import format_seconds
 from ..params import Param, check_entries, check_params
 from ..run import Reporter, register_task
-from .inputs import INPUTS, load_input
+from .core import AttentionError
+from .inputs import INPUTS, _heads, load_input
 from .methods import get_method, measure, reference_for
 
 __all__ = ["check_input", "check_methods", "method_label"]
@@ -85,6 +86,10 @@ def check_sweep(value: Any, where: str) -> dict[str, Any] | None:
     return {"param": str(value["param"]), "values": values}
 
 
+#: Longest sequence (the ``n`` parameter's bound, and every swept length's).
+MAX_N = 2**22
+
+
 def _check_attention(task: dict[str, Any]) -> None:
     """What no single field shows: lengths the input cannot have, repeated sweep values,
     heads that do not share key/value heads evenly, methods that need as many queries as
@@ -92,16 +97,17 @@ def _check_attention(task: dict[str, Any]) -> None:
     src = INPUTS[task["input"]["kind"]]
     sweep = task["sweep"]
     swept_n = sweep is not None and sweep["param"] == "n"
-    lengths = sweep["values"] if swept_n else [task["n"]]
     where = "config.task.sweep.values" if swept_n else "config.task.n"
-    for n in lengths:
-        if n > 2**22:
-            raise ConfigError(f"{where}: {n} tokens is over the limit of {2**22}")
+    for n in sweep["values"] if swept_n else [task["n"]]:
+        if n > MAX_N:
+            raise ConfigError(f"{where}: {n} tokens is over the limit of {MAX_N}")
         if src.max_n is not None and n > src.max_n:
             raise ConfigError(
                 f"{where}: input {src.name} has at most {src.max_n} tokens, got {n}; "
                 f"use lengths up to {src.max_n}"
             )
+    inp = task["input"]
+    specs = [inp]
     if sweep is not None:
         values = sweep["values"]
         for i, v in enumerate(values):
@@ -109,34 +115,25 @@ def _check_attention(task: dict[str, Any]) -> None:
                 raise ConfigError(
                     f"config.task.sweep.values: {v} appears twice; give each value once"
                 )
-    inp = task["input"]
-    # A sweep over an input parameter replaces it run by run: check every such input.
-    swept_inputs = (
-        [{**inp, sweep["param"]: v} for v in sweep["values"]]
-        if sweep is not None and sweep["param"] in inp
-        else [inp]
-    )
-    for spec in swept_inputs:
-        heads, kv = spec.get("heads"), spec.get("kv_heads")
-        if isinstance(heads, int) and isinstance(kv, int) and kv and heads % kv:
-            raise ConfigError(
-                f"config.task.input: heads ({heads}) must be a multiple of kv_heads ({kv}); "
-                "each key/value head serves the same number of query heads"
-            )
-    # shared_prefix: every query also sees the prefix (at least one token), so keys always
-    # outnumber queries.
-    if src.name == "shared_prefix":
-        for k, e in enumerate(task["methods"]):
-            if e["method"] == "mask" or (e["method"] == "hyper" and task["causal"]):
-                what = (
-                    "block-sparse masks need"
-                    if e["method"] == "mask"
-                    else "causal HyperAttention needs"
-                )
+        if sweep["param"] in inp:  # a sweep over an input parameter replaces it run by run
+            specs = [{**inp, sweep["param"]: v} for v in values]
+    if "heads" in inp:
+        for spec in specs:
+            try:
+                _heads(spec)
+            except AttentionError as e:
                 raise ConfigError(
-                    f"config.task.methods[{k}] ({e['method']}): {what} as many queries "
-                    "as keys, and shared_prefix queries also see the prefix; remove it, or "
-                    "choose another input"
+                    f"config.task.input: {e}; each key/value head serves the same number of "
+                    "query heads"
+                ) from None
+    if not src.square:
+        for k, e in enumerate(task["methods"]):
+            needs = get_method(e["method"]).needs_square
+            if needs is not None and (needs[0] == "always" or task["causal"]):
+                raise ConfigError(
+                    f"config.task.methods[{k}] ({e['method']}): {needs[1]} as many queries "
+                    f"as keys, and input {src.name} has more keys than queries; remove it, "
+                    "or choose another input"
                 )
 
 
@@ -176,7 +173,7 @@ def _summarize(config: Config, m: dict[str, Any]) -> list[str]:
         "queries, keys and values (see tensorbench.engine.attention.inputs)",
         validator=check_input,
     ),
-    Param("n", "int", 2048, "sequence length (suffix length for shared_prefix)", max=2**22),
+    Param("n", "int", 2048, "sequence length (suffix length for shared_prefix)", max=MAX_N),
     Param("causal", "bool", False, "causal attention (queries aligned with the last keys)"),
     Param("dtype", "choice", "float32", "dtype of the run", choices=tuple(DTYPES)),
     Param(

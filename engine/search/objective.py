@@ -23,7 +23,7 @@ from __future__ import annotations
 import itertools
 import math
 import random
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -104,23 +104,28 @@ class Structure:
         was cut (a random "truth" of rank 4 beside a rank-1 bond and a mode of 3)."""
         n = self.order
         ranks = list(self.ranks)
+
+        def rank(a: int, b: int) -> int:
+            return ranks[_pair_index(n, min(a, b), max(a, b))]
+
+        def room(k: int, other: int) -> int:  # what core k can carry to core `other`
+            return dims[self.perm[k]] * math.prod(
+                rank(k, j) for j in range(n) if j not in (k, other)
+            )
+
         changed = True
         while changed:
             changed = False
             for a, b in itertools.combinations(range(n), 2):
-                i = _pair_index(n, a, b)
-                cap = min(
-                    dims[self.perm[k]]
-                    * math.prod(
-                        ranks[_pair_index(n, min(k, j), max(k, j))]
-                        for j in range(n)
-                        if j not in (k, other)
-                    )
-                    for k, other in ((a, b), (b, a))
-                )
-                if ranks[i] > cap:
-                    ranks[i], changed = cap, True
+                cap = min(room(a, b), room(b, a))
+                if rank(a, b) > cap:
+                    ranks[_pair_index(n, a, b)], changed = cap, True
         return Structure(tuple(ranks), self.perm)
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Structure:
+        """The structure of :meth:`to_dict`'s form (``{"ranks", "perm"}``)."""
+        return cls(tuple(d["ranks"]), tuple(d["perm"]))
 
     def core_unknowns(self) -> list[int]:
         """Unknowns per row of each core's least-squares problem in ALS: the product of
