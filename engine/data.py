@@ -197,6 +197,10 @@ class DataSource:
     doc: str
     packages: tuple[str, ...] = ()
     precheck: Callable[[Mapping[str, Any]], None] | None = None
+    #: ``(field, moot)``: once ``field`` is given, the source ignores the ``moot`` fields,
+    #: so a checked spec leaves them out (an exported config never names a template the
+    #: data does not come from) and forms show them disabled.
+    overrides: tuple[str, tuple[str, ...]] | None = None
 
     def defaults(self) -> dict[str, Any]:
         """The default spec of this source (``kind`` included)."""
@@ -221,9 +225,10 @@ def _register(
     *params: Param,
     packages: tuple[str, ...] = (),
     precheck: Callable[[Mapping[str, Any]], None] | None = None,
+    overrides: tuple[str, tuple[str, ...]] | None = None,
 ) -> Callable:
     def deco(func: Callable[..., tuple[Any, dict[str, Any]]]) -> Callable:
-        DATA_SOURCES[name] = DataSource(name, func, params, doc, packages, precheck)
+        DATA_SOURCES[name] = DataSource(name, func, params, doc, packages, precheck, overrides)
         return func
 
     return deco
@@ -257,6 +262,9 @@ def check_spec(spec: Any) -> dict[str, Any]:
     if source.precheck is not None:
         source.precheck(given)
     args = check_params(source.params, given, "data", DataError)
+    if source.overrides is not None and args.get(source.overrides[0]) is not None:
+        for name in source.overrides[1]:
+            args.pop(name, None)
     return {"kind": source.name, **args}
 
 
@@ -299,7 +307,10 @@ def load_data(
     checked = check_spec(spec)
     source = get_source(checked.pop("kind"))
     args = checked
-    array, facts = source.func(**args, dtype=dt, device=dev)
+    # moot fields left out of the checked spec still reach the loader, at their defaults
+    array, facts = source.func(
+        **({p.name: p.default for p in source.params} | args), dtype=dt, device=dev
+    )
     X = _to_tensor(array, dt, dev, f"the {source.name!r} data")
     if X.ndim < 2:
         raise DataError(f"the {source.name!r} data has {X.ndim} mode(s); decompositions need >= 2")
@@ -612,6 +623,7 @@ def _synthetic_precheck(given: Mapping[str, Any]) -> None:
     ),
     Param("seed", "int", 0, "seed of the cores and of the noise", min=0, max=2**31 - 1),
     precheck=_synthetic_precheck,
+    overrides=("network", ("template", "args")),
 )
 def _synthetic(
     *,

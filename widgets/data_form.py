@@ -23,13 +23,6 @@ from tensorbench.engine.data import DATA_SOURCES, MAX_UPLOAD_BYTES, get_source
 
 from .forms import ParamForm
 
-#: Source fields that, once filled in, make others moot (the source ignores them): those
-#: are shown disabled, so the form never names data it does not use (a drawing sent to
-#: the Decompose page left "template: tensor_train" beside the ring it was drawn from).
-OVERRIDES: dict[str, tuple[str, tuple[str, ...]]] = {
-    "synthetic": ("network", ("template", "args")),
-}
-
 __all__ = ["CustomSource", "DataForm", "save_upload", "upload_dir"]
 
 
@@ -185,8 +178,10 @@ class DataForm:
             self.doc.object = html.escape(source.doc)
             current = {} if fresh or spec is None else dict(spec)
             self._form = ParamForm(source.params, current, self._changed)
-            if name in OVERRIDES:
-                self._link_override(*OVERRIDES[name])
+            # fields a filled-in one makes moot (DataSource.overrides) are shown disabled,
+            # so the form never seems to name data it does not use
+            if source.overrides is not None:
+                self._link_override(*source.overrides)
             objects: list[Any] = [self._form.column()]
             if any(p.kind == "bytes" for p in source.params):
                 picker = pn.widgets.FileInput(accept=".npy,.npz", sizing_mode="stretch_width")

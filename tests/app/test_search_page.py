@@ -202,6 +202,9 @@ def test_search_from_a_drawn_ring_uses_it_as_the_truth():
     assert task["data"]["network"] == ring.to_dict()
     assert task["space"]["topology"] == "ring" and task["space"]["permute"] is False
     assert page.data.kind.value == "synthetic"
+    # the form's (disabled) template is not exported beside the drawn ring
+    page.data.apply()
+    assert "template" not in page.state.config.task["data"]
 
 
 def test_tucker_mode_fills_the_core_shape_table():

@@ -19,6 +19,7 @@ from tensorbench.engine.data import (
     DATA_SOURCES,
     DataError,
     balanced_factors,
+    check_spec,
     describe_sources,
     load_data,
     matrix_to_tensor,
@@ -147,6 +148,19 @@ def test_synthetic_from_a_network_document_and_float32():
     assert X.shape == (4, 5, 6) and X.dtype == torch.float32
     np.testing.assert_allclose(X.numpy(), _dense_truth(net, 0), rtol=1e-4, atol=1e-5)
     assert info["dtype"] == "float32"
+
+
+def test_a_network_document_makes_the_template_moot_in_the_checked_spec():
+    # A form sends the template's default beside a drawn network: the checked spec (and so
+    # every exported config) leaves it out, and the data is still the network's.
+    doc = build_template("tensor_ring", dims=[3, 4, 5], ranks=2).to_dict()
+    spec = {"kind": "synthetic", "template": "tensor_train", "network": doc, "seed": 1}
+    checked = check_spec(spec)
+    assert "template" not in checked and "args" not in checked
+    assert checked["network"] == doc
+    X, info = load_data(checked)
+    assert X.shape == (3, 4, 5) and "template" not in info["params"]
+    assert check_spec({"kind": "synthetic"})["template"] == "tensor_train"
 
 
 @pytest.mark.parametrize("noise", [0.01, 0.3])
