@@ -23,6 +23,7 @@ from .network_state import CUSTOM
 __all__ = [
     "Checkbox",
     "EntriesForm",
+    "IntBox",
     "ParamForm",
     "RunSettings",
     "TemplateForm",
@@ -93,6 +94,23 @@ class Checkbox(Viewer):
         return self._group
 
 
+class IntBox(pn.widgets.FloatInput):
+    """A box for a whole number that reads what people type, "1e3" included.
+
+    Bokeh's integer box (Panel's ``IntInput``) drops every key that is not a digit as it
+    is typed, so "1e3" became 13 without a word. This one takes any number; a whole one
+    arrives as an ``int``, and a fractional one (2.5) reaches the check that reads the
+    value, which says an integer is needed, instead of being cut to 2 on the way.
+    """
+
+    def _process_property_change(self, msg: dict[str, Any]) -> dict[str, Any]:
+        msg = super()._process_property_change(msg)
+        v = msg.get("value")
+        if isinstance(v, float) and v.is_integer():
+            msg["value"] = int(v)
+        return msg
+
+
 def _ints_text(value: Any) -> str:
     if value is None:
         return ""
@@ -110,7 +128,7 @@ def widget_for(p: Param, value: Any) -> pn.widgets.Widget | Checkbox:
     # No start/end on number inputs: the browser silently keeps the old value when a typed
     # one is out of bounds; unbounded, the value reaches the Param check, which says why.
     if p.kind == "int":
-        return pn.widgets.IntInput(value=value, **common)
+        return IntBox(value=value, **common)
     if p.kind == "float":
         return pn.widgets.FloatInput(value=value, **common)
     if p.kind == "bool":
@@ -412,7 +430,7 @@ class RunSettings(Viewer):
         devices = ["auto", "cpu"] + (["cuda"] if torch.cuda.is_available() else [])
         if cfg.device not in devices:
             devices.append(cfg.device)
-        self._seed = pn.widgets.IntInput(
+        self._seed = IntBox(
             label="seed",
             value=cfg.seed,
             sizing_mode="stretch_width",

@@ -22,6 +22,8 @@ from panel.viewable import Viewer
 from tensorbench.engine import Network
 from tensorbench.engine.layout import PALETTE, bond_width, diagram_geometry
 
+from .forms import IntBox
+
 __all__ = ["SCALE", "NetworkEditor", "TensorCanvas", "canvas_graph"]
 
 #: Canvas units (CSS pixels at zoom 1) per network position unit.
@@ -439,9 +441,7 @@ class NetworkEditor(Viewer):
             return []
         rename = pn.widgets.TextInput(label="index name", value=ix, sizing_mode="stretch_width")
         _revert_when_refused(rename, lambda v: self.state.rename_index(ix, v), lambda: ix)
-        size = pn.widgets.IntInput(
-            label="size (dimension)", value=net.sizes[ix], sizing_mode="stretch_width"
-        )
+        size = IntBox(label="size (dimension)", value=net.sizes[ix], sizing_mode="stretch_width")
         _revert_when_refused(
             size, lambda v: self.state.set_size(ix, v), lambda: self.state.network.sizes[ix]
         )

@@ -22,7 +22,7 @@ from tensorbench.widgets.attention_view import (
     sweep_legend,
     sweep_plots,
 )
-from tensorbench.widgets.forms import Checkbox, EntriesForm, ParamForm, parse_numbers
+from tensorbench.widgets.forms import Checkbox, EntriesForm, IntBox, ParamForm, parse_numbers
 from tensorbench.widgets.multirun import (
     ConfigFiles,
     MultiRunState,
@@ -104,9 +104,7 @@ class AttentionPage(RunPage, Viewer):
         self.input_kind.param.watch(self._kind_chosen, "value")
 
         # ---- problem
-        self.n = pn.widgets.IntInput(
-            label="sequence length n", value=task["n"], sizing_mode="stretch_width"
-        )
+        self.n = IntBox(label="sequence length n", value=task["n"], sizing_mode="stretch_width")
         self.causal = Checkbox(label="causal", value=task["causal"])
         self.dtype = pn.widgets.Select(
             label="dtype",
@@ -114,12 +112,12 @@ class AttentionPage(RunPage, Viewer):
             value=task["dtype"],
             sizing_mode="stretch_width",
         )
-        self.repeats = pn.widgets.IntInput(
+        self.repeats = IntBox(
             label="timed repeats",
             value=task["repeats"],
             sizing_mode="stretch_width",
         )
-        self.heatmap = pn.widgets.IntInput(
+        self.heatmap = IntBox(
             label="heatmaps up to n",
             value=task["heatmap"],
             sizing_mode="stretch_width",
@@ -144,9 +142,7 @@ class AttentionPage(RunPage, Viewer):
         for w in (self.sweep_param, self.sweep_values):
             w.param.watch(lambda *_: self._sweep_changed(), "value")
         self._show_n_source()
-        self.seed = pn.widgets.IntInput(
-            label="seed", value=self.state.config.seed, sizing_mode="stretch_width"
-        )
+        self.seed = IntBox(label="seed", value=self.state.config.seed, sizing_mode="stretch_width")
         self.device = pn.widgets.Select(
             label="device",
             options=_devices(self.state.config.device),

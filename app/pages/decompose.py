@@ -17,7 +17,7 @@ from tensorbench.engine.data import load_data, tensor_to_matrix
 from tensorbench.engine.decompose import METHODS, get_method
 from tensorbench.widgets.data_form import DataForm
 from tensorbench.widgets.decompose_state import DecomposeState
-from tensorbench.widgets.forms import EntriesForm, parse_numbers
+from tensorbench.widgets.forms import EntriesForm, IntBox, parse_numbers
 from tensorbench.widgets.multirun import (
     ConfigFiles,
     RunPage,
@@ -52,9 +52,7 @@ class DecomposePage(RunPage, Viewer):
         self.methods, self.method_area = self.method_form.choice, self.method_form.area
 
         # ---- settings
-        self.seed = pn.widgets.IntInput(
-            label="seed", value=self.state.config.seed, sizing_mode="stretch_width"
-        )
+        self.seed = IntBox(label="seed", value=self.state.config.seed, sizing_mode="stretch_width")
         self.dtype = pn.widgets.Select(
             label="dtype",
             options=["float64", "float32"],

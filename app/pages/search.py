@@ -19,7 +19,7 @@ from tensorbench.engine.search import STRATEGIES, get_strategy
 from tensorbench.engine.search.objective import Structure
 from tensorbench.engine.search.task import SECTIONS, hidden_ring
 from tensorbench.widgets.data_form import CustomSource, DataForm
-from tensorbench.widgets.forms import Checkbox, EntriesForm, ParamForm
+from tensorbench.widgets.forms import Checkbox, EntriesForm, IntBox, ParamForm
 from tensorbench.widgets.multirun import (
     ConfigFiles,
     RunPage,
@@ -60,25 +60,21 @@ class SearchPage(RunPage, Viewer):
         # ---- data: the engine's sources, and the hidden-truth demo first (number inputs
         # unbounded in the browser, which would drop an out-of-range value silently:
         # hidden_ring checks them and the alert says why)
-        self.truth_order = pn.widgets.IntInput(label="order", value=5, sizing_mode="stretch_width")
-        self.truth_size = pn.widgets.IntInput(
-            label="mode size", value=3, sizing_mode="stretch_width"
-        )
+        self.truth_order = IntBox(label="order", value=5, sizing_mode="stretch_width")
+        self.truth_size = IntBox(label="mode size", value=3, sizing_mode="stretch_width")
         self.truth_ranks = pn.widgets.TextInput(
             label="ring ranks (empty: drawn at random)",
             placeholder="e.g. 2, 3, 1, 4, 2",
             sizing_mode="stretch_width",
         )
-        self.truth_max_rank = pn.widgets.IntInput(
+        self.truth_max_rank = IntBox(
             label="largest random rank", value=4, sizing_mode="stretch_width"
         )
         self.truth_shuffle = Checkbox(label="shuffle the modes", value=True)
         self.truth_noise = pn.widgets.FloatInput(
             label="noise", value=0.0, step=0.01, sizing_mode="stretch_width"
         )
-        self.truth_seed = pn.widgets.IntInput(
-            label="truth seed", value=1, sizing_mode="stretch_width"
-        )
+        self.truth_seed = IntBox(label="truth seed", value=1, sizing_mode="stretch_width")
         # in the order of hidden_ring's arguments (see _fill_truth)
         self._truth_widgets = (
             self.truth_order,
@@ -116,10 +112,8 @@ class SearchPage(RunPage, Viewer):
         self.strategies = EntriesForm(
             "strategy", STRATEGIES_SPECS(), task["strategies"], self._strategies_changed, "race"
         )
-        self.seed = pn.widgets.IntInput(
-            label="seed", value=self.state.config.seed, sizing_mode="stretch_width"
-        )
-        self.workers = pn.widgets.IntInput(
+        self.seed = IntBox(label="seed", value=self.state.config.seed, sizing_mode="stretch_width")
+        self.workers = IntBox(
             label="worker processes per strategy (0: one per core)",
             value=task["workers"],
             sizing_mode="stretch_width",

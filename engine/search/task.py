@@ -132,9 +132,9 @@ def hidden_ring(
     """
     import random
 
-    if not 3 <= order <= 12:
+    if isinstance(order, bool) or not isinstance(order, int) or not 3 <= order <= 12:
         raise ConfigError(f"hidden truth: order must be between 3 and 12, got {order}")
-    if not 2 <= size <= 64:
+    if isinstance(size, bool) or not isinstance(size, int) or not 2 <= size <= 64:
         raise ConfigError(f"hidden truth: mode size must be between 2 and 64, got {size}")
     if isinstance(max_rank, bool) or not isinstance(max_rank, int) or not 1 <= max_rank <= 64:
         raise ConfigError(

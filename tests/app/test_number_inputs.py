@@ -50,6 +50,48 @@ def test_out_of_range_number_is_reported_and_config_kept(
     assert page.state.config == before
 
 
+@pytest.mark.parametrize("page_cls", PAGES, ids=lambda c: c.__name__)
+def test_whole_number_boxes_read_exponents_and_refuse_fractions(page_cls: type) -> None:
+    # Bokeh's integer box drops every non-digit key as it is typed: "1e3" became 13. The
+    # pages' whole-number boxes take any number; a whole one arrives as an int.
+    from tensorbench.widgets.forms import IntBox
+
+    page = page_cls()
+    if page_cls is NetworkPage:
+        page.state.select([], [next(iter(page.state.network.sizes))])
+    layout = page.__panel__()
+    assert not layout.select(pn.widgets.IntInput)
+    boxes = layout.select(IntBox)
+    assert boxes
+    for box in boxes:
+        assert box._process_property_change({"value": 1000.0}) == {"value": 1000}
+        assert type(box._process_property_change({"value": 1000.0})["value"]) is int
+        assert box._process_property_change({"value": 2.5}) == {"value": 2.5}
+
+
+@pytest.mark.parametrize(
+    ("page_cls", "field", "message"),
+    [
+        (AttentionPage, "n", "config.task.n must be an integer, got 2.5"),
+        (AttentionPage, "repeats", "config.task.repeats must be an integer, got 2.5"),
+        (DecomposePage, "seed", "config.seed: expected an integer in [0, 2**63), got 2.5"),
+        (SearchPage, "truth_order", "order must be between 3 and 12, got 2.5"),
+        (SearchPage, "truth_size", "mode size must be between 2 and 64, got 2.5"),
+    ],
+)
+def test_a_fractional_whole_number_is_refused_not_cut(
+    page_cls: type, field: str, message: str
+) -> None:
+    page = page_cls()
+    before = page.state.config
+    if page_cls is AttentionPage:  # the default sweeps n, which disables its box
+        page.sweep_param.value = "(no sweep)"
+        before = page.state.config
+    getattr(page, field).value = 2.5
+    assert message in page.state.error
+    assert page.state.config == before
+
+
 def test_index_size_out_of_range_or_cleared_is_reported() -> None:
     page = NetworkPage()
     st = page.state
@@ -66,7 +108,7 @@ def test_every_engine_parameter_shows_its_help_checkboxes_too() -> None:
     # The other inputs show their doc as a "?" icon (description); Panel's Checkbox has no
     # description, so an on/off parameter such as cp_als_lev's "average" had no help at all.
     from tensorbench.engine.params import Param
-    from tensorbench.widgets.forms import ParamForm
+    from tensorbench.widgets.forms import IntBox, ParamForm
 
     params = (
         Param("average", "bool", True, "hand back the mean of the last sweeps when better"),
@@ -75,7 +117,7 @@ def test_every_engine_parameter_shows_its_help_checkboxes_too() -> None:
     col = ParamForm(params, {}, lambda: None).column()
     tips = [t.value for t in col.select(pn.widgets.TooltipIcon)]
     assert tips == ["hand back the mean of the last sweeps when better"]
-    assert [w.description for w in col.select(pn.widgets.IntInput)] == ["most sweeps"]
+    assert [w.description for w in col.select(IntBox)] == ["most sweeps"]
     assert len(col.select(pn.widgets.CheckBoxGroup)) == 1  # the app's Checkbox, drawn
 
 

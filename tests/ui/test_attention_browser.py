@@ -101,3 +101,20 @@ def test_a_checkbox_toggles_from_its_words(page: Page, server: str):
     expect(setup).to_contain_text("causal", timeout=10_000)
     page.get_by_text("causal", exact=True).click()
     expect(setup).not_to_contain_text("causal", timeout=10_000)
+
+
+def test_a_number_box_reads_1e3_as_a_thousand(page: Page, server: str):
+    # Bokeh's integer box dropped the "e" as it was typed: "1e3" became n = 13, silently.
+    page.goto(server)
+    expect(page.locator("[data-stat=params] .tb-value")).to_have_text("3136", timeout=60_000)
+    page.get_by_role("button", name="Attention", exact=True).click()
+    setup = page.locator("svg.tb-attention-setup")
+    expect(setup).to_be_visible(timeout=30_000)
+    page.get_by_label("sweep parameter").select_option("(no sweep)")
+    box = page.get_by_label("sequence length n", exact=True)
+    expect(box).to_be_enabled(timeout=10_000)
+    box.fill("")
+    box.type("1e3")
+    box.press("Enter")
+    expect(setup).to_contain_text("1000 x 1000", timeout=10_000)
+    expect(box).to_have_value("1000")
