@@ -103,6 +103,10 @@ class IntBox(pn.widgets.FloatInput):
     value, which says an integer is needed, instead of being cut to 2 on the way.
     """
 
+    def __init__(self, **params: Any) -> None:
+        params.setdefault("step", 1)  # the arrows step by one, not by a float box's 0.1
+        super().__init__(**params)
+
     def _process_property_change(self, msg: dict[str, Any]) -> dict[str, Any]:
         msg = super()._process_property_change(msg)
         v = msg.get("value")

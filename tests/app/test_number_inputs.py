@@ -64,6 +64,7 @@ def test_whole_number_boxes_read_exponents_and_refuse_fractions(page_cls: type) 
     boxes = layout.select(IntBox)
     assert boxes
     for box in boxes:
+        assert box.step == 1  # its arrows step by one
         assert box._process_property_change({"value": 1000.0}) == {"value": 1000}
         assert type(box._process_property_change({"value": 1000.0})["value"]) is int
         assert box._process_property_change({"value": 2.5}) == {"value": 2.5}
