@@ -61,7 +61,22 @@ def create_app(config: Config | None = None) -> pn.template.BootstrapTemplate:
             )
             if hasattr(pages[slug], "handoff"):
                 pages[slug].handoff = hand_off
+            pages[slug].state.route = open_elsewhere
         return pages[slug]
+
+    def open_elsewhere(config: Config, source: str) -> None:
+        """Open a config uploaded on a page that does not run its kind on the page that
+        does, and say so (it used to empty the canvas, or was refused)."""
+        spec = next((p for p in PAGES if config.kind in p.accepts), None)
+        if spec is None:  # pragma: no cover - every task kind has a page
+            return
+        page(spec.slug).open_config(config, source)
+        nav.value = spec.slug
+        if pn.state.notifications is not None:
+            pn.state.notifications.info(
+                f"{source} is a {config.kind} config: opened on the {spec.title} page",
+                duration=6000,
+            )
 
     def hand_off(slug: str, network: Any, **extra: Any) -> None:
         """Send a network (and e.g. the data it was found for) to another page; show it."""

@@ -89,6 +89,9 @@ class MultiRunState(param.Parameterized):
 
     def __init__(self, config: Config, **params: Any) -> None:
         super().__init__(config=config, **params)
+        #: set by the app: ``route(config, source)`` opens a config of another kind on
+        #: the page that runs it
+        self.route: Callable[[Config, str], Any] | None = None
         self._lock = threading.Lock()
         self.runs: dict[str, EntryRun] = {}
         self._watching_session = False
@@ -119,7 +122,11 @@ class MultiRunState(param.Parameterized):
             self.error = str(e)
             return False
         if cfg.kind != self.kind:
-            self.error = f"{source}: a {cfg.kind!r} config belongs on another page"
+            if self.route is not None:
+                self.error = ""
+                self.route(cfg, source)
+            else:
+                self.error = f"{source}: a {cfg.kind!r} config belongs on another page"
             return False
         self.param.update(config=cfg, error="")
         return True
@@ -408,6 +415,11 @@ class ConfigFiles:
             return
         if self.state.load_text(text, self.upload.filename or "upload"):
             self.on_loaded()
+
+    def open(self, config: Config) -> None:
+        """Show ``config`` (of this page's kind, valid), as an upload of it would."""
+        self.state.param.update(config=config, error="")
+        self.on_loaded()
 
     def sidebar(self) -> list[Any]:
         """Upload and downloads, for a page's sidebar."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import param
@@ -96,6 +97,9 @@ class NetworkState(param.Parameterized):
         else:
             params.setdefault("template", CUSTOM)
         super().__init__(config=config, **params)
+        #: set by the app: ``route(config, source)`` opens a config of another kind (a
+        #: decomposition, a search, attention) on the page that runs it
+        self.route: Callable[[Config, str], Any] | None = None
         self._doc = current_doc()
         self._sync = self._doc is None if sync is None else sync
         self._worker = LatestWorker("tensorbench-stats")
@@ -391,9 +395,23 @@ class NetworkState(param.Parameterized):
                 cfg = load_config(doc)
         except TensorbenchError as e:
             return self._fail(str(e) if str(e).startswith(source) else f"{source}: {e}")
+        if cfg.kind != "contract":
+            # Taken here, an attention config (no network) emptied the canvas, and a
+            # decomposition's replaced the drawing with its data's network, in silence.
+            if self.route is None:
+                return self._fail(
+                    f"{source}: a {cfg.kind!r} config runs on another page; open it there"
+                )
+            self.error = ""
+            self.route(cfg, source)
+            return False
+        self.open_config(cfg, source)
+        return True
+
+    def open_config(self, cfg: Config, source: str = "a config") -> None:
+        """Show a (valid) contraction config, undoably, as loading it would."""
         self._set_config(cfg, info=f"loaded {source}", replaced=True)
         self.param.update(template=CUSTOM, template_args={})
-        return True
 
     def load_bytes(self, data: bytes, filename: str) -> bool:
         """Load an uploaded config file (UTF-8 JSON, size-limited)."""

@@ -158,6 +158,10 @@ class NetworkPage(Viewer):
         if self.handoff is not None:
             self.handoff(slug, self.state.network)
 
+    def open_config(self, config: Config, source: str = "a config") -> None:
+        """Show a valid contraction config (one uploaded on another page); undoable."""
+        self.state.open_config(config, source)
+
     def receive_network(self, net: Network, **_: Any) -> None:
         """Show ``net`` on the canvas (e.g. a structure found by a search); undoable."""
         self.state.replace_network(net)

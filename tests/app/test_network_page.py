@@ -376,3 +376,39 @@ def test_a_template_title_goes_with_its_structure():
     loaded = NetworkState(st_config := default_config().replace(name="my ring"), sync=True)
     assert st_config.name == "my ring"
     assert loaded.add_tensor((1.0, 1.0)) and loaded.config.name == "my ring"
+
+
+def test_a_config_of_another_kind_uploaded_here_opens_on_its_page():
+    # An attention config uploaded on the Network page emptied the canvas in silence (it
+    # has no network); it now opens on the Attention page, and the drawing stays.
+    import panel as pn
+
+    from tensorbench.engine import load_config
+    from tensorbench.widgets.forms import IntBox
+
+    app = create_app()
+    nav, side = app.sidebar[0], app.sidebar[1]
+    assert nav.value == "network"
+    picker = next(w for w in side.select(pn.widgets.FileInput) if "json" in w.accept)
+    cfg = load_config({"task": {"kind": "attention", "n": 256, "methods": [{"method": "exact"}]}})
+    picker.filename = "attn.json"
+    picker.value = cfg.to_json().encode()
+    assert nav.value == "attention"
+    widgets = [*app.main[0].select(IntBox), *side.select(IntBox)]
+    n_box = next(w for w in widgets if w.name == "sequence length n")
+    assert n_box.value == 256
+    # the Network page kept its drawing, with no error
+    nav.value = "network"
+    html = " ".join(str(p.object) for p in app.main[0].select(pn.pane.HTML))
+    assert "3136" in html
+
+
+def test_a_network_state_without_a_router_refuses_other_kinds():
+    from tensorbench.engine import load_config
+
+    state = NetworkState()
+    before = state.config
+    cfg = load_config({"task": {"kind": "decompose"}, "device": "cpu"})
+    assert not state.load_text(cfg.to_json(), "dec.json")
+    assert "a 'decompose' config runs on another page" in state.error
+    assert state.config == before
