@@ -189,7 +189,9 @@ class NetworkState(param.Parameterized):
             return self._fail(str(e))
         name = self.config.name
         titled = name is not None and name == self._template_title
-        if net is None or (titled and _structure(net) != _structure(self.network)):
+        if replaced:  # another network altogether: its own name, not the last one's
+            name = None if net is None else net.name
+        elif net is None or (titled and _structure(net) != _structure(self.network)):
             # A template's title ("MPS 8 sites, bond 16, phys 2") no longer describes the
             # network once its structure changes (a move keeps it), nor an empty canvas:
             # it went on naming exported scripts.
@@ -378,10 +380,12 @@ class NetworkState(param.Parameterized):
         self._set_config(cfg)
         return True
 
-    def load_text(self, text: str, source: str = "JSON") -> bool:
+    def load_text(self, text: str, source: str = "JSON", titled: bool = False) -> bool:
         """Replace the config with a JSON document (pasted or uploaded).
 
-        A bare network document is accepted too and gets the current task.
+        A bare network document is accepted too and gets the current task. ``titled``:
+        the document's name describes its network (a shipped example), so it is dropped
+        once the structure is edited, as a template's title is.
         """
         try:
             doc = parse_json(text, source)
@@ -405,11 +409,12 @@ class NetworkState(param.Parameterized):
             self.error = ""
             self.route(cfg, source)
             return False
-        self.open_config(cfg, source)
+        self.open_config(cfg, source, titled)
         return True
 
-    def open_config(self, cfg: Config, source: str = "a config") -> None:
+    def open_config(self, cfg: Config, source: str = "a config", titled: bool = False) -> None:
         """Show a (valid) contraction config, undoably, as loading it would."""
+        self._template_title = cfg.name if titled else None
         self._set_config(cfg, info=f"loaded {source}", replaced=True)
         self.param.update(template=CUSTOM, template_args={})
 

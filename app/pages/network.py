@@ -168,7 +168,9 @@ class NetworkPage(Viewer):
 
     def _on_example(self, event: Any) -> None:
         if event.new:
-            self.state.load_text(load_demo(event.new).to_json(), source=f"example {event.new!r}")
+            self.state.load_text(
+                load_demo(event.new).to_json(), source=f"example {event.new!r}", titled=True
+            )
 
     def _show_result(self, result: Result) -> None:
         self.result_area.objects = [

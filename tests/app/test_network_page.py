@@ -412,3 +412,26 @@ def test_a_network_state_without_a_router_refuses_other_kinds():
     assert not state.load_text(cfg.to_json(), "dec.json")
     assert "a 'decompose' config runs on another page" in state.error
     assert state.config == before
+
+
+def test_an_example_name_or_an_old_title_does_not_follow_a_new_network():
+    # After opening the CP example, an einsum import was exported as "CP (20, 30, 40)
+    # rank 6"; and an edit of the example's structure kept that title too.
+    page = NetworkPage()
+    page.examples.value = "cp"
+    assert page.state.config.name == load_demo("cp").name
+    imp = page.einsum_import
+    imp.equation.value, imp.sizes.value = "ab,bc->ac", "a=3, b=4, c=5"
+    assert imp.apply()
+    assert page.state.config.name is None
+    assert "CP (" not in page.state.script()
+    page.examples.value = "mps"
+    assert page.state.config.name == load_demo("mps").name
+    t = page.state.network.tensors[0].name
+    assert page.state.add_legs([t])
+    assert page.state.config.name is None
+    # a user's own config keeps its name through edits
+    cfg = load_demo("mps").replace(name="my experiment")
+    assert page.state.load_text(cfg.to_json(), "mine.json")
+    assert page.state.add_legs([t])
+    assert page.state.config.name == "my experiment"
