@@ -55,8 +55,9 @@ numbers match for the same seed. Usage:
 """
 
 import argparse
+import sys
 
-from tensorbench.engine import load_config, run
+from tensorbench.engine import TensorbenchError, load_config, run
 
 CONFIG = {config}
 
@@ -67,10 +68,14 @@ def main() -> None:
     parser.add_argument("--json", metavar="PATH", help="write the full result JSON here")
     args = parser.parse_args()
 
-    config = load_config(CONFIG)
-    if args.device:
-        config = config.replace(device=args.device)
-    result = run(config)
+    try:
+        config = load_config(CONFIG)
+        if args.device:
+            config = config.replace(device=args.device)
+        result = run(config)
+    except TensorbenchError as e:  # bad input or too big: one line, as the CLI says it
+        print(f"error: {{e}}", file=sys.stderr)
+        sys.exit(2)
     print(result.summary())
     if args.json:
         result.save(args.json)

@@ -69,3 +69,14 @@ def test_hostile_names_never_break_the_script(tmp_path):
 def test_hostile_file_names_never_break_the_script(tmp_path, filename):
     cfg = Config(get_task("contract").defaults(), build_template("mps", sites=3), 0, "cpu")
     compile(export_script(cfg, filename=filename), "script.py", "exec")
+
+
+def test_a_script_whose_run_is_refused_says_why_in_one_line(tmp_path):
+    # PEPS 8x8 at bond 3 needs ~4e21 bytes: `tensorbench run` said so in one line, the
+    # exported script with a traceback.
+    cfg = Config(get_task("contract").defaults(), build_template("peps", rows=8, cols=8), 0, "cpu")
+    proc = run_script(export_script(cfg), tmp_path)
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and "needs about" in lines[0]
