@@ -323,9 +323,9 @@ def contract_task(config: Config, rep: Reporter) -> dict[str, Any]:
         "predicted_bytes": need,
         "predicted_peak_bytes": resolve_dtype(dtype).itemsize * predicted.peak_size,
     }
-    check_memory(
-        need, device, "this contraction", "lower the bond or leg sizes, or close some open legs"
-    )
+    # closing legs helps only a network that has open ones
+    hint = "lower the bond or leg sizes" + (", or close some open legs" if net.output else "")
+    check_memory(need, device, "this contraction", hint)
     plan = ContractionPlan(net, path)  # refuses impossible steps before any allocation
     rep.check_cancel(metrics)
     rep.progress(0.02, "generating random data")

@@ -59,15 +59,17 @@ def format_seconds(s: float) -> str:
 
 
 def format_bytes(n: float | int) -> str:
-    """Bytes with a binary unit, e.g. ``1.5 GiB`` (huge values in scientific notation)."""
-    if isinstance(n, int) and n.bit_length() > 60:
+    """Bytes with a binary unit, e.g. ``1.5 GiB`` (beyond YiB in scientific notation)."""
+    if isinstance(n, int) and n.bit_length() > 90:
         return f"{sci(n, 2)} B"
     n = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB", "ZiB"):
         if abs(n) < 1024:
             return f"{int(n)} B" if unit == "B" else f"{n:.1f} {unit}"
         n /= 1024
-    return f"{n:.1f} PiB"
+    if abs(n) < 1024:
+        return f"{n:.1f} YiB"
+    return f"{sci(n * 1024**8, 2)} B"
 
 
 def ratio(a: int | float, b: int | float) -> float:

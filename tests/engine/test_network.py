@@ -400,6 +400,9 @@ def test_costs_beyond_the_float_range_stay_exact_or_refuse_clearly():
     assert sci(big.full_size, 3) == "3.375e+1849"
     assert short(big.full_size) == "3.375e+1849"
     assert format_bytes(big.full_size).endswith("e+1849 B")
+    # units up to YiB: "3.98e+21 B" read as a different kind of number from "37.8 GiB"
+    assert format_bytes(3.98e21) == "3.4 ZiB" and format_bytes(3 * 1024**8) == "3.0 YiB"
+    assert format_bytes(2**70) == "1.0 ZiB" and format_bytes(10**30) == "1.00e+30 B"
     # Path scoring in floats overflows in pure-Python cotengra (a clear error), not with its
     # Rust accelerator (then the costs are exact Python ints).
     try:

@@ -12,6 +12,7 @@ import torch
 from tensorbench.engine import (
     Config,
     ConfigError,
+    Network,
     ResourceError,
     build_template,
     get_task,
@@ -125,6 +126,21 @@ def test_memory_is_checked_before_allocating(monkeypatch):
     monkeypatch.setattr(device, "available_memory", lambda _dev="cpu": 100)
     with pytest.raises(ResourceError, match="needs about .* available; lower the bond"):
         run(config())
+
+
+def test_the_memory_advice_fits_the_network(monkeypatch):
+    # "close some open legs" was advised for a closed ring, which has none to close
+    import tensorbench.engine.device as device
+
+    monkeypatch.setattr(device, "available_memory", lambda _dev="cpu": 100)
+    task = get_task("contract").defaults()
+    closed = build_template("tensor_ring", dims=[4, 4, 4], ranks=3)
+    closed = Network(closed.tensors, closed.sizes, ())  # every leg summed: no open legs
+    with pytest.raises(ResourceError) as err:
+        run(Config(task, closed, 0, "cpu"))
+    assert "open legs" not in str(err.value)
+    with pytest.raises(ResourceError, match="or close some open legs"):
+        run(Config(task, build_template("mps", sites=4), 0, "cpu"))
 
 
 def test_result_json_is_complete():
