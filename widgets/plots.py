@@ -36,7 +36,8 @@ def stats_rows(stats: NetworkStats) -> list[tuple[str, str, str]]:
         (
             "tensors",
             "tensors",
-            f"{stats.num_tensors} ({stats.num_bonds} bonds, {stats.num_open} open, "
+            f"{stats.num_tensors} ({stats.num_bonds} bond{'' if stats.num_bonds == 1 else 's'}, "
+            f"{stats.num_open} open, "
             f"{stats.num_hyper} hyper)",
         ),
         ("params", "parameters", format_number(stats.params)),

@@ -180,6 +180,8 @@ def test_stats_card_rows():
     assert rows["params"] == "3136"
     assert rows["flops"] == "3.686e+04"
     assert rows["tensors"] == "8 (7 bonds, 8 open, 0 hyper)"
+    two = build_template("mps", sites=2).stats()
+    assert dict((k, v) for k, _l, v in stats_rows(two))["tensors"].startswith("2 (1 bond, ")
 
 
 # ----------------------------------------------------------------------------- diagram

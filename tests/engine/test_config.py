@@ -147,6 +147,15 @@ def test_load_config_from_files(tmp_path):
     p.write_text('{"task": {"kind": "contract"},')
     with pytest.raises(ConfigError, match=r"c.json: not valid JSON: .* line 1 column"):
         load_config(p)
+    with pytest.raises(ConfigError, match=r"the end of the text: is the file cut short\?"):
+        load_config(p)
+    p.write_text('{"name": "ab\ncd"}')  # a raw newline inside a string
+    with pytest.raises(ConfigError) as err:
+        load_config(p)
+    assert " at at " not in str(err.value) and "cut short" not in str(err.value)
+    p.write_text('{"name": "abc')
+    with pytest.raises(ConfigError, match=r"Unterminated string starting at line 1 column 10"):
+        load_config(p)
     with pytest.raises(ConfigError, match="no such config file"):
         load_config(tmp_path / "missing.json")
     p.write_bytes(b"\xff\xfe\x00")
