@@ -51,6 +51,7 @@ class DecomposePage(RunPage, Viewer):
         )
         self.methods, self.method_area = self.method_form.choice, self.method_form.area
 
+        self._syncing = False
         # ---- settings
         self.seed = IntBox(label="seed", value=self.state.config.seed, sizing_mode="stretch_width")
         self.dtype = pn.widgets.Select(
@@ -121,6 +122,8 @@ class DecomposePage(RunPage, Viewer):
             self.sweep_param.value = ""
 
     def _sweep_changed(self) -> None:
+        if self._syncing:
+            return
         param_name, text = self.sweep_param.value, (self.sweep_values.value or "").strip()
         if not param_name or not text:
             self.state.set_sweep(None)
@@ -133,6 +136,8 @@ class DecomposePage(RunPage, Viewer):
         self.state.set_sweep({"param": param_name, "values": values})
 
     def _settings_changed(self) -> None:
+        if self._syncing:
+            return
         self.state.set_settings(
             seed=self.seed.value, dtype=self.dtype.value, device=self.device.value
         )
@@ -150,10 +155,28 @@ class DecomposePage(RunPage, Viewer):
     # ------------------------------------------------------------------ callbacks
 
     def _sync_widgets(self) -> None:
-        task = self.state.config.task
+        cfg = self.state.config
+        task = cfg.task
         self.data.show(task["data"])
         self.method_form.show(task["methods"])
-        self._sweep_options()
+        # the sweep and the settings too (an uploaded sweep config showed no sweep, and
+        # Run all ran each method once); widgets filled one by one must not report the
+        # half-filled states in between
+        self._syncing = True
+        try:
+            self._sweep_options()
+            sweep = task.get("sweep")
+            self.sweep_param.value = sweep["param"] if sweep else ""
+            self.sweep_values.value = ", ".join(str(v) for v in sweep["values"]) if sweep else ""
+            if cfg.device not in self.device.options:
+                self.device.options = _devices(cfg.device)
+            self.seed.value, self.dtype.value, self.device.value = (
+                cfg.seed,
+                task["dtype"],
+                cfg.device,
+            )
+        finally:
+            self._syncing = False
 
     def open_config(self, config: Config, source: str = "a config") -> None:
         """Show a valid config of this page's kind (one uploaded on another page)."""

@@ -447,3 +447,31 @@ def test_cancel_all_is_enabled_only_while_something_runs():
     page.state.wait(120)
     page._refresh(force=True)
     assert page.cancel_all.disabled
+
+
+def test_an_uploaded_sweep_config_shows_its_sweep_and_settings():
+    # The sweep fields stayed empty after opening an exported sweep config, so Run all
+    # ran each method once; seed and dtype kept the page's own values too.
+    source = page_with(
+        [{"method": "tucker_rand", "ranks": [2, 6, 3]}, {"method": "tt_rand", "ranks": [2, 3]}]
+    )
+    source.sweep_param.value = "oversample"
+    source.sweep_values.value = "0, 2, 5"
+    source.seed.value = 7
+    source.dtype.value = "float32"
+    cfg = source.state.config
+    assert cfg.task["sweep"] == {"param": "oversample", "values": [0, 2, 5]} and cfg.seed == 7
+
+    page = DecomposePage()
+    page.upload.filename = "sweep.json"
+    page.upload.value = cfg.to_json().encode()
+    assert page.state.error == ""
+    assert page.state.config == cfg
+    assert page.sweep_param.value == "oversample" and page.sweep_values.value == "0, 2, 5"
+    assert page.seed.value == 7 and page.dtype.value == "float32"
+    # and a config without a sweep clears the fields again
+    page.upload.value = (
+        page_with([{"method": "tt_svd", "ranks": [2, 3]}]).state.config.to_json().encode()
+    )
+    assert page.sweep_param.value == "" and page.sweep_values.value == ""
+    assert page.state.config.task["sweep"] is None
