@@ -255,15 +255,18 @@ class DecomposePage(RunPage, Viewer):
         return text
 
     def _image_panes(self, snap: list[dict[str, Any]]) -> list[Any]:
-        """Original and rebuilt images, when the data is an image."""
-        if self.state.config.task["data"]["kind"] != "image":
+        """Original and rebuilt images, when the data that was run is an image."""
+        done = [r for r in snap if r["result"] is not None and r["status"] == "ok"]
+        # the data the runs were given, not the sidebar's (which may have changed since:
+        # the moon was shown as the "original" of the camera's reconstructions)
+        data = done[0]["result"].config.task["data"] if done else None
+        if data is None or data["kind"] != "image":
             return []
         panes = []
-        done = [r for r in snap if r["result"] is not None and r["status"] == "ok"]
         if done:
             info = done[0]["result"].metrics.get("data", {})
             try:
-                X, _ = load_data(self.state.config.task["data"], dtype="float64")
+                X, _ = load_data(data, dtype="float64")
                 if "layout" in info:
                     X = tensor_to_matrix(X, info["layout"])
                 panes.append(_image_pane(X, "original"))

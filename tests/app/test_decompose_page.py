@@ -122,6 +122,14 @@ def test_image_data_shows_original_and_reconstructions():
     titles = [p.object.opts.get().kwargs.get("title") for p in page.images.objects[0]]
     assert titles == ["original", "hosvd"]
     assert page.images.objects[0].flex_wrap == "wrap"  # many methods: rows of images
+    # the original is the data that was run, not what the sidebar shows now (the moon
+    # was drawn beside the camera's reconstructions)
+    original = page.images.objects[0][0].object.data
+    page.state.set_data({"kind": "image", "image": "moon", "crop": [64, 64]})
+    panes = page._image_panes(page.state.snapshot())
+    assert (panes[0][0].object.data == original).all().all()
+    page.state.set_data({"kind": "synthetic"})  # not an image: the run's images stay
+    assert len(page._image_panes(page.state.snapshot())[0]) == 2
 
 
 def test_network_page_hands_its_drawing_to_the_decompose_page():
