@@ -153,6 +153,9 @@ class DataForm:
         self.area = pn.Column(sizing_mode="stretch_width")
         self._form: ParamForm | None = None
         self._quiet = False
+        #: each kind's last values, so that switching to another kind and back keeps
+        #: what the user entered (the image, split and crop came back as defaults)
+        self._kept: dict[str, dict[str, Any]] = {}
         self.show(spec)
         self.kind.param.watch(lambda *_: self._build(fresh=True), "value")
 
@@ -163,6 +166,8 @@ class DataForm:
             name = next((n for n, s in self.custom.items() if s.load(spec)), spec["kind"])
             self.kind.value = name
             self._build(fresh=False, spec=spec)
+            if self._form is not None:
+                self._kept[name] = self._form.values()
         finally:
             self._quiet = False
 
@@ -176,7 +181,8 @@ class DataForm:
         else:
             source = get_source(name)
             self.doc.object = html.escape(source.doc)
-            current = {} if fresh or spec is None else dict(spec)
+            fill = self._kept.get(name, {}) if fresh or spec is None else spec
+            current = dict(fill)
             self._form = ParamForm(source.params, current, self._changed)
             # fields a filled-in one makes moot (DataSource.overrides) are shown disabled,
             # so the form never seems to name data it does not use
@@ -234,6 +240,8 @@ class DataForm:
         except TensorbenchError as e:
             self.on_error(str(e))
             return
+        if self._form is not None:
+            self._kept[self.kind.value] = self._form.values()
         self.on_change(spec)
 
     def column(self) -> pn.Column:

@@ -483,3 +483,22 @@ def test_an_uploaded_sweep_config_shows_its_sweep_and_settings():
     )
     assert page.sweep_param.value == "" and page.sweep_values.value == ""
     assert page.state.config.task["sweep"] is None
+
+
+def test_switching_the_data_kind_and_back_keeps_what_was_entered():
+    # image -> tensorly -> image brought back camera, split 1, grouped and no crop
+    page = DecomposePage()
+    form = page.data
+    form.kind.value = "image"
+    w = form._form.widgets
+    w["image"].value = "astronaut"
+    w["split"].value = 2
+    w["crop"].value = "256, 256"
+    entered = page.state.config.task["data"]
+    assert entered["image"] == "astronaut" and entered["split"] == 2
+    form.kind.value = "tensorly"
+    assert page.state.config.task["data"]["kind"] == "tensorly"
+    form.kind.value = "image"
+    assert page.state.config.task["data"] == entered
+    w = form._form.widgets
+    assert w["image"].value == "astronaut" and w["split"].value == 2
