@@ -80,15 +80,20 @@ class DecomposeState(MultiRunState):
     # ------------------------------------------------------------------ runs
 
     def runs_for_config(self) -> list[tuple[str, dict[str, Any], Config]]:
-        """One single-method config per method (with the sweep if any), labelled."""
-        from tensorbench.engine.decompose.task import method_label
+        """One single-method config per method (with the sweep, where the method has the
+        swept parameter), labelled."""
+        from tensorbench.engine.decompose.task import method_label, swept
 
         out, seen = [], set()
+        sweep = self.config.task.get("sweep")
         for entry in self.config.task["methods"]:
             label = method_label(entry)
             while label in seen:
                 label += "'"
             seen.add(label)
-            cfg = self.config.replace(task={"methods": [entry | {"label": label}]})
+            one: dict[str, Any] = {"methods": [entry | {"label": label}]}
+            if not swept(entry, sweep):
+                one["sweep"] = None  # the baseline beside a sweep: runs once
+            cfg = self.config.replace(task=one)
             out.append((label, copy.deepcopy(entry), cfg))
         return out

@@ -9,6 +9,7 @@ from __future__ import annotations
 import ast
 import html
 import json
+import math
 from typing import Any
 
 import panel as pn
@@ -211,15 +212,24 @@ def value_of(p: Param, widget: pn.widgets.Widget | Checkbox) -> Any:
         raise TensorbenchError(f"{p.name}: could not read {text!r}; write {what}") from None
 
 
+def _number(text: str) -> int | float:
+    """An int, or a float where written with a dot; "1e3" is the int 1000 (a sample
+    count written so was refused as "must be an integer, got 1000.0"), "1e-3" a float."""
+    text = text.strip()
+    if "." in text:
+        return float(text)
+    if "e" not in text.lower():
+        return int(text)
+    x = float(text)
+    return int(x) if math.isfinite(x) and x.is_integer() else x
+
+
 def parse_numbers(text: str, what: str, example: str) -> list[int | float]:
     """Comma- (or semicolon-) separated numbers: ints, or floats where written with a dot
-    or an exponent; a TensorbenchError names ``what`` and shows ``example`` otherwise."""
+    or a negative exponent; a TensorbenchError names ``what`` and shows ``example``
+    otherwise."""
     try:
-        return [
-            float(v) if "." in v or "e" in v.lower() else int(v)
-            for v in text.replace(";", ",").split(",")
-            if v.strip()
-        ]
+        return [_number(v) for v in text.replace(";", ",").split(",") if v.strip()]
     except ValueError:
         raise TensorbenchError(
             f"{what}: could not read {text!r}; write numbers such as {example}"

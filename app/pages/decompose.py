@@ -106,17 +106,17 @@ class DecomposePage(RunPage, Viewer):
         self.state.error = message
 
     def _sweep_options(self) -> None:
-        """Integer and float parameters shared by every chosen method can be swept."""
-        names: set[str] | None = None
+        """Integer and float parameters of any chosen method can be swept (a method without
+        the swept one runs once, as a baseline: the exact method beside a sample sweep)."""
+        names: set[str] = set()
         for m in self.methods.value:
             # ranks too, where one number stands for all of them ("ranks 4, 8, 16")
-            own = {
+            names |= {
                 p.name
                 for p in get_method(m).params
                 if p.kind in ("int", "float") or (p.kind == "ints" and p.scalar_ok)
             }
-            names = own if names is None else names & own
-        options = ["", *sorted(names or ())]
+        options = ["", *sorted(names)]
         self.sweep_param.options = options
         if self.sweep_param.value not in options:
             self.sweep_param.value = ""
@@ -454,20 +454,26 @@ def _image_pane(img: Any, label: str) -> Any:
 
 
 def sweep_plot(snap: list[dict[str, Any]]) -> hv.Layout | None:
-    """Final error and time against the swept parameter, one line per method."""
+    """Final error and time against the swept parameter, one line per method; a method
+    that ran once beside the sweep (it has no such parameter) is a dashed level line."""
     err, sec = [], []
     swept = "value"
+    lines, levels = [], []
     for k, r in enumerate(snap):
         res = r["result"]
-        if res is not None and res.config.task.get("sweep"):
-            swept = res.config.task["sweep"]["param"]  # the axis says what was swept
-        runs = [
-            x
-            for x in (res.metrics.get("runs", []) if res is not None else [])
-            if "sweep_value" in x and x.get("status") == "ok"
-        ]
-        if len(runs) < 2:
+        if res is None:
             continue
+        ok = [x for x in res.metrics.get("runs", []) if x.get("status") == "ok"]
+        if res.config.task.get("sweep"):
+            swept = res.config.task["sweep"]["param"]  # the axis says what was swept
+            runs = [x for x in ok if "sweep_value" in x]
+            if len(runs) >= 2:
+                lines.append((k, r["label"], runs))
+        elif len(ok) == 1:
+            levels.append((k, r["label"], ok[0]))
+    if not lines:
+        return None
+    for k, label, runs in lines:
         color = run_color(k)
         data = {
             "value": [x["sweep_value"] for x in runs],
@@ -475,15 +481,33 @@ def sweep_plot(snap: list[dict[str, Any]]) -> hv.Layout | None:
             "seconds": [x["seconds"] for x in runs],
         }
         err.append(
-            hv.Curve(data, "value", "relative error", label=r["label"]).opts(color=color)
+            hv.Curve(data, "value", "relative error", label=label).opts(color=color)
             * hv.Scatter(data, "value", "relative error").opts(color=color, size=6)
         )
         sec.append(
-            hv.Curve(data, "value", "seconds", label=r["label"]).opts(color=color)
+            hv.Curve(data, "value", "seconds", label=label).opts(color=color)
             * hv.Scatter(data, "value", "seconds").opts(color=color, size=6)
         )
-    if not err:
-        return None
+    values = [x["sweep_value"] for _k, _l, runs in lines for x in runs]
+    span = [min(values), max(values)]
+    for k, label, x in levels:
+        style = {"color": run_color(k), "line_dash": "dashed"}
+        err.append(
+            hv.Curve(
+                {"value": span, "relative error": [x["rel_error"]] * 2},
+                "value",
+                "relative error",
+                label=f"{label} (once)",
+            ).opts(**style)
+        )
+        sec.append(
+            hv.Curve(
+                {"value": span, "seconds": [x["seconds"]] * 2},
+                "value",
+                "seconds",
+                label=f"{label} (once)",
+            ).opts(**style)
+        )
     # padding: the last value's point sat on the frame's edge
     common = {
         "logy": True,

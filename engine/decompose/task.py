@@ -12,8 +12,9 @@ Methods run one after the other, seeded from the config's seed (through
 :func:`method_seed`), so ``tensorbench run`` and an exported script reproduce the final
 errors of the app exactly. Every iteration is a record
 ``{"method": label, "iter", "rel_error", "elapsed", ...}`` in the result's history (the app
-streams them into live curves). With ``sweep``, each method runs once per value of one of
-its parameters (e.g. a sketch size) and the result tabulates final error and time per value.
+streams them into live curves). With ``sweep``, each method that has the swept parameter
+runs once per value (e.g. a sketch size) and the result tabulates final error and time per
+value; a method without it (the exact one beside a sketched one) runs once, as a baseline.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from ..params import Param, check_entries
 from ..run import Reporter, register_task
 from .base import Decomposition, get_method, relative_error
 
-__all__ = ["check_data", "check_methods", "method_label", "method_seed", "run_method"]
+__all__ = ["check_data", "check_methods", "method_label", "method_seed", "run_method", "swept"]
 
 #: Largest reconstruction (elements) the task forms to measure the exact final error.
 EXACT_ERROR_LIMIT = 2 * 10**8
@@ -69,6 +70,47 @@ def check_sweep(value: Any, where: str) -> dict[str, Any] | None:
     if not isinstance(value["values"], list) or not value["values"]:
         raise ConfigError(f"{where}.values must be a non-empty list")
     return value
+
+
+def swept(entry: dict[str, Any], sweep: dict[str, Any] | None) -> bool:
+    """Whether ``entry``'s method runs once per swept value (it has the swept parameter);
+    a method without it runs once, as the baseline the swept ones are compared with (an
+    exact method beside a sketch-size sweep)."""
+    if sweep is None:
+        return False
+    return sweep["param"] in {p.name for p in get_method(entry["method"]).params}
+
+
+def _check_decompose(task: dict[str, Any]) -> None:
+    """A sweep's every run, checked before any runs: a parameter no chosen method has, a
+    value its method refuses (a sample count of 0 failed the whole run after the data was
+    loaded, the valid values with it), a value given twice."""
+    sweep = task.get("sweep")
+    if sweep is None:
+        return
+    name, values = sweep["param"], sweep["values"]
+    if not any(swept(entry, sweep) for entry in task["methods"]):
+        methods = ", ".join(e["method"] for e in task["methods"])
+        raise ConfigError(
+            f"config.task.sweep.param: no chosen method ({methods}) has a parameter "
+            f"{name!r}; sweep one of their parameters"
+        )
+    for i, value in enumerate(values):
+        if any(value == v and type(value) is type(v) for v in values[:i]):
+            raise ConfigError(
+                f"config.task.sweep.values: {value!r} appears twice; give each value once"
+            )
+        for k, entry in enumerate(task["methods"]):
+            if not swept(entry, sweep):
+                continue
+            try:
+                check_methods([{**entry, name: value}], "methods")
+            except ConfigError as e:
+                reason = str(e).split(").", 1)[-1] if ")." in str(e) else str(e)
+                raise ConfigError(
+                    f"config.task.sweep.values[{i}]: {name}={value!r} for "
+                    f"config.task.methods[{k}] ({entry['method']}): {reason}"
+                ) from None
 
 
 def method_label(entry: dict[str, Any], sweep_value: Any = None, param: str | None = None) -> str:
@@ -164,6 +206,7 @@ def _summarize(config: Config, m: dict[str, Any]) -> list[str]:
     doc="decompose one input with several methods; record error against iteration and time",
     summarize=_summarize,
     needs_network=False,
+    check_all=_check_decompose,
 )
 def decompose_task(config: Config, rep: Reporter) -> dict[str, Any]:
     """Run the ``decompose`` task (see the module docstring)."""
@@ -183,15 +226,16 @@ def decompose_task(config: Config, rep: Reporter) -> dict[str, Any]:
     sweep = task.get("sweep")
     jobs: list[tuple[dict[str, Any], Any]] = []
     for entry in task["methods"]:
-        if sweep is None:
+        if not swept(entry, sweep):  # no sweep, or a baseline beside one: once
             jobs.append((entry, None))
         else:
             for value in sweep["values"]:
-                jobs.append(({**entry, sweep["param"]: value}, value))
+                # validated like any method parameter (the config check saw it too)
+                jobs.append(
+                    (check_methods([{**entry, sweep["param"]: value}], "methods")[0], value)
+                )
     for k, (entry, value) in enumerate(jobs):
-        if sweep is not None:  # each value is validated like any method parameter
-            entry = check_methods([entry], f"config.task.methods (sweep {value!r})")[0]
-        label = method_label(entry, value, sweep["param"] if sweep else None)
+        label = method_label(entry, value, sweep["param"] if swept(entry, sweep) else None)
 
         def callback(record: dict[str, Any], label: str = label, k: int = k) -> None:
             rep.record(method=label, **record)
@@ -212,7 +256,7 @@ def decompose_task(config: Config, rep: Reporter) -> dict[str, Any]:
             "params_given": entry,
             "seconds": seconds,
         }
-        if sweep is not None:
+        if swept(entry, sweep):
             run["sweep_value"] = value
         if dec is not None:
             run |= {

@@ -214,6 +214,40 @@ def test_sweep_mode_runs_each_value_and_plots_error_and_time():
     assert all(list(c.dimension_values("iteration")) == [1] for c in curves[:3])
 
 
+def test_a_sample_sweep_can_have_the_exact_method_beside_it():
+    # "samples" was offered only when every chosen method was sampled, so the sweep plot
+    # could not show the exact baseline; now the exact method runs once, a dashed level
+    from tensorbench.app.pages.decompose import sweep_plot
+
+    page = page_with(
+        [
+            {"method": "cp_als", "rank": 2, "max_iter": 5},
+            {"method": "cp_als_lev", "rank": 2, "max_iter": 5},
+        ]
+    )
+    assert "samples" in page.sweep_param.options
+    page.sweep_param.value = "samples"
+    page.sweep_values.value = "100, 1e3"  # "1e3" is 1000, not a refused 1000.0
+    assert page.state.error == ""
+    assert page.state.config.task["sweep"] == {"param": "samples", "values": [100, 1000]}
+    jobs = page.state.runs_for_config()
+    assert [cfg.task["sweep"] for _l, _e, cfg in jobs] == [
+        None,
+        {"param": "samples", "values": [100, 1000]},
+    ]
+    page.start()
+    page.state.wait(120)
+    snap = page.state.snapshot()
+    assert [r["status"] for r in snap] == ["ok", "ok"]
+    err = sweep_plot(snap)[0]
+    curves = [c for c in err.traverse(lambda x: x, [hv.Curve])]
+    level = next(c for c in curves if c.label == "cp_als (once)")
+    exact = snap[0]["result"].metrics["runs"][0]["rel_error"]
+    assert list(level.dimension_values("relative error")) == [exact, exact]
+    assert list(level.dimension_values("value")) == [100, 1000]
+    assert level.opts.get().kwargs["line_dash"] == "dashed"
+
+
 def test_uploaded_arrays_are_saved_and_named_by_path(tmp_path):
     import io
 

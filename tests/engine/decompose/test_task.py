@@ -101,9 +101,55 @@ def test_sweep_runs_each_value():
     runs = run(cfg).metrics["runs"]
     assert [r["sweep_value"] for r in runs] == [0, 4]
     assert [r["label"] for r in runs] == ["tucker_rand oversample=0", "tucker_rand oversample=4"]
-    bad = config([{"method": "tucker_rand"}], sweep={"param": "oversample", "values": [-5]})
+    # a bad value is refused with the config, before any data is loaded or run
     with pytest.raises(ConfigError, match="oversample"):
-        run(bad)
+        config([{"method": "tucker_rand"}], sweep={"param": "oversample", "values": [-5]})
+
+
+@pytest.mark.parametrize(
+    ("methods", "sweep", "message"),
+    [
+        # a valid 10 beside a 0 used to fail the whole run after the data was loaded
+        (
+            [{"method": "cp_als_lev", "rank": 2}, {"method": "cp_als_uniform", "rank": 2}],
+            {"param": "samples", "values": [10, 0]},
+            r"sweep.values\[1\]: samples=0 for config.task.methods\[0\] \(cp_als_lev\): "
+            "samples must be between 1",
+        ),
+        (
+            [{"method": "cp_als_lev", "rank": 2}],
+            {"param": "samples", "values": [10, 10]},
+            "10 appears twice; give each value once",
+        ),
+        (
+            [{"method": "cp_als", "rank": 2}, {"method": "hosvd"}],
+            {"param": "samples", "values": [10]},
+            r"no chosen method \(cp_als, hosvd\) has a parameter 'samples'",
+        ),
+    ],
+)
+def test_a_bad_sweep_is_refused_with_the_config(methods, sweep, message):
+    with pytest.raises(ConfigError, match=message):
+        config(methods, sweep=sweep)
+
+
+def test_a_method_without_the_swept_parameter_runs_once_as_the_baseline():
+    # exact CP-ALS beside a sample sweep of the sampled one: the sweep plot's reference
+    cfg = config(
+        [
+            {"method": "cp_als", "rank": 2, "max_iter": 5},
+            {"method": "cp_als_lev", "rank": 2, "max_iter": 5},
+        ],
+        sweep={"param": "samples", "values": [50, 100]},
+    )
+    runs = run(cfg).metrics["runs"]
+    assert [r["label"] for r in runs] == [
+        "cp_als",
+        "cp_als_lev samples=50",
+        "cp_als_lev samples=100",
+    ]
+    assert "sweep_value" not in runs[0] and [r["sweep_value"] for r in runs[1:]] == [50, 100]
+    assert all(r["status"] == "ok" for r in runs)
 
 
 def test_cancel_keeps_what_finished():
