@@ -108,6 +108,13 @@ class NetworkPage(Viewer):
             ),
             sizing_mode="stretch_width",
         )
+        # Over the Result tab when the shown result is of another network or settings:
+        # after an edit, an import or an upload it went on showing the old run as if it
+        # were this one's.
+        self.stale_note = pn.pane.Alert(
+            "", alert_type="warning", visible=False, sizing_mode="stretch_width"
+        )
+        self.run_panel.param.watch(self._mark_stale, ["result", "running"])
         self.state.param.watch(self._on_config, "config")
         self._on_config()
         self._on_stats()
@@ -124,7 +131,25 @@ class NetworkPage(Viewer):
             toast = html.escape(self.state.error, quote=False)
             pn.state.notifications.error(toast, duration=10000)
 
+    def _mark_stale(self, *_: Any) -> None:
+        result, cfg = self.run_panel.result, self.state.config
+        stale = result is not None and (
+            result.config.network != cfg.network
+            or result.config.task != cfg.task
+            or result.config.seed != cfg.seed
+        )
+        if stale and self.run_panel.running:
+            text = "A new run is going; the result below is the last one's."
+        elif stale:
+            text = (
+                "The result below is of an earlier network or settings, not the ones now "
+                "on the page: press Run for these."
+            )
+        self.stale_note.object = text if stale else ""
+        self.stale_note.visible = stale
+
     def _on_config(self, *_: Any) -> None:
+        self._mark_stale()
         self.json_editor.value = self.state.config_json()
         self.script_view.object = self._script_html()
         empty = self.state.network is None
@@ -213,7 +238,10 @@ class NetworkPage(Viewer):
             (
                 "Result",
                 pn.Column(
-                    self.run_panel.summary_pane, self.result_area, sizing_mode="stretch_width"
+                    self.stale_note,
+                    self.run_panel.summary_pane,
+                    self.result_area,
+                    sizing_mode="stretch_width",
                 ),
             ),
             (

@@ -133,6 +133,24 @@ def test_run_panel_runs_off_the_event_loop_and_shows_the_summary():
     assert isinstance(page.result_area.objects[0].object, hv.Layout)
 
 
+def test_a_result_of_an_earlier_network_is_marked_as_such():
+    # After an edit or an import the Result tab went on showing the old run unmarked
+    page = NetworkPage()
+    assert not page.stale_note.visible
+    page.run_panel.start()
+    page.run_panel.wait(120)
+    assert page.run_panel.result.status == "ok" and not page.stale_note.visible
+    t = page.state.network.tensors[0].name
+    assert page.state.add_legs([t])
+    assert page.stale_note.visible and "earlier network or settings" in page.stale_note.object
+    page.state.undo()  # the network that was run: the result is its own again
+    assert not page.stale_note.visible
+    page.state.add_legs([t])
+    page.run_panel.start()
+    page.run_panel.wait(120)
+    assert not page.stale_note.visible  # the new run's result replaced the old one
+
+
 def test_run_errors_are_messages(monkeypatch):
     import tensorbench.engine.device as device
 
