@@ -72,6 +72,12 @@ class MultiRunState(param.Parameterized):
     config = param.ClassSelector(class_=Config, doc="The current valid config.")
     error = param.String(default="", doc="Why the last change was refused.")
     revision = param.Integer(default=0, doc="Bumped when runs start (views redraw).")
+    ran = param.ClassSelector(
+        class_=Config,
+        allow_None=True,
+        default=None,
+        doc="The config the runs on show were started from (None: no runs).",
+    )
     rereading = param.Boolean(
         default=False,
         doc="A run page is reading its inputs again before a run (no toasts meanwhile).",
@@ -164,6 +170,7 @@ class MultiRunState(param.Parameterized):
                     )
                     er.status = "running"
                 self.runs[er.label] = er
+        self.ran = self.config
         if self.sequential:
             one.start()
         else:
@@ -230,6 +237,7 @@ class MultiRunState(param.Parameterized):
             if any(er.status in ACTIVE for er in self.runs.values()):
                 return False
             self.runs = {}
+        self.ran = None
         self.revision += 1
         return True
 
@@ -369,6 +377,8 @@ class ConfigFiles:
         self.alert = pn.pane.Alert(
             "", alert_type="danger", visible=False, sizing_mode="stretch_width"
         )
+        #: says when the runs on show were started from other settings (see stale_note)
+        self.stale = stale_note(state)
         self.download_config = pn.widgets.FileDownload(
             callback=lambda: io.BytesIO(state.config.to_json().encode()),
             filename=f"tensorbench-{slug}.json",
@@ -424,6 +434,35 @@ class ConfigFiles:
     def sidebar(self) -> list[Any]:
         """Upload and downloads, for a page's sidebar."""
         return [self.upload, self.download_config, self.download_script]
+
+
+def changed_fields(ran: Config, now: Config) -> list[str]:
+    """Names of the config fields (task fields, seed, device) that differ."""
+    keys = sorted(set(ran.task) | set(now.task))
+    out = [k for k in keys if ran.task.get(k) != now.task.get(k)]
+    return out + [k for k in ("seed", "device") if getattr(ran, k) != getattr(now, k)]
+
+
+def stale_note(state: MultiRunState) -> pn.pane.Alert:
+    """A note, shown while the runs on the page were started from another config than the
+    one now chosen: after a change of data, method or setting the old curves and table
+    stayed unmarked (and a download named the new config beside the old numbers)."""
+    note = pn.pane.Alert("", alert_type="warning", visible=False, sizing_mode="stretch_width")
+
+    def update(*_: Any) -> None:
+        ran = state.ran
+        diff = [] if ran is None else changed_fields(ran, state.config)
+        note.object = (
+            f"The results below were run before {', '.join(diff)} changed: run again for "
+            "the settings now chosen."
+            if diff
+            else ""
+        )
+        note.visible = bool(diff)
+
+    state.param.watch(update, ["config", "ran"])
+    update()
+    return note
 
 
 def in_turn_checkbox(state: MultiRunState) -> Checkbox:

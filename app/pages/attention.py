@@ -390,6 +390,7 @@ class AttentionPage(RunPage, Viewer):
         )
         return pn.Column(
             self.files.alert,
+            self.files.stale,
             self.setup,
             pn.Row(self.run_button),
             self.rows.column,

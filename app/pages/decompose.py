@@ -322,6 +322,7 @@ class DecomposePage(RunPage, Viewer):
         )
         return pn.Column(
             self.alert,
+            self.files.stale,
             pn.Row(self.run_button, self.cancel_all, self.in_turn),
             self.run_rows,
             self.curves,

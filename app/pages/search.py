@@ -524,6 +524,7 @@ class SearchPage(RunPage, Viewer):
         )
         return pn.Column(
             self.alert,
+            self.files.stale,
             pn.Row(self.run_button, self.cancel_all, self.show_truth, self.in_turn),
             self.rows.column,
             self.summary,

@@ -536,3 +536,25 @@ def test_switching_the_data_kind_and_back_keeps_what_was_entered():
     assert page.state.config.task["data"] == entered
     w = form._form.widgets
     assert w["image"].value == "astronaut" and w["split"].value == 2
+
+
+def test_results_of_other_settings_are_marked_until_run_again():
+    # After a change of data the old table stayed unmarked beside a config that named
+    # the new data.
+    page = page_with([{"method": "tt_svd", "ranks": [2, 3]}])
+    note = page.files.stale
+    assert not note.visible
+    page.start()
+    page.state.wait(120)
+    assert not note.visible
+    page.state.set_data(SMALL | {"seed": 3})
+    assert note.visible and "before data changed" in note.object
+    page.seed.value = 5
+    assert "before data, seed changed" in note.object
+    page.state.set_data(SMALL)
+    page.seed.value = page.state.ran.seed
+    assert not note.visible  # back to what ran
+    page.seed.value = 5
+    page.start()
+    page.state.wait(120)
+    assert not note.visible
