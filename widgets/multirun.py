@@ -25,6 +25,7 @@ from tensorbench.engine import Config, Result, TensorbenchError, load_config, ru
 from tensorbench.engine.config import parse_json
 
 from .forms import Checkbox
+from .toast import error_toast
 
 __all__ = [
     "EntryRun",
@@ -406,8 +407,8 @@ class ConfigFiles:
         self.alert.object = self._escape(error)
         self.alert.visible = bool(error)
         # the alert may be scrolled out of view: also toast it
-        if error and not self.state.rereading and pn.state.notifications is not None:
-            pn.state.notifications.error(self._escape(error, quote=False), duration=10000)
+        if error and not self.state.rereading:
+            error_toast(self._escape(error, quote=False))
 
     def _show_config(self, *_: Any) -> None:
         text = self._escape(self.state.config.to_json())

@@ -26,6 +26,7 @@ from tensorbench.widgets.plots import (
     subtree_leaves,
 )
 from tensorbench.widgets.run_panel import RunPanel
+from tensorbench.widgets.toast import error_toast
 
 __all__ = ["NetworkPage"]
 
@@ -126,10 +127,9 @@ class NetworkPage(Viewer):
         self.alert.object = message
         self.alert.visible = bool(message)
         # The alert may be scrolled out of view (e.g. under the JSON editor): also toast it.
-        if message and pn.state.notifications is not None:
+        if message:
             # quotes stay as typed: the toast shows entities such as &#x27; literally
-            toast = html.escape(self.state.error, quote=False)
-            pn.state.notifications.error(toast, duration=10000)
+            error_toast(html.escape(self.state.error, quote=False))
 
     def _mark_stale(self, *_: Any) -> None:
         result, cfg = self.run_panel.result, self.state.config
@@ -260,8 +260,10 @@ class NetworkPage(Viewer):
         )
         analysis = pn.Row(self.tree_plot, self.cost_plot, sizing_mode="stretch_width")
         return pn.Column(
-            self.alert,
             self.editor,
+            # under the canvas, not over it: shown above, the alert pushed the canvas
+            # down by its height, so the next click landed on another tensor
+            self.alert,
             self.stats,
             self.editor.einsum,
             self.warnings,

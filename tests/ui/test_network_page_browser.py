@@ -201,3 +201,22 @@ def test_a_button_tooltip_does_not_take_its_neighbours_clicks(page: Page, server
     expect(page.locator(".bk-Tooltip").first).to_be_visible()
     page.get_by_role("button", name="Redo").click(timeout=5_000)
     expect(stat(page, "params")).to_have_text("450", timeout=LOAD)
+
+
+def test_a_refusal_neither_moves_the_canvas_nor_stacks_toasts(page: Page, server: str):
+    # The alert above the canvas pushed it down by its height (the next click hit another
+    # tensor), and each refusal added a 10-second toast over the selection panel.
+    open_app(page, server)
+    canvas = page.get_by_test_id("canvas")
+    top = canvas.bounding_box()["y"]
+    page.locator("[data-role=tensor]").first.click()
+    name = page.get_by_label("tensor name")
+    expect(name).to_be_visible(timeout=10_000)
+    for bad in ("a b", "1x", "x-y"):
+        name.fill(bad)
+        name.press("Enter")
+        expect(page.get_by_text(f"tensor name {bad!r} is not allowed").first).to_be_visible(
+            timeout=10_000
+        )
+    assert canvas.bounding_box()["y"] == top
+    expect(page.locator(".notyf__toast")).to_have_count(1, timeout=10_000)
