@@ -399,18 +399,32 @@ class TemplateForm(Viewer):
         self._build_fields(event.new, {})
         self._apply()
 
-    def _on_field(self, *_: Any) -> None:
-        if not self._syncing:
-            self._apply()
+    def _on_field(self, event: param.parameterized.Event) -> None:
+        if self._syncing or self._apply():
+            return
+        # Refused: the box shows the value in force again (the message says why). Left
+        # as typed, it sat beside a drawing that did not have it, and every later edit
+        # of another box was refused for it too.
+        name = next((k for k, (_p, w) in self._widgets.items() if w is event.obj), None)
+        if name is None:
+            return
+        p, w = self._widgets[name]
+        spec = TEMPLATES[self._select.value]
+        in_force = (spec.defaults() | self.state.template_args).get(name)
+        self._syncing = True
+        try:
+            w.value = widget_for(p, in_force).value
+        finally:
+            self._syncing = False
 
-    def _apply(self) -> None:
+    def _apply(self) -> bool:
         name = self._select.value
         try:
             args = {k: value_of(p, w) for k, (p, w) in self._widgets.items()}
         except TensorbenchError as e:
             self.state.error = str(e)
-            return
-        self.state.apply_template(name, args)
+            return False
+        return self.state.apply_template(name, args)
 
     def _on_state_template(self, event: param.parameterized.Event) -> None:
         if event.new == self._select.value:

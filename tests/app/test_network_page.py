@@ -455,3 +455,17 @@ def test_an_example_name_or_an_old_title_does_not_follow_a_new_network():
     assert page.state.load_text(cfg.to_json(), "mine.json")
     assert page.state.add_legs([t])
     assert page.state.config.name == "my experiment"
+
+
+def test_a_refused_template_value_is_put_back_and_later_edits_apply():
+    # A refused 1000 sites stayed in its box beside the 8-site drawing, and the next,
+    # valid, edit (bond 4) was refused for it too.
+    page = NetworkPage()
+    fields = page.template_form._widgets
+    before = page.state.config.network
+    fields["sites"][1].value = 1000
+    assert "sites" in page.state.error and page.state.config.network == before
+    assert fields["sites"][1].value == 8
+    fields["bond"][1].value = 4
+    assert page.state.config.network.sizes["b0"] == 4
+    assert page.state.template_args["sites"] == 8
