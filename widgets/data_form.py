@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import html
+import json
 import os
 import re
 import tempfile
@@ -19,8 +20,9 @@ from typing import Any
 import panel as pn
 
 from tensorbench.engine import TensorbenchError
-from tensorbench.engine.data import DATA_SOURCES, MAX_UPLOAD_BYTES, get_source
+from tensorbench.engine.data import DATA_SOURCES, MAX_UPLOAD_BYTES, get_source, load_data
 
+from .background import LatestWorker, current_doc, dispatch
 from .forms import ParamForm
 
 __all__ = ["CustomSource", "DataForm", "save_upload", "upload_dir"]
@@ -156,6 +158,13 @@ class DataForm:
         #: each kind's last values, so that switching to another kind and back keeps
         #: what the user entered (the image, split and crop came back as defaults)
         self._kept: dict[str, dict[str, Any]] = {}
+        #: what the chosen data is (shape, entries), or why it cannot be loaded: found
+        #: when it is chosen, in the background, not first at Run, once per method
+        self.facts = pn.pane.HTML("", sizing_mode="stretch_width", styles={"font-size": "12px"})
+        self._probe = LatestWorker("tensorbench-data-probe")
+        self._probed: str | None = None
+        self._problem: tuple[str, str] | None = None  # (spec key, why it does not load)
+        self._session = current_doc()
         self.show(spec)
         self.kind.param.watch(lambda *_: self._build(fresh=True), "value")
 
@@ -168,6 +177,7 @@ class DataForm:
             self._build(fresh=False, spec=spec)
             if self._form is not None:
                 self._kept[name] = self._form.values()
+            self.probe(spec)
         finally:
             self._quiet = False
 
@@ -229,8 +239,10 @@ class DataForm:
 
     def apply(self) -> None:
         """Report the spec the widgets describe (``on_change``), or why there is none
-        (``on_error``)."""
+        (``on_error``), or why it cannot be loaded when the background check found so."""
         self._changed()
+        if self._problem is not None and self._problem[0] == self._probed:
+            self.on_error(self._problem[1])
 
     def _changed(self, source: str | None = None) -> None:
         if self._quiet or (source is not None and source != self.kind.value):
@@ -243,7 +255,41 @@ class DataForm:
         if self._form is not None:
             self._kept[self.kind.value] = self._form.values()
         self.on_change(spec)
+        self.probe(spec)
+
+    def probe(self, spec: dict[str, Any]) -> None:
+        """Load ``spec`` in the background and show its shape, or why it cannot be
+        loaded (a dataset with NaNs, a split that does not fit, an unreadable upload)."""
+        key = json.dumps(spec, sort_keys=True, default=repr)
+        if key == self._probed:
+            return
+        self._probed = key
+        self.facts.object = "<span style='color: #5a6b7b'>loading the data...</span>"
+
+        def work() -> str:
+            X, _info = load_data(spec, dtype="float64")
+            shape = " x ".join(str(d) for d in X.shape)
+            return f"<span style='color: #5a6b7b'>the data: {shape} ({X.numel():,} entries)</span>"
+
+        def done(generation: int, text: str | None, error: BaseException | None) -> None:
+            if generation != self._probe.generation:
+                return  # another choice came since
+            self._problem = None
+            if error is not None:
+                why = str(error) if isinstance(error, TensorbenchError) else repr(error)
+                self._problem = (key, f"the data cannot be loaded: {why}")
+                text = (
+                    "<span style='color: #b02a37'>this data cannot be loaded, so a run "
+                    f"would fail: {html.escape(why)}</span>"
+                )
+            dispatch(self._session, setattr, self.facts, "object", text)
+
+        self._probe.submit(work, done)
+
+    def wait_probe(self, timeout: float | None = None) -> bool:
+        """Block until the data check ends (for tests)."""
+        return self._probe.wait(timeout)
 
     def column(self) -> pn.Column:
         """Selector, description and form."""
-        return pn.Column(self.kind, self.doc, self.area, sizing_mode="stretch_width")
+        return pn.Column(self.kind, self.doc, self.area, self.facts, sizing_mode="stretch_width")

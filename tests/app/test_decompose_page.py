@@ -430,9 +430,8 @@ def test_run_all_refuses_while_a_box_shows_a_value_not_in_force(monkeypatch):
     # a later accepted change elsewhere clears the alert: Run all once ran tt_svd with
     # ranks [2, 3] while its box said "abc" (found by a user on the tensor-ring demo).
     toasts: list[str] = []
-    monkeypatch.setattr(
-        pn.state, "_notification", type("N", (), {"error": lambda *a, **k: toasts.append(a[-1])})()
-    )
+    fake = {"error": lambda *a, **k: toasts.append(a[-1]), "clear": lambda *a: None}
+    monkeypatch.setattr(pn.state, "_notification", type("N", (), fake)())
     page = page_with([{"method": "tt_svd", "ranks": [2, 3]}, {"method": "hosvd"}])
     page.method_form.forms["tt_svd"].widgets["ranks"].value = "abc"
     assert "could not read 'abc'" in page.state.error
@@ -558,3 +557,23 @@ def test_results_of_other_settings_are_marked_until_run_again():
     page.start()
     page.state.wait(120)
     assert not note.visible
+
+
+def test_the_chosen_data_is_checked_when_chosen_not_first_at_run():
+    # IL2 (with NaNs, refused by default) failed first at Run, once per method; the page
+    # now says so on choosing it, and shows the shape of data that loads.
+    page = page_with([{"method": "tt_svd", "ranks": [2, 3]}])
+    form = page.data
+    assert form.wait_probe(60)
+    assert "the data: 8 x 9 x 10 (720 entries)" in form.facts.object
+    form.kind.value = "tensorly"
+    form._form.widgets["dataset"].value = "IL2"
+    assert form.wait_probe(120)
+    assert "cannot be loaded, so a run would fail" in form.facts.object
+    assert "missing (NaN) entries" in form.facts.object
+    page.start()  # refused at once, not run to fail once per method
+    assert page.state.runs == {}
+    assert page.state.error.startswith("Not run: the data cannot be loaded: dataset 'IL2'")
+    form._form.widgets["nan"].value = "mean"
+    assert form.wait_probe(120)
+    assert "the data: " in form.facts.object and "cannot" not in form.facts.object
