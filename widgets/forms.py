@@ -343,8 +343,15 @@ class EntriesForm:
         self.on_change()
 
     def values(self) -> list[dict[str, Any]]:
-        """The chosen entries with their parameters (TensorbenchError says what is wrong)."""
-        return [{self.key: n, **f.values()} for n, f in self.forms.items()]
+        """The chosen entries with their parameters (TensorbenchError says what is wrong,
+        and in which entry's card: "ranks: could not read 'abc'" did not say whose)."""
+        out = []
+        for n, f in self.forms.items():
+            try:
+                out.append({self.key: n, **f.values()})
+            except TensorbenchError as e:
+                raise TensorbenchError(f"{n} {e}") from None
+        return out
 
     def column(self) -> pn.Column:
         """The chooser and one collapsed card per chosen entry."""

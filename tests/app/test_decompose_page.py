@@ -440,7 +440,7 @@ def test_run_all_refuses_while_a_box_shows_a_value_not_in_force(monkeypatch):
     toasts.clear()
     page.start()
     assert page.state.runs == {}
-    assert page.state.error.startswith("Not run: ranks: could not read 'abc'")
+    assert page.state.error.startswith("Not run: tt_svd ranks: could not read 'abc'")
     assert len(toasts) == 1 and toasts[0].startswith("Not run")  # one toast, not two
     page.method_form.forms["tt_svd"].widgets["ranks"].value = "2, 2"
     page.start()
