@@ -418,14 +418,14 @@ def results_table(snap: list[dict[str, Any]]) -> str:
                 f"<tr data-label='{html.escape(run_['label'], quote=True)}'>"
                 f"<td>{html.escape(run_['label'])}</td>"
                 f"<td>{run_['rel_error']:.6e}</td><td>{run_['seconds']:.3g} s</td>"
-                f"<td>{run_['iterations']}</td><td>{run_['params']}</td>"
-                f"<td>{run_['compression']:.4g}x</td></tr>"
+                f"<td>{run_['iterations']}</td><td>{_ranks_cell(run_)}</td>"
+                f"<td>{run_['params']}</td>{_compression_cell(run_['compression'])}</tr>"
             )
         if r["status"] == "cancelled":
-            rows.append(f"<tr><td>{html.escape(r['label'])}</td><td colspan=5>cancelled</td></tr>")
+            rows.append(f"<tr><td>{html.escape(r['label'])}</td><td colspan=6>cancelled</td></tr>")
         elif r["status"] == "failed":
             rows.append(
-                f"<tr><td>{html.escape(r['label'])}</td><td colspan=5>"
+                f"<tr><td>{html.escape(r['label'])}</td><td colspan=6>"
                 f"{notes_html([r['error']], '12px')}</td></tr>"
             )
     if not rows:
@@ -433,10 +433,36 @@ def results_table(snap: list[dict[str, Any]]) -> str:
     return (
         "<table class='tb-table' style='width: 100%; font-size: 13px'><thead><tr>"
         "<th>method</th><th>relative error</th><th>time</th><th>iterations</th>"
-        "<th>parameters</th><th>compression</th></tr></thead><tbody>"
+        "<th>ranks</th><th>parameters</th><th>compression</th></tr></thead><tbody>"
         + "".join(rows)
         + "</tbody></table>"
     )
+
+
+def _ranks_cell(run_: dict[str, Any]) -> str:
+    """The ranks a method used, and what was asked when the data's sizes capped it (ranks
+    1000 on modes of 8 ran at 8, silently, with more parameters than the data)."""
+    info, given = run_.get("info") or {}, run_.get("params_given") or {}
+    used = info.get("ranks", info.get("rank"))
+    asked = given.get("ranks", given.get("rank"))
+    if used is None:
+        used, asked = asked, None
+    if used is None:
+        return ""
+    if not isinstance(used, (list, tuple)):
+        return html.escape(str(used))
+    asked_all = [asked] * len(used) if isinstance(asked, int) else asked
+    text = ", ".join(map(str, used))
+    if isinstance(asked_all, list) and any(u < a for u, a in zip(used, asked_all, strict=False)):
+        text += f" (asked {asked}: capped by the data's sizes)"
+    return html.escape(text)
+
+
+def _compression_cell(c: float) -> str:
+    if c < 1:  # more parameters than the data has entries: say so where it shows
+        tip = "more parameters than the data has entries"
+        return f"<td title='{tip}' style='color: #b02a37'>{c:.4g}x (larger than the data)</td>"
+    return f"<td>{c:.4g}x</td>"
 
 
 def _image_pane(img: Any, label: str) -> Any:

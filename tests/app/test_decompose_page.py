@@ -577,3 +577,15 @@ def test_the_chosen_data_is_checked_when_chosen_not_first_at_run():
     form._form.widgets["nan"].value = "mean"
     assert form.wait_probe(120)
     assert "the data: " in form.facts.object and "cannot" not in form.facts.object
+
+
+def test_the_table_shows_the_ranks_used_and_says_when_the_data_capped_them():
+    # hooi with ranks 1000 on modes of 8 ran at 8 and had more parameters than the data
+    page = page_with([{"method": "hooi", "ranks": 1000}, {"method": "tt_svd", "ranks": [2, 3]}])
+    page.start()
+    page.state.wait(120)
+    table = results_table(page.state.snapshot())
+    assert "<td>8, 9, 10 (asked 1000: capped by the data&#x27;s sizes)</td>" in table
+    assert "<td>2, 3</td>" in table
+    assert "x (larger than the data)</td>" in table  # hooi at full rank: 1.x times X
+    assert table.count("larger than the data") == 1
