@@ -229,11 +229,9 @@ class DecomposePage(RunPage, Viewer):
         self.rows.update(snap)
         # Rebuilding the plots takes the server's time (and GIL) from the running
         # decompositions: spaced out while they run.
-        self._redraw_plots(
-            lambda: setattr(self.curves, "object", error_curves(snap)), force, running
-        )
+        self._redraw_plots(lambda: _show_plot(self.curves, error_curves(snap)), force, running)
         self.results.object = results_table(snap)
-        self.sweep_plot.object = sweep_plot(snap)
+        _show_plot(self.sweep_plot, sweep_plot(snap))
         if not running:
             self._stop_poll()
             self.images.objects = self._image_panes(snap)
@@ -276,17 +274,22 @@ class DecomposePage(RunPage, Viewer):
             res = r["result"]
             if res is None or r["status"] != "ok":
                 continue
-            dec = res.artifacts.get("decompositions", {}).get(r["label"])
             info = res.metrics.get("data", {})
-            if dec is None:
-                continue
-            try:
-                img = dec.reconstruct().detach().cpu()
-                if "layout" in info:
-                    img = tensor_to_matrix(img, info["layout"])
-                panes.append(_image_pane(img, r["label"]))
-            except (TensorbenchError, RuntimeError, ValueError) as e:
-                panes.append(pn.pane.Str(f"{r['label']}: cannot show the image ({e})"))
+            decs = res.artifacts.get("decompositions", {})
+            # every run of the entry: a sweep's values each rebuild their own image (they
+            # are stored under "tt_svd ranks=4", so a sweep showed none)
+            for run_ in res.metrics.get("runs", []):
+                label = run_["label"]
+                dec = decs.get(label)
+                if dec is None:
+                    continue
+                try:
+                    img = dec.reconstruct().detach().cpu()
+                    if "layout" in info:
+                        img = tensor_to_matrix(img, info["layout"])
+                    panes.append(_image_pane(img, label))
+                except (TensorbenchError, RuntimeError, ValueError) as e:
+                    panes.append(pn.pane.Str(f"{label}: cannot show the image ({e})"))
         # Wrapped, not a row: with three methods the fourth image ran off a 1440 px page.
         return [pn.FlexBox(*panes, flex_wrap="wrap", sizing_mode="stretch_width")] if panes else []
 
@@ -378,22 +381,45 @@ def _overlay(snap: list[dict[str, Any]], x: str, title: str) -> hv.Overlay:
                     color=color, line_width=2, line_dash=_DASHES[j % len(_DASHES)], tools=["hover"]
                 )
             )
-            if x == "iteration":
-                curves.append(hv.Scatter(data, x, "relative error").opts(color=color, size=5))
+            # points on both plots: a one-step method (hosvd, tt_svd) is a lone point,
+            # which a line alone does not draw
+            curves.append(hv.Scatter(data, x, "relative error").opts(color=color, size=5))
+    labels = sum(1 for c in curves if isinstance(c, hv.Curve))
     return hv.Overlay(curves).opts(
         logy=True,
         # by wall time, runs differ by orders of magnitude (hooi 0.06 s beside tt_als 5 s
         # was a dot on the axis under the other curve)
         logx=x == "seconds",
         responsive=True,
-        height=320,
         show_grid=True,
         # above the frame, not in it: inside, it hid the end of a curve (or a whole curve
         # that finished early, in the plot by wall time)
-        legend_position="top",
         title=title,
         framewise=True,
+        **_legend_above(labels),
     )
+
+
+def _show_plot(pane: pn.pane.HoloViews, plot: hv.Layout | None) -> None:
+    """Show ``plot`` in ``pane``, the pane as tall as the plot (a legend in several rows
+    makes it taller; a fixed pane let it run over the table below)."""
+    if plot is not None:
+        heights = [el.opts.get().kwargs.get("height") or 0 for el in plot]
+        pane.height = max([*heights, 300]) + 20
+    pane.object = plot
+
+
+def _legend_above(entries: int, height: int = 320) -> dict[str, Any]:
+    """Legend options: above the frame, in rows of at most two entries, the plot taller
+    by the rows it adds (in one row, a sweep's 6+ entries ran off the plot's width:
+    "tt_svd ra", and the other curves had no entry)."""
+    cols = 1 if entries <= 1 else 2
+    rows = -(-entries // cols)
+    return {
+        "legend_position": "top",
+        "legend_cols": cols,
+        "height": height + 22 * max(0, rows - 1),
+    }
 
 
 def error_curves(snap: list[dict[str, Any]]) -> hv.Layout | None:
@@ -535,14 +561,15 @@ def sweep_plot(snap: list[dict[str, Any]]) -> hv.Layout | None:
                 label=f"{label} (once)",
             ).opts(**style)
         )
-    # padding: the last value's point sat on the frame's edge
+    # padding: the last value's point sat on the frame's edge; the legend above the
+    # frame (inside, it covered the points at the largest value)
     common = {
         "logy": True,
         "responsive": True,
-        "height": 300,
         "show_grid": True,
         "xlabel": swept,
         "padding": 0.05,
+        **_legend_above(len(lines) + len(levels), 300),
     }
     return (
         hv.Overlay(err).opts(title="final error against the swept value", **common)

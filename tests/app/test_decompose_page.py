@@ -589,3 +589,36 @@ def test_the_table_shows_the_ranks_used_and_says_when_the_data_capped_them():
     assert "<td>2, 3</td>" in table
     assert "x (larger than the data)</td>" in table  # hooi at full rank: 1.x times X
     assert table.count("larger than the data") == 1
+
+
+def test_a_sweep_shows_an_image_per_value_and_legends_that_fit():
+    # A sweep showed only the original (its runs are stored as "hosvd ranks=4"), and
+    # its legends ran off the plot in one row ("tt_svd ra") or sat over the points.
+    cfg = load_config(
+        {
+            "task": {
+                "kind": "decompose",
+                "data": {"kind": "image", "image": "camera", "crop": [64, 64]},
+                "methods": [{"method": "hosvd"}, {"method": "tt_svd"}],
+                "sweep": {"param": "ranks", "values": [2, 4, 8]},
+            },
+            "device": "cpu",
+        }
+    )
+    page = DecomposePage(cfg)
+    page.start()
+    page.state.wait(120)
+    page._refresh(force=True)
+    snap = page.state.snapshot()
+    panes = page._image_panes(snap)[0]
+    titles = [p.object.opts.get().kwargs.get("title") for p in panes]
+    assert titles == ["original"] + [
+        f"{m} ranks={v}" for m in ("hosvd", "tt_svd") for v in (2, 4, 8)
+    ]
+    curves = page.curves.object[0]
+    opts = curves.opts.get().kwargs
+    assert opts["legend_position"] == "top" and opts["legend_cols"] == 2
+    assert opts["height"] == 320 + 22 * 2  # six entries: three rows
+    assert page.curves.height >= opts["height"]
+    sweep = page.sweep_plot.object[0].opts.get().kwargs
+    assert sweep["legend_position"] == "top"
