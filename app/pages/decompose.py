@@ -239,6 +239,12 @@ class DecomposePage(RunPage, Viewer):
     @staticmethod
     def _status_text(r: dict[str, Any]) -> str:
         runs = r["result"].metrics.get("runs", []) if r["result"] is not None else []
+        swept = [x for x in runs if "sweep_value" in x and x.get("status") == "ok"]
+        if r["status"] == "ok" and len(swept) > 1:
+            # a sweep: every value's error, not the last one's as if it were the only one
+            param = r["result"].config.task["sweep"]["param"]
+            errors = ", ".join(f"{x['sweep_value']}: {x['rel_error']:.4g}" for x in swept)
+            return f" · {len(swept)} values of {param} · errors {errors}"
         if r["status"] == "ok" and runs and runs[-1].get("status") == "ok":
             # finished: the numbers of the results table (the final error is measured
             # once more on the data; the last progress record may be an estimate)

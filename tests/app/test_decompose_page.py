@@ -622,3 +622,8 @@ def test_a_sweep_shows_an_image_per_value_and_legends_that_fit():
     assert page.curves.height >= opts["height"]
     sweep = page.sweep_plot.object[0].opts.get().kwargs
     assert sweep["legend_position"] == "top"
+    # each row's status names every swept value's error (it gave the last one's alone)
+    runs = snap[0]["result"].metrics["runs"]
+    status = page.rows._rows["hosvd"][1].object
+    assert "3 values of ranks · errors 2: " in status
+    assert f"8: {runs[-1]['rel_error']:.4g}" in status
