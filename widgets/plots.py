@@ -99,13 +99,14 @@ class StatsCard(Viewer):
         return self._pane
 
 
-def step_plot(result: Result) -> hv.Overlay | hv.Layout | hv.Text:
-    """Per-step predicted flops against measured time (log-log) for a contract result."""
+def step_plot(result: Result) -> hv.Overlay | hv.Layout | None:
+    """Per-step predicted flops against measured time (log-log) for a contract result;
+    None when no step was timed (a cancelled run, a network with one tensor)."""
     m = result.metrics
     steps = (m.get("predicted") or {}).get("steps") or []
     seconds = m.get("step_seconds_median") or []
     if not steps or len(seconds) != len(steps):
-        return hv.Text(0, 0, "no contraction steps to show")
+        return None
     factor = 4 if "complex" in result.config.task.get("dtype", "") else 2
     rows = {
         "flops": [max(s["cost"] * factor, 1) for s in steps],

@@ -198,8 +198,18 @@ class NetworkPage(Viewer):
             )
 
     def _show_result(self, result: Result) -> None:
+        plot = step_plot(result)
+        if plot is None:
+            # words, not an empty 0..1 frame with its caption cut at the edge
+            why = (
+                "the run was cancelled before its steps were timed"
+                if result.status == "cancelled"
+                else "this network has no contraction steps to time"
+            )
+            self.result_area.objects = [pn.pane.Markdown(f"No step timings: {why}.")]
+            return
         self.result_area.objects = [
-            pn.pane.HoloViews(step_plot(result), height=290, sizing_mode="stretch_width")
+            pn.pane.HoloViews(plot, height=290, sizing_mode="stretch_width")
         ]
 
     def _script_html(self) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import holoviews as hv
+import panel as pn
 import pytest
 
 from tensorbench.app.demos import demo_names, load_demo
@@ -401,7 +402,6 @@ def test_a_template_title_goes_with_its_structure():
 def test_a_config_of_another_kind_uploaded_here_opens_on_its_page():
     # An attention config uploaded on the Network page emptied the canvas in silence (it
     # has no network); it now opens on the Attention page, and the drawing stays.
-    import panel as pn
 
     from tensorbench.engine import load_config
     from tensorbench.widgets.forms import IntBox
@@ -469,3 +469,20 @@ def test_a_refused_template_value_is_put_back_and_later_edits_apply():
     fields["bond"][1].value = 4
     assert page.state.config.network.sizes["b0"] == 4
     assert page.state.template_args["sites"] == 8
+
+
+def test_a_run_without_timed_steps_says_why_in_words():
+    # A cancelled run drew an empty 0..1 frame whose caption was cut at its edge
+    import threading
+
+    from tensorbench.engine import run
+
+    page = NetworkPage()
+    cancel = threading.Event()
+    cancel.set()
+    result = run(page.state.config, cancel=cancel)
+    assert result.status == "cancelled"
+    page._show_result(result)
+    (only,) = page.result_area.objects
+    assert isinstance(only, pn.pane.Markdown)
+    assert "cancelled before its steps were timed" in only.object
