@@ -42,7 +42,12 @@ def stats_rows(stats: NetworkStats) -> list[tuple[str, str, str]]:
         ),
         ("params", "parameters", format_number(stats.params)),
         ("full_size", "full tensor", format_number(stats.full_size)),
-        ("compression", "compression", f"{short(stats.compression)}x"),
+        (
+            "compression",
+            "compression",
+            # a closed network is a number: its "3.974e-10x" compressed nothing
+            f"{short(stats.compression)}x" if stats.num_open else "none (no open legs)",
+        ),
         ("flops", f"flops ({o.optimizer} path)", short(o.flops)),
         ("naive_flops", "flops (naive order)", f"{short(n.flops)} ({short(stats.speedup, 3)}x)"),
         ("largest", "largest intermediate", format_number(o.largest_intermediate)),

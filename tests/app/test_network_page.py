@@ -11,7 +11,7 @@ import pytest
 from tensorbench.app.demos import demo_names, load_demo
 from tensorbench.app.pages.network import NetworkPage
 from tensorbench.app.server import create_app
-from tensorbench.engine import TEMPLATES, build_template
+from tensorbench.engine import TEMPLATES, Network, build_template
 from tensorbench.widgets.network_state import CUSTOM, NetworkState, default_config
 from tensorbench.widgets.network_view import bond_width, diagram_geometry, network_diagram
 from tensorbench.widgets.plots import contraction_tree, stats_rows, step_costs
@@ -201,6 +201,9 @@ def test_stats_card_rows():
     assert rows["tensors"] == "8 (7 bonds, 8 open, 0 hyper)"
     two = build_template("mps", sites=2).stats()
     assert dict((k, v) for k, _l, v in stats_rows(two))["tensors"].startswith("2 (1 bond, ")
+    ring = build_template("tensor_ring", dims=[3, 3, 3], ranks=2)
+    closed = Network(ring.tensors, ring.sizes, ()).stats()  # a number: nothing compressed
+    assert dict((k, v) for k, _l, v in stats_rows(closed))["compression"] == "none (no open legs)"
 
 
 # ----------------------------------------------------------------------------- diagram
