@@ -48,6 +48,9 @@ class ExportPanel(Viewer):
         self._update()
 
     def _data(self) -> str | bytes:
+        if self.target.value == "script":
+            # its usage lines name the file it is downloaded as (they said script.py)
+            return export_as(self.state.config, "script", filename="tensorbench_run.py")
         return export_as(self.state.config, self.target.value)
 
     def _file(self) -> io.BytesIO:

@@ -489,3 +489,12 @@ def test_a_run_without_timed_steps_says_why_in_words():
     (only,) = page.result_area.objects
     assert isinstance(only, pn.pane.Markdown)
     assert "cancelled before its steps were timed" in only.object
+
+
+def test_the_exported_script_names_the_file_it_is_downloaded_as():
+    page = NetworkPage()
+    panel = page.export_panel
+    panel.target.value = "script"
+    panel.active = True
+    assert panel.download.filename == "tensorbench_run.py"
+    assert "python tensorbench_run.py" in panel._data()
