@@ -482,6 +482,19 @@ def cancel_all_button(state: MultiRunState) -> pn.widgets.Button:
     runs (a bright "Cancel all" with nothing to cancel read as if a run were going)."""
     button = pn.widgets.Button(label="Cancel all", color="warning", width=120, disabled=True)
     button.on_click(lambda *_: state.cancel_all())
+    return coloured_when_enabled(button)
+
+
+def coloured_when_enabled(button: pn.widgets.Button) -> pn.widgets.Button:
+    """Keep ``button``'s colour for when it can be pressed; disabled, it is plain grey (a
+    disabled tan "Cancel" looked as clickable as an enabled one)."""
+    colour = button.button_type
+
+    def sync(*_: Any) -> None:
+        button.button_type = "default" if button.disabled else colour
+
+    button.param.watch(sync, "disabled")
+    sync()
     return button
 
 

@@ -19,6 +19,7 @@ from panel.viewable import Viewer
 from tensorbench.engine import Config, Result, TensorbenchError, run
 
 from .background import current_doc, dispatch
+from .multirun import coloured_when_enabled
 
 __all__ = ["RunPanel"]
 
@@ -52,8 +53,8 @@ class RunPanel(Viewer):
         self._watching_session = False
         self._thread: threading.Thread | None = None
         self._run_button = pn.widgets.Button(label="Run", color="primary", width=110)
-        self._cancel_button = pn.widgets.Button(
-            label="Cancel", color="warning", width=110, disabled=True
+        self._cancel_button = coloured_when_enabled(
+            pn.widgets.Button(label="Cancel", color="warning", width=110, disabled=True)
         )
         self._run_button.on_click(self.start)
         self._cancel_button.on_click(self._stop)

@@ -498,3 +498,14 @@ def test_the_exported_script_names_the_file_it_is_downloaded_as():
     panel.active = True
     assert panel.download.filename == "tensorbench_run.py"
     assert "python tensorbench_run.py" in panel._data()
+
+
+def test_a_disabled_cancel_is_plain_grey_and_coloured_while_it_can_cancel():
+    # a disabled tan "Cancel" looked as clickable as an enabled one
+    page = NetworkPage()
+    button = page.run_panel._cancel_button
+    assert button.disabled and button.button_type == "default"
+    page.run_panel.start()
+    assert not button.disabled and button.button_type == "warning"
+    page.run_panel.wait(120)
+    assert button.disabled and button.button_type == "default"
