@@ -505,7 +505,7 @@ def test_a_disabled_cancel_is_plain_grey_and_coloured_while_it_can_cancel():
     page = NetworkPage()
     button = page.run_panel._cancel_button
     assert button.disabled and button.button_type == "default"
-    page.run_panel.start()
+    page.run_panel.running = True  # what start() sets (a real run may end at once)
     assert not button.disabled and button.button_type == "warning"
-    page.run_panel.wait(120)
+    page.run_panel.running = False
     assert button.disabled and button.button_type == "default"
