@@ -69,8 +69,9 @@ export function render({ model, el: root }) {
     let x0 = Infinity, y0 = Infinity, x1 = -Infinity, y1 = -Infinity;
     for (const t of ts) {
       const [x, y] = pos[t.id];
-      x0 = Math.min(x0, x - t.r - LEG - 40); x1 = Math.max(x1, x + t.r + LEG + 40);
-      y0 = Math.min(y0, y - t.r - LEG - 30); y1 = Math.max(y1, y + t.r + LEG + 30);
+      // room for the leg labels ("p15 (2)") beyond the tips: 40 units clipped them
+      x0 = Math.min(x0, x - t.r - LEG - 70); x1 = Math.max(x1, x + t.r + LEG + 70);
+      y0 = Math.min(y0, y - t.r - LEG - 36); y1 = Math.max(y1, y + t.r + LEG + 36);
     }
     const k = Math.min(1.6, Math.max(0.05, Math.min(r.width / (x1 - x0), r.height / (y1 - y0))));
     cam = { k, x: r.width / 2 - k * (x0 + x1) / 2, y: r.height / 2 - k * (y0 + y1) / 2 };
