@@ -150,6 +150,11 @@ class NetworkPage(Viewer):
 
     def _on_config(self, *_: Any) -> None:
         self._mark_stale()
+        # the example list shows the example only while the canvas holds it (after an
+        # edit it went on naming it, and choosing it again did nothing)
+        shown = self.examples.value
+        if shown and self.state.config.network != load_demo(shown).network:
+            self.examples.value = ""
         self.json_editor.value = self.state.config_json()
         self.script_view.object = self._script_html()
         empty = self.state.network is None

@@ -509,3 +509,14 @@ def test_a_disabled_cancel_is_plain_grey_and_coloured_while_it_can_cancel():
     assert not button.disabled and button.button_type == "warning"
     page.run_panel.running = False
     assert button.disabled and button.button_type == "default"
+
+
+def test_the_example_list_names_an_example_only_while_it_is_on_the_canvas():
+    page = NetworkPage()
+    page.examples.value = "tensor_ring"
+    assert page.examples.value == "tensor_ring"
+    t = page.state.network.tensors[0].name
+    assert page.state.add_legs([t])
+    assert page.examples.value == ""
+    page.examples.value = "tensor_ring"  # and choosing it again opens it again
+    assert page.state.config.network == load_demo("tensor_ring").network
