@@ -119,7 +119,7 @@ def test_downloads_give_the_config_and_a_script(page: Page, server: str, tmp_pat
     script = tmp_path / "script.py"
     info.value.save_as(script)
     compile(script.read_text(), "script.py", "exec")
-    assert "from tensorbench.engine import load_config, run" in script.read_text()
+    assert "from tensorbench.engine import TensorbenchError, load_config, run" in script.read_text()
 
 
 def test_cancel_mid_run_keeps_the_page_responsive(page: Page, server: str):
