@@ -20,7 +20,13 @@ from typing import Any
 import panel as pn
 
 from tensorbench.engine import TensorbenchError
-from tensorbench.engine.data import DATA_SOURCES, MAX_UPLOAD_BYTES, get_source, load_data
+from tensorbench.engine.data import (
+    DATA_SOURCES,
+    MAX_UPLOAD_BYTES,
+    check_spec,
+    get_source,
+    load_data,
+)
 
 from .background import LatestWorker, current_doc, dispatch
 from .forms import ParamForm
@@ -240,30 +246,39 @@ class DataForm:
     def apply(self) -> None:
         """Report the spec the widgets describe (``on_change``), or why there is none
         (``on_error``), or why it cannot be loaded when the background check found so."""
-        self._changed()
+        if not self._changed():
+            return  # refused: that reason, not an earlier spec's load problem
         if self._problem is not None and self._problem[0] == self._probed:
             self.on_error(self._problem[1])
 
-    def _changed(self, source: str | None = None) -> None:
+    def _changed(self, source: str | None = None) -> bool:
+        """Report the widgets' spec; False when it was refused (or not reported)."""
         if self._quiet or (source is not None and source != self.kind.value):
-            return  # being filled in, or a hidden custom source's widget fired
+            return False  # being filled in, or a hidden custom source's widget fired
         try:
             spec = self.spec()
         except TensorbenchError as e:
             self.on_error(str(e))
-            return
+            return False
         if self._form is not None:
             self._kept[self.kind.value] = self._form.values()
         self.on_change(spec)
         self.probe(spec)
+        return True
 
     def probe(self, spec: dict[str, Any]) -> None:
         """Load ``spec`` in the background and show its shape, or why it cannot be
         loaded (a dataset with NaNs, a split that does not fit, an unreadable upload)."""
+        try:
+            # the checked spec: the form leaves out fields a loaded config names as null,
+            # and the same data must be the same key (or Run all missed the problem)
+            spec = check_spec(spec)
+        except TensorbenchError:
+            return  # refused where it is reported
         key = json.dumps(spec, sort_keys=True, default=repr)
         if key == self._probed:
             return
-        self._probed = key
+        self._probed, self._problem = key, None
         self.facts.object = "<span style='color: #5a6b7b'>loading the data...</span>"
 
         def work() -> str:
@@ -271,10 +286,10 @@ class DataForm:
             shape = " x ".join(str(d) for d in X.shape)
             return f"<span style='color: #5a6b7b'>the data: {shape} ({X.numel():,} entries)</span>"
 
-        def done(generation: int, text: str | None, error: BaseException | None) -> None:
+        def show(generation: int, text: str | None, error: BaseException | None) -> None:
+            # on the session's event loop: a check that a newer one replaced says nothing
             if generation != self._probe.generation:
-                return  # another choice came since
-            self._problem = None
+                return
             if error is not None:
                 why = str(error) if isinstance(error, TensorbenchError) else repr(error)
                 self._problem = (key, f"the data cannot be loaded: {why}")
@@ -282,7 +297,10 @@ class DataForm:
                     "<span style='color: #b02a37'>this data cannot be loaded, so a run "
                     f"would fail: {html.escape(why)}</span>"
                 )
-            dispatch(self._session, setattr, self.facts, "object", text)
+            self.facts.object = text
+
+        def done(generation: int, text: str | None, error: BaseException | None) -> None:
+            dispatch(self._session, show, generation, text, error)
 
         self._probe.submit(work, done)
 

@@ -579,6 +579,31 @@ def test_the_chosen_data_is_checked_when_chosen_not_first_at_run():
     assert "the data: " in form.facts.object and "cannot" not in form.facts.object
 
 
+def test_an_uploaded_config_whose_data_cannot_load_is_refused_at_run():
+    # The check keyed the loaded spec (with its null fields) apart from the form's, so
+    # Run all started the runs anyway; and a box refused since must not be blamed on it.
+    page = DecomposePage()
+    bad = page_with([{"method": "hosvd"}]).state.config.replace(
+        task={"data": {"kind": "image", "image": "camera", "split": 20}}
+    )
+    page.upload.filename = "bad.json"
+    page.upload.value = bad.to_json().encode()
+    form = page.data
+    assert form.wait_probe(120)
+    assert "cannot be split into 20 factors" in form.facts.object
+    page.start()
+    assert page.state.runs == {}
+    assert "Not run: the data cannot be loaded" in page.state.error
+    form._form.widgets["crop"].value = "abc"
+    page.start()
+    assert page.state.runs == {}
+    assert page.state.error.startswith("Not run: crop: could not read 'abc'")
+    form._form.widgets["crop"].value = ""
+    form._form.widgets["split"].value = 1
+    assert form.wait_probe(120)
+    assert "the data: " in form.facts.object and "cannot" not in form.facts.object
+
+
 def test_the_table_shows_the_ranks_used_and_says_when_the_data_capped_them():
     # hooi with ranks 1000 on modes of 8 ran at 8 and had more parameters than the data
     page = page_with([{"method": "hooi", "ranks": 1000}, {"method": "tt_svd", "ranks": [2, 3]}])
