@@ -7,9 +7,9 @@ app and the command line always offer the same arguments with the same bounds.
 from __future__ import annotations
 
 import ast
+import decimal
 import html
 import json
-import math
 from typing import Any
 
 import panel as pn
@@ -213,21 +213,22 @@ def value_of(p: Param, widget: pn.widgets.Widget | Checkbox) -> Any:
 
 
 def _number(text: str) -> int | float:
-    """An int, or a float where written with a dot; "1e3" is the int 1000 (a sample
-    count written so was refused as "must be an integer, got 1000.0"), "1e-3" a float."""
-    text = text.strip()
-    if "." in text:
-        return float(text)
-    if "e" not in text.lower():
-        return int(text)
-    x = float(text)
-    return int(x) if math.isfinite(x) and x.is_integer() else x
+    """A whole number as an int however it is written ("1e3", "2.5e3", "1000"), others as
+    floats; read exactly ("1e23" is 10**23, not 99999999999999991611392), and never an
+    infinity or NaN (ValueError)."""
+    try:
+        x = decimal.Decimal(text.strip())
+    except decimal.InvalidOperation:
+        raise ValueError(text) from None
+    if not x.is_finite() or x.adjusted() > 300:  # beyond floats: no parameter takes it
+        raise ValueError(text)
+    # (no int of a million digits from "1e999999": 300 digits at most)
+    return int(x) if x == x.to_integral_value() else float(x)
 
 
 def parse_numbers(text: str, what: str, example: str) -> list[int | float]:
-    """Comma- (or semicolon-) separated numbers: ints, or floats where written with a dot
-    or a negative exponent; a TensorbenchError names ``what`` and shows ``example``
-    otherwise."""
+    """Comma- (or semicolon-) separated numbers: ints where whole, else floats; a
+    TensorbenchError names ``what`` and shows ``example`` otherwise."""
     try:
         return [_number(v) for v in text.replace(";", ",").split(",") if v.strip()]
     except ValueError:

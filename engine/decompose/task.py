@@ -67,6 +67,8 @@ def check_sweep(value: Any, where: str) -> dict[str, Any] | None:
         return None
     if not isinstance(value, dict) or set(value) != {"param", "values"}:
         raise ConfigError(f'{where} must be {{"param": name, "values": [...]}} or null')
+    if not isinstance(value["param"], str) or not value["param"]:
+        raise ConfigError(f"{where}.param must be a parameter name, got {value['param']!r}")
     if not isinstance(value["values"], list) or not value["values"]:
         raise ConfigError(f"{where}.values must be a non-empty list")
     return value
@@ -96,7 +98,8 @@ def _check_decompose(task: dict[str, Any]) -> None:
             f"{name!r}; sweep one of their parameters"
         )
     for i, value in enumerate(values):
-        if any(value == v and type(value) is type(v) for v in values[:i]):
+        # equal numbers are one value (0 and 0.0 ran twice); True is not 1 here
+        if any(value == v and isinstance(value, bool) == isinstance(v, bool) for v in values[:i]):
             raise ConfigError(
                 f"config.task.sweep.values: {value!r} appears twice; give each value once"
             )
@@ -199,7 +202,8 @@ def _summarize(config: Config, m: dict[str, Any]) -> list[str]:
         "sweep",
         "json",
         None,
-        "optional {param, values}: run each method per value",
+        "optional {param, values}: run each method that has the parameter once per value "
+        "(the others once, as baselines)",
         validator=check_sweep,
     ),
     Param("dtype", "choice", "float64", "data type of the input", choices=("float64", "float32")),

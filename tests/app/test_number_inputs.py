@@ -157,3 +157,15 @@ def test_json_boxes_read_python_dicts_and_say_how_to_write_one() -> None:
         box.value = bad
         with pytest.raises(TensorbenchError, match=r'write JSON, e\.g\. \{"dims": \[8, 8, 8\]'):
             value_of(args, box)
+
+
+def test_lists_of_numbers_read_whole_values_as_ints_exactly():
+    from tensorbench.engine import TensorbenchError
+    from tensorbench.widgets.forms import parse_numbers
+
+    values = parse_numbers("1e3, 2.5e3, 0.5, 1e-3, 1e23, 2.0, 7", "sweep values", "50, 100")
+    assert values == [1000, 2500, 0.5, 0.001, 10**23, 2, 7]
+    assert [type(v) for v in values] == [int, int, float, float, int, int, int]
+    for bad in ("nan", "inf", "1e400", "1e999999999", "abc", "1,,x"):
+        with pytest.raises(TensorbenchError, match="sweep values: could not read"):
+            parse_numbers(bad, "sweep values", "50, 100")

@@ -122,6 +122,16 @@ def test_sweep_runs_each_value():
             "10 appears twice; give each value once",
         ),
         (
+            [{"method": "tt_svd"}],
+            {"param": "eps", "values": [0, 0.0]},  # one value, written twice
+            "0.0 appears twice",
+        ),
+        (
+            [{"method": "tt_svd"}],
+            {"param": ["eps"], "values": [0.1]},  # a TypeError escaped here
+            r"sweep.param must be a parameter name, got \['eps'\]",
+        ),
+        (
             [{"method": "cp_als", "rank": 2}, {"method": "hosvd"}],
             {"param": "samples", "values": [10]},
             r"no chosen method \(cp_als, hosvd\) has a parameter 'samples'",
