@@ -486,7 +486,14 @@ def _ranks_cell(run_: dict[str, Any]) -> str:
     asked_all = [asked] * len(used) if isinstance(asked, int) else asked
     text = ", ".join(map(str, used))
     if isinstance(asked_all, list) and any(u < a for u, a in zip(used, asked_all, strict=False)):
-        text += f" (asked {asked}: capped by the data's sizes)"
+        # a tolerance in force cuts ranks too (tt_svd eps=0.1 kept 2 of the 8 asked)
+        tols = [
+            f"{k}={v}"
+            for k in ("eps", "rel_tol")
+            if (v := given[k] if given.get(k) is not None else info.get(k)) is not None
+        ]
+        why = f"cut by {tols[0]} or the data's sizes" if tols else "capped by the data's sizes"
+        text += f" (asked {asked}: {why})"
     return html.escape(text)
 
 

@@ -614,6 +614,11 @@ def test_the_table_shows_the_ranks_used_and_says_when_the_data_capped_them():
     assert "<td>2, 3</td>" in table
     assert "x (larger than the data)</td>" in table  # hooi at full rank: 1.x times X
     assert table.count("larger than the data") == 1
+    # a tolerance that cut the ranks is named, not blamed on the data
+    from tensorbench.app.pages.decompose import _ranks_cell
+
+    cut = {"params_given": {"ranks": 8, "eps": 0.1}, "info": {"ranks": [2, 2]}}
+    assert _ranks_cell(cut) == "2, 2 (asked 8: cut by eps=0.1 or the data&#x27;s sizes)"
 
 
 def test_a_sweep_shows_an_image_per_value_and_legends_that_fit():
