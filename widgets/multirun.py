@@ -438,9 +438,10 @@ class ConfigFiles:
 
 
 def changed_fields(ran: Config, now: Config) -> list[str]:
-    """Names of the config fields (task fields, seed, device) that differ."""
+    """Names of the config fields (the network, task fields, seed, device) that differ."""
     keys = sorted(set(ran.task) | set(now.task))
-    out = [k for k in keys if ran.task.get(k) != now.task.get(k)]
+    out = ["network"] if ran.network != now.network else []
+    out += [k for k in keys if ran.task.get(k) != now.task.get(k)]
     return out + [k for k in ("seed", "device") if getattr(ran, k) != getattr(now, k)]
 
 

@@ -14,6 +14,7 @@ from tensorbench.app.demos import demo_names, load_demo
 from tensorbench.engine import Config, Network, Result
 from tensorbench.widgets.export_panel import ExportPanel
 from tensorbench.widgets.forms import EinsumImport, RunSettings, TemplateForm
+from tensorbench.widgets.multirun import changed_fields
 from tensorbench.widgets.network_editor import NetworkEditor
 from tensorbench.widgets.network_state import NetworkState
 from tensorbench.widgets.plots import (
@@ -133,17 +134,14 @@ class NetworkPage(Viewer):
 
     def _mark_stale(self, *_: Any) -> None:
         result, cfg = self.run_panel.result, self.state.config
-        stale = result is not None and (
-            result.config.network != cfg.network
-            or result.config.task != cfg.task
-            or result.config.seed != cfg.seed
-        )
+        diff = [] if result is None else changed_fields(result.config, cfg)
+        stale = bool(diff)
         if stale and self.run_panel.running:
             text = "A new run is going; the result below is the last one's."
         elif stale:
             text = (
-                "The result below is of an earlier network or settings, not the ones now "
-                "on the page: press Run for these."
+                f"The result below was run before {', '.join(diff)} changed: press Run for "
+                "the network and settings now on the page."
             )
         self.stale_note.object = text if stale else ""
         self.stale_note.visible = stale

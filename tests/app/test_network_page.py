@@ -143,7 +143,7 @@ def test_a_result_of_an_earlier_network_is_marked_as_such():
     assert page.run_panel.result.status == "ok" and not page.stale_note.visible
     t = page.state.network.tensors[0].name
     assert page.state.add_legs([t])
-    assert page.stale_note.visible and "earlier network or settings" in page.stale_note.object
+    assert page.stale_note.visible and "run before network changed" in page.stale_note.object
     page.state.undo()  # the network that was run: the result is its own again
     assert not page.stale_note.visible
     page.state.add_legs([t])
