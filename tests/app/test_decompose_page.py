@@ -560,7 +560,7 @@ def test_results_of_other_settings_are_marked_until_run_again():
     from tensorbench.engine import build_template
 
     page.state.set_network(build_template("tensor_train", dims=[8, 9, 10], ranks=[2, 2]))
-    assert note.visible and "before network changed" in note.object
+    assert note.visible and "before network, methods changed" in note.object
 
 
 def test_the_chosen_data_is_checked_when_chosen_not_first_at_run():
