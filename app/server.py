@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import logging
 from typing import Any
 
@@ -9,6 +10,7 @@ import holoviews as hv
 import panel as pn
 
 from tensorbench.engine import Config, __version__
+from tensorbench.widgets.toast import error_toast
 
 from .pages import PAGES
 
@@ -70,11 +72,25 @@ def create_app(config: Config | None = None) -> pn.template.BootstrapTemplate:
         spec = next((p for p in PAGES if config.kind in p.accepts), None)
         if spec is None:  # pragma: no cover - every task kind has a page
             return
-        page(spec.slug).open_config(config, source)
+        try:
+            page(spec.slug).open_config(config, source)
+        except Exception as e:  # a bug: say so where the user is, as hand_off does
+            log.exception("opening a config on the %s page failed", spec.slug)
+            error_toast(
+                html.escape(
+                    f"could not open {source} on the {spec.title} page (internal "
+                    f"error, {type(e).__name__}: {e})",
+                    quote=False,
+                )
+            )
+            return
         nav.value = spec.slug
         if pn.state.notifications is not None:
             pn.state.notifications.info(
-                f"{source} is a {config.kind} config: opened on the {spec.title} page",
+                html.escape(
+                    f"{source} is a {config.kind} config: opened on the {spec.title} page",
+                    quote=False,
+                ),
                 duration=6000,
             )
 

@@ -505,6 +505,11 @@ class RunPage:
 
     #: Seconds between polls of the running work.
     POLL_S = 0.5
+
+    def open_config(self, config: Config, source: str = "a config") -> None:
+        """Show a valid config of this page's kind (one uploaded on another page)."""
+        self.files.open(config)  # type: ignore[attr-defined]  # every run page has files
+
     #: Least seconds between two plot redraws while runs go on.
     PLOT_MIN_S = 1.0
     #: Most of the server's time that plot redraws may take while runs go on. A redraw

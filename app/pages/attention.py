@@ -352,10 +352,6 @@ class AttentionPage(RunPage, Viewer):
 
     # ------------------------------------------------------------------ layout
 
-    def open_config(self, config: Config, source: str = "a config") -> None:
-        """Show a valid attention config (one uploaded on another page)."""
-        self.files.open(config)
-
     def sidebar(self) -> list[Any]:
         """Objects for the template's sidebar."""
         return [

@@ -178,10 +178,6 @@ class DecomposePage(RunPage, Viewer):
         finally:
             self._syncing = False
 
-    def open_config(self, config: Config, source: str = "a config") -> None:
-        """Show a valid config of this page's kind (one uploaded on another page)."""
-        self.files.open(config)
-
     def receive_network(self, net: Any, data: dict[str, Any] | None = None) -> None:
         """Fit ``net`` with ``network_als``: to ``data`` when given (a structure found by a
         search, on the data it was found for), else to data drawn from the same network

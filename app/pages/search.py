@@ -317,10 +317,6 @@ class SearchPage(RunPage, Viewer):
         self.seed.value, self.workers.value = self.state.config.seed, task["workers"]
         self.mode.value = task["mode"]
 
-    def open_config(self, config: Config, source: str = "a config") -> None:
-        """Show a valid config of this page's kind (one uploaded on another page)."""
-        self.files.open(config)
-
     def receive_network(self, net: Network, **_: Any) -> None:
         """Search from a network drawn on the Network page: the data is drawn from it (its
         structure is the hidden truth), the space is a ring when it is one, else any pair."""
