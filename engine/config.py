@@ -182,7 +182,9 @@ def parse_json(text: str, label: str = "config") -> Any:
     except json.JSONDecodeError as e:
         # some of json's messages end in "at" already ("Unterminated string starting at")
         where = f"{e.msg.removesuffix(' at')} at line {e.lineno} column {e.colno}"
-        if not text[e.pos :].strip():
+        if not text.strip():
+            where = "the text is empty"
+        elif not text[e.pos :].strip():
             where += " (the end of the text: is the file cut short?)"
         raise ConfigError(f"{label}: not valid JSON: {where}") from None
     except (ValueError, RecursionError) as e:  # absurd numbers or nesting

@@ -239,13 +239,13 @@ class DecomposePage(RunPage, Viewer):
         if r["status"] == "ok" and len(swept) > 1:
             # a sweep: every value's error, not the last one's as if it were the only one
             param = r["result"].config.task["sweep"]["param"]
-            errors = ", ".join(f"{x['sweep_value']}: {x['rel_error']:.4g}" for x in swept)
+            errors = ", ".join(f"{x['sweep_value']}: {_err(x['rel_error'], '.4g')}" for x in swept)
             return f" · {len(swept)} values of {param} · errors {errors}"
         if r["status"] == "ok" and runs and runs[-1].get("status") == "ok":
             # finished: the numbers of the results table (the final error is measured
             # once more on the data; the last progress record may be an estimate)
             last = runs[-1]
-            return f" · iteration {last['iterations']} · error {last['rel_error']:.4g}"
+            return f" · iteration {last['iterations']} · error {_err(last['rel_error'], '.4g')}"
         if not r["records"]:
             return ""
         last = r["records"][-1]
@@ -445,7 +445,7 @@ def results_table(snap: list[dict[str, Any]]) -> str:
             rows.append(
                 f"<tr data-label='{html.escape(run_['label'], quote=True)}'>"
                 f"<td>{html.escape(run_['label'])}</td>"
-                f"<td>{run_['rel_error']:.6e}</td><td>{run_['seconds']:.3g} s</td>"
+                f"<td>{_err(run_['rel_error'], '.6e')}</td><td>{run_['seconds']:.3g} s</td>"
                 f"<td>{run_['iterations']}</td><td>{_ranks_cell(run_)}</td>"
                 f"<td>{run_['params']}</td>{_compression_cell(run_['compression'])}</tr>"
             )
@@ -465,6 +465,16 @@ def results_table(snap: list[dict[str, Any]]) -> str:
         + "".join(rows)
         + "</tbody></table>"
     )
+
+
+def _err(x: float | None, spec: str) -> str:
+    """An error for the table or a status line; None where the data was too big to
+    rebuild and the method kept no estimate (a format of None raised in the poll)."""
+    return "not measured" if x is None else format(x, spec)
+
+
+def _measured(x: dict[str, Any]) -> bool:
+    return isinstance(x.get("rel_error"), (int, float)) and math.isfinite(x["rel_error"])
 
 
 def _ranks_cell(run_: dict[str, Any]) -> str:
@@ -525,7 +535,7 @@ def sweep_plot(snap: list[dict[str, Any]]) -> hv.Layout | None:
         res = r["result"]
         if res is None:
             continue
-        ok = [x for x in res.metrics.get("runs", []) if x.get("status") == "ok"]
+        ok = [x for x in res.metrics.get("runs", []) if x.get("status") == "ok" and _measured(x)]
         if res.config.task.get("sweep"):
             swept = res.config.task["sweep"]["param"]  # the axis says what was swept
             runs = [x for x in ok if "sweep_value" in x]

@@ -661,3 +661,25 @@ def test_a_sweep_shows_an_image_per_value_and_legends_that_fit():
     status = page.rows._rows["hosvd"][1].object
     assert "3 values of ranks · errors 2: " in status
     assert f"8: {runs[-1]['rel_error']:.4g}" in status
+
+
+def test_an_error_that_was_not_measured_does_not_break_the_table():
+    # data over the exact-error limit and a method without its own estimate: None, which
+    # the table formatted with :.6e (raising inside the poll)
+    from tensorbench.app.pages.decompose import _err
+
+    assert _err(None, ".6e") == "not measured" and _err(0.5, ".3g") == "0.5"
+    run_ = {
+        "label": "m",
+        "rel_error": None,
+        "seconds": 1.0,
+        "iterations": 2,
+        "params": 10,
+        "compression": 3.0,
+        "status": "ok",
+        "params_given": {},
+        "info": {},
+    }
+    result = type("R", (), {"metrics": {"runs": [run_]}, "config": None})()
+    snap = [{"label": "m", "status": "ok", "result": result, "records": [], "error": ""}]
+    assert "<td>not measured</td>" in results_table(snap)

@@ -153,6 +153,9 @@ def test_load_config_from_files(tmp_path):
     with pytest.raises(ConfigError) as err:
         load_config(p)
     assert " at at " not in str(err.value) and "cut short" not in str(err.value)
+    p.write_text("  \n")
+    with pytest.raises(ConfigError, match="c.json: not valid JSON: the text is empty$"):
+        load_config(p)
     p.write_text('{"name": "abc')
     with pytest.raises(ConfigError, match=r"Unterminated string starting at line 1 column 10"):
         load_config(p)
