@@ -139,6 +139,9 @@ class Param:
         raise AssertionError(kind)  # pragma: no cover
 
     def _int(self, value: Any, where: str, error: type[TensorbenchError]) -> int:
+        if value is None:  # a cleared box: "got None" read as jargon
+            lo, hi = _bound(self.min), _bound(self.max)
+            raise error(f"{where} is empty: enter an integer from {lo} to {hi}")
         if isinstance(value, bool) or not isinstance(value, int):
             raise error(f"{where} must be an integer, got {brief(value)}")
         if not self.min <= value <= self.max:

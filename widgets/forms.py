@@ -10,6 +10,7 @@ import ast
 import decimal
 import html
 import json
+import math
 from typing import Any
 
 import panel as pn
@@ -109,10 +110,25 @@ class IntBox(pn.widgets.FloatInput):
         super().__init__(**params)
 
     def _process_property_change(self, msg: dict[str, Any]) -> dict[str, Any]:
+        for key in ("value", "value_throttled"):
+            v = msg.get(key)
+            # "1e20" arrives as a Python int beyond int64, which Panel's NaN test cannot
+            # take (a TypeError on the server, and the box went on showing it): as a
+            # float it reaches the range check, which says why it is refused
+            if isinstance(v, int) and not isinstance(v, bool) and abs(v) >= 2**63:
+                msg[key] = float(v)
         msg = super()._process_property_change(msg)
         v = msg.get("value")
-        if isinstance(v, float) and v.is_integer():
+        if isinstance(v, float) and math.isfinite(v) and v.is_integer():
             msg["value"] = int(v)
+        return msg
+
+    def _process_param_change(self, msg: dict[str, Any]) -> dict[str, Any]:
+        msg = super()._process_param_change(msg)
+        for key in ("value", "value_throttled"):
+            # an empty box is shown empty, not as the "NaN" a float box puts there
+            if isinstance(msg.get(key), float) and math.isnan(msg[key]):
+                msg[key] = None
         return msg
 
 

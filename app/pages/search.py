@@ -134,6 +134,10 @@ class SearchPage(RunPage, Viewer):
         )
         self.curves = pn.pane.HoloViews(None, sizing_mode="stretch_width", height=320)
         self.scatter = pn.pane.HoloViews(None, sizing_mode="stretch_width", height=330)
+        # shown and hidden through plain boxes: "visible" set on a pane that holds a plot
+        # layout raised on the server ("unexpected attribute 'design' to GridPlot"), and
+        # Tucker mode then kept the network views and never showed its table
+        self.plots_box = pn.Column(self.curves, self.scatter, sizing_mode="stretch_width")
         self.tucker_table = pn.pane.HTML("", sizing_mode="stretch_width", name="tucker-results")
         self.summary = pn.pane.HTML("", sizing_mode="stretch_width", name="search-summary")
         self.table = pn.widgets.Tabulator(
@@ -292,7 +296,7 @@ class SearchPage(RunPage, Viewer):
         the hidden-truth card, the incumbent cards, the score plots, the evaluations table
         and "one at a time" (a single run) belong to the network search only."""
         networks = self.mode.value != "tucker"
-        for w in (self.show_truth, self.in_turn, self.cards, self.curves, self.scatter):
+        for w in (self.show_truth, self.in_turn, self.cards, self.plots_box):
             w.visible = networks
         self.table.visible = networks
         self.tucker_table.visible = not networks
@@ -525,8 +529,7 @@ class SearchPage(RunPage, Viewer):
             self.rows.column,
             self.summary,
             self.cards,
-            self.curves,
-            self.scatter,
+            self.plots_box,
             self.tucker_table,
             tabs,
             sizing_mode="stretch_width",

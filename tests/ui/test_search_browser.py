@@ -78,3 +78,27 @@ def test_hidden_truth_race_tnale_vs_tnga(page: Page, server: str, screenshots):
     expect(page.locator("[data-stat=tensors] .tb-value")).to_contain_text("6 (", timeout=30_000)
     expect(page.locator("[data-stat=params] .tb-value")).not_to_have_text("3136")
     page.screenshot(path=str(screenshots / "search-best-in-editor.png"), full_page=True)
+
+
+def test_tucker_mode_after_a_network_race_shows_its_table(page: Page, server: str):
+    # Hiding the score plots raised on the server ("unexpected attribute 'design' to
+    # GridPlot") once they held a race's plots: Tucker mode then kept the network views
+    # and never showed its table.
+    page.set_viewport_size({"width": 1440, "height": 1200})
+    page.goto(server)
+    expect(page.locator("[data-stat=params] .tb-value")).to_have_text("3136", timeout=60_000)
+    page.get_by_role("button", name="Search", exact=True).click()
+    start = page.get_by_role("button", name="Start search")
+    expect(start).to_be_visible(timeout=30_000)
+    evaluations = page.get_by_label("evaluations", exact=True)
+    evaluations.fill("4")
+    evaluations.press("Enter")
+    start.click()
+    for label in ("tnale", "tnga"):
+        expect(status(page, label)).to_contain_text(re.compile("ok|cancelled"), timeout=300_000)
+    expect(page.get_by_text("Select a row to choose a candidate")).to_be_visible()
+    page.get_by_text("Tucker core", exact=True).click()
+    start.click()
+    expect(page.get_by_text("core shape", exact=True)).to_be_visible(timeout=120_000)
+    expect(page.get_by_text("The buttons take the core shape")).to_be_visible()
+    expect(page.get_by_text("Select a row to choose a candidate")).to_be_hidden()
