@@ -88,7 +88,8 @@ def create_app(config: Config | None = None) -> pn.template.BootstrapTemplate:
         if pn.state.notifications is not None:
             pn.state.notifications.info(
                 html.escape(
-                    f"{source} is a {config.kind} config: opened on the {spec.title} page",
+                    f"{source} is {'an' if config.kind[0] in 'aeiou' else 'a'} "
+                    f"{config.kind} config: opened on the {spec.title} page",
                     quote=False,
                 ),
                 duration=6000,

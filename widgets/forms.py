@@ -220,10 +220,16 @@ def value_of(p: Param, widget: pn.widgets.Widget | Checkbox) -> Any:
         rows = [r for r in text.replace(";", "\n").splitlines() if r.strip()]
         return [[int(s) for s in r.replace(" ", ",").split(",") if s.strip()] for r in rows]
     except ValueError:
-        example = p.doc.split("e.g. ", 1)[1] if "e.g. " in p.doc else '{"sites": 6}'
+        # the parameter's own example where its help has one (a template's args example
+        # was offered for a network document)
+        example = (
+            f"JSON, e.g. {p.doc.split('e.g. ', 1)[1]}"
+            if "e.g. " in p.doc
+            else 'a JSON object ({"key": value, ...})'
+        )
         what = {
             "ints": "integers separated by commas",
-            "json": f"JSON, e.g. {example}",
+            "json": example,
         }.get(p.kind, "rows of integers, one row per line, separated by commas")
         raise TensorbenchError(f"{p.name}: could not read {text!r}; write {what}") from None
 

@@ -25,7 +25,7 @@ from tensorbench.engine import Config, Result, TensorbenchError, load_config, ru
 from tensorbench.engine.config import parse_json
 
 from .forms import Checkbox
-from .toast import error_toast
+from .toast import clear_error_toast, error_toast
 
 __all__ = [
     "EntryRun",
@@ -409,6 +409,8 @@ class ConfigFiles:
         # the alert may be scrolled out of view: also toast it
         if error and not self.state.rereading:
             error_toast(self._escape(error, quote=False))
+        elif not error and not self.state.rereading:
+            clear_error_toast()
 
     def _show_config(self, *_: Any) -> None:
         text = self._escape(self.state.config.to_json())

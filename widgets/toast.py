@@ -7,7 +7,7 @@ from typing import Any
 
 import panel as pn
 
-__all__ = ["error_toast"]
+__all__ = ["clear_error_toast", "error_toast"]
 
 #: Each session's notification area -> its error toast on show.
 _SHOWN: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
@@ -28,3 +28,12 @@ def error_toast(text: str, duration: int = 8000) -> None:
     if last is not None and hasattr(last, "destroy"):
         last.destroy()
     _SHOWN[area] = area.error(text, duration=duration)
+
+
+def clear_error_toast() -> None:
+    """Take the error toast down once its error is fixed (it stayed up for its 8 s,
+    naming a value the box no longer held)."""
+    area = pn.state.notifications
+    last = _SHOWN.pop(area, None) if area is not None else None
+    if last is not None and hasattr(last, "destroy"):
+        last.destroy()

@@ -27,7 +27,7 @@ from tensorbench.widgets.plots import (
     subtree_leaves,
 )
 from tensorbench.widgets.run_panel import RunPanel
-from tensorbench.widgets.toast import error_toast
+from tensorbench.widgets.toast import clear_error_toast, error_toast
 
 __all__ = ["NetworkPage"]
 
@@ -131,6 +131,8 @@ class NetworkPage(Viewer):
         if message:
             # quotes stay as typed: the toast shows entities such as &#x27; literally
             error_toast(html.escape(self.state.error, quote=False))
+        else:  # fixed: its toast goes with the alert
+            clear_error_toast()
 
     def _mark_stale(self, *_: Any) -> None:
         result, cfg = self.run_panel.result, self.state.config

@@ -628,11 +628,16 @@ def race_summary(snap: list[dict[str, Any]]) -> str:
             continue
         for run in res.metrics.get("runs", []):
             best = run.get("best") or {}
+            # a run stopped before its first fit has no best ("best score nan, -")
+            found = (
+                f"best score {best['score']:.5g}, {html.escape(str(best.get('edges', '')))}"
+                if isinstance(best.get("score"), (int, float))
+                else "no candidate yet"
+            )
             lines.append(
                 f"<li><b>{html.escape(r['label'])}</b>: {html.escape(run['stop'])} after "
                 f"{run['fits']} fits ({run['pruned']} pruned, {run['cache_hits']} from the cache) "
-                f"in {run['seconds']:.3g} s; best score {best.get('score', float('nan')):.5g}, "
-                f"{html.escape(str(best.get('edges', '-')))}</li>"
+                f"in {run['seconds']:.3g} s; {found}</li>"
             )
     if not lines:
         return ""

@@ -173,3 +173,42 @@ def test_lists_of_numbers_read_whole_values_as_ints_exactly():
     for bad in ("nan", "inf", "1e400", "1e999999999", "abc", "1,,x"):
         with pytest.raises(TensorbenchError, match="sweep values: could not read"):
             parse_numbers(bad, "sweep values", "50, 100")
+
+
+def test_a_json_box_without_its_own_example_asks_for_an_object():
+    # the network box offered a template's args ({"sites": 6}) as its example
+    from tensorbench.engine import TensorbenchError
+    from tensorbench.engine.data import get_source
+    from tensorbench.widgets.forms import value_of, widget_for
+
+    network = next(p for p in get_source("synthetic").params if p.name == "network")
+    box = widget_for(network, None)
+    box.value = '{"broken":'
+    with pytest.raises(TensorbenchError, match=r'write a JSON object \(\{"key": value'):
+        value_of(network, box)
+
+
+def test_an_error_toast_goes_when_its_error_is_fixed(monkeypatch):
+    # it stayed up for its 8 s, naming a value the box no longer held
+    from tensorbench.app.pages.decompose import DecomposePage
+
+    shown, gone = [], []
+
+    class Toast:
+        def __init__(self, text):
+            self.text = text
+
+        def destroy(self):
+            gone.append(self.text)
+
+    def error(text, duration=0):
+        shown.append(text)
+        return Toast(text)
+
+    area = type("Area", (), {"error": staticmethod(error)})()
+    monkeypatch.setattr(pn.state, "_notification", area)
+    page = DecomposePage()
+    page.seed.value = -3
+    assert shown and "config.seed" in shown[-1] and not gone
+    page.seed.value = 3
+    assert gone == [shown[-1]]

@@ -346,7 +346,7 @@ def test_tucker_mode_shows_only_what_it_uses():
     """The Tucker solvers give one table of core shapes: the hidden-truth box, incumbent
     cards, score plots, evaluations table and "one at a time" are the network search's."""
     page = SearchPage()
-    network_only = [page.show_truth, page.in_turn, page.cards, page.curves, page.scatter]
+    network_only = [page.show_truth, page.in_turn, page.cards, page.plots_box]
     assert all(w.visible for w in network_only) and page.table.visible
     assert not page.tucker_table.visible and "Select a row" in page.table_hint.object
     page.mode.value = "tucker"
@@ -412,3 +412,12 @@ def test_the_truth_card_says_when_the_truth_has_ranks_that_carry_nothing():
     assert "54 parameters, not 72" in note and "i0-i1:3" in note
     tight = Structure((2, 1, 2, 2, 1, 2), (0, 1, 2, 3))
     assert _truth_note({"structure": tight.to_dict()}, [3, 3, 3, 3]) == "the structure to find"
+
+
+def test_a_race_summary_without_a_candidate_says_so():
+    from tensorbench.app.pages.search import race_summary
+
+    run_ = {"stop": "cancelled", "fits": 0, "pruned": 0, "cache_hits": 0, "seconds": 6.46}
+    result = type("R", (), {"metrics": {"runs": [{**run_, "best": None}]}})()
+    text = race_summary([{"label": "tnale", "result": result}])
+    assert "no candidate yet" in text and "nan" not in text
