@@ -564,22 +564,9 @@ def sweep_plot(snap: list[dict[str, Any]]) -> hv.Layout | None:
     span = [min(values), max(values)]
     for k, label, x in levels:
         style = {"color": run_color(k), "line_dash": "dashed"}
-        err.append(
-            hv.Curve(
-                {"value": span, "relative error": [x["rel_error"]] * 2},
-                "value",
-                "relative error",
-                label=f"{label} (once)",
-            ).opts(**style)
-        )
-        sec.append(
-            hv.Curve(
-                {"value": span, "seconds": [x["seconds"]] * 2},
-                "value",
-                "seconds",
-                label=f"{label} (once)",
-            ).opts(**style)
-        )
+        for plots, key, dim in ((err, "rel_error", "relative error"), (sec, "seconds", "seconds")):
+            level = {"value": span, dim: [x[key]] * 2}
+            plots.append(hv.Curve(level, "value", dim, label=f"{label} (once)").opts(**style))
     # padding: the last value's point sat on the frame's edge; the legend above the
     # frame (inside, it covered the points at the largest value)
     common = {
