@@ -391,3 +391,4 @@ def test_tt_als_recovers_an_exact_train_and_records_each_sweep():
     assert torch.allclose(dec.reconstruct(), X, atol=1e-8 * float(X.norm()))
     capped = get_method("tt_als").func(X, ranks=50, seed=0, max_iter=2)
     assert [capped.network.sizes[f"r{k}"] for k in range(2)] == [6, 8]
+    assert capped.info["ranks"] == [6, 8] and dec.info["ranks"] == [2, 3]  # as it ran
