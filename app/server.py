@@ -66,26 +66,38 @@ def create_app(config: Config | None = None) -> pn.template.BootstrapTemplate:
             pages[slug].state.route = open_elsewhere
         return pages[slug]
 
+    def show_on(slug: str, what: str, action: Any, doing: str) -> bool:
+        """Run ``action`` (a page receiving something) and show that page; False, and a
+        bug said where the user is (never a dead button), when it raised."""
+        try:
+            action()
+        except Exception as e:
+            log.exception("%s the %s page failed", doing, slug)
+            error_toast(
+                html.escape(
+                    f"could not open {what} on the {slug} page (internal error, "
+                    f"{type(e).__name__}: {e})",
+                    quote=False,
+                ),
+                duration=0,
+            )
+            return False
+        nav.value = slug
+        return True
+
     def open_elsewhere(config: Config, source: str) -> None:
         """Open a config uploaded on a page that does not run its kind on the page that
         does, and say so (it used to empty the canvas, or was refused)."""
         spec = next((p for p in PAGES if config.kind in p.accepts), None)
         if spec is None:  # pragma: no cover - every task kind has a page
             return
-        try:
-            page(spec.slug).open_config(config, source)
-        except Exception as e:  # a bug: say so where the user is, as hand_off does
-            log.exception("opening a config on the %s page failed", spec.slug)
-            error_toast(
-                html.escape(
-                    f"could not open {source} on the {spec.title} page (internal "
-                    f"error, {type(e).__name__}: {e})",
-                    quote=False,
-                )
-            )
-            return
-        nav.value = spec.slug
-        if pn.state.notifications is not None:
+        opened = show_on(
+            spec.slug,
+            source,
+            lambda: page(spec.slug).open_config(config, source),
+            f"opening {source} on",
+        )
+        if opened and pn.state.notifications is not None:
             pn.state.notifications.info(
                 html.escape(
                     f"{source} is {'an' if config.kind[0] in 'aeiou' else 'a'} "
@@ -97,18 +109,7 @@ def create_app(config: Config | None = None) -> pn.template.BootstrapTemplate:
 
     def hand_off(slug: str, network: Any, **extra: Any) -> None:
         """Send a network (and e.g. the data it was found for) to another page; show it."""
-        try:
-            page(slug).receive_network(network, **extra)
-        except Exception as e:  # a bug: say so where the user is, never a dead button
-            log.exception("hand-off to the %s page failed", slug)
-            if pn.state.notifications is not None:
-                pn.state.notifications.error(
-                    f"could not open this on the {slug} page (internal error, "
-                    f"{type(e).__name__}: {e})",
-                    duration=0,
-                )
-            return
-        nav.value = slug
+        show_on(slug, "this", lambda: page(slug).receive_network(network, **extra), "hand-off to")
 
     nav = pn.widgets.RadioButtonGroup(
         options={p.title: p.slug for p in PAGES},

@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from .errors import TensorbenchError, brief
 
-__all__ = ["Param", "ParamKind", "check_entries", "check_params"]
+__all__ = ["Param", "ParamKind", "check_entries", "check_params", "first_repeat"]
 
 ParamKind = Literal[
     "int", "float", "bool", "choice", "ints", "int_matrix", "str", "json", "names", "bytes"
@@ -155,6 +155,17 @@ def _bound(x: float) -> str:
     if float(x).is_integer() and abs(x) < 1e12:
         return str(int(x))
     return f"{x:g}"
+
+
+def first_repeat(values: Sequence[Any]) -> tuple[bool, Any]:
+    """``(True, v)`` for the first value of ``values`` equal to an earlier one, else
+    ``(False, None)``: a sweep's values are each run once. A scan, not a set (a value may
+    be a list); equal numbers are one value (0 and 0.0), a bool is not a number (True
+    and 1 are two)."""
+    for i, v in enumerate(values):
+        if any(v == u and isinstance(v, bool) == isinstance(u, bool) for u in values[:i]):
+            return True, v
+    return False, None
 
 
 def _is_list(value: Any) -> bool:

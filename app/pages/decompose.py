@@ -87,10 +87,7 @@ class DecomposePage(RunPage, Viewer):
             label="values", placeholder="e.g. 50, 100, 200", sizing_mode="stretch_width"
         )
         self._sweep_options()
-        sweep = task.get("sweep")
-        if sweep:
-            self.sweep_param.value = sweep["param"]
-            self.sweep_values.value = ", ".join(str(v) for v in sweep["values"])
+        self._show_sweep(task.get("sweep"))
         for w in (self.sweep_param, self.sweep_values):
             w.param.watch(lambda *_: self._sweep_changed(), "value")
         self.curves = pn.pane.HoloViews(None, sizing_mode="stretch_width", height=340)
@@ -120,6 +117,11 @@ class DecomposePage(RunPage, Viewer):
         self.sweep_param.options = options
         if self.sweep_param.value not in options:
             self.sweep_param.value = ""
+
+    def _show_sweep(self, sweep: dict[str, Any] | None) -> None:
+        """The sweep fields showing ``sweep`` (empty for none)."""
+        self.sweep_param.value = sweep["param"] if sweep else ""
+        self.sweep_values.value = ", ".join(str(v) for v in sweep["values"]) if sweep else ""
 
     def _sweep_changed(self) -> None:
         if self._syncing:
@@ -165,9 +167,7 @@ class DecomposePage(RunPage, Viewer):
         self._syncing = True
         try:
             self._sweep_options()
-            sweep = task.get("sweep")
-            self.sweep_param.value = sweep["param"] if sweep else ""
-            self.sweep_values.value = ", ".join(str(v) for v in sweep["values"]) if sweep else ""
+            self._show_sweep(task.get("sweep"))
             if cfg.device not in self.device.options:
                 self.device.options = _devices(cfg.device)
             self.seed.value, self.dtype.value, self.device.value = (

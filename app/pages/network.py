@@ -101,6 +101,7 @@ class NetworkPage(Viewer):
             value="",
             sizing_mode="stretch_width",
         )
+        self._example: Network | None = None  # the network of the example on show
         self.examples.param.watch(self._on_example, "value")
         self.script_view = pn.pane.HTML(self._script_html(), sizing_mode="stretch_width")
         self.result_area = pn.Column(
@@ -152,8 +153,7 @@ class NetworkPage(Viewer):
         self._mark_stale()
         # the example list shows the example only while the canvas holds it (after an
         # edit it went on naming it, and choosing it again did nothing)
-        shown = self.examples.value
-        if shown and self.state.config.network != load_demo(shown).network:
+        if self._example is not None and self.state.config.network != self._example:
             self.examples.value = ""
         self.json_editor.value = self.state.config_json()
         self.script_view.object = self._script_html()
@@ -197,10 +197,11 @@ class NetworkPage(Viewer):
         self.state.replace_network(net)
 
     def _on_example(self, event: Any) -> None:
-        if event.new:
-            self.state.load_text(
-                load_demo(event.new).to_json(), source=f"example {event.new!r}", titled=True
-            )
+        # the example's network, kept to compare edits with (not read again per edit)
+        demo = load_demo(event.new) if event.new else None
+        self._example = None if demo is None else demo.network
+        if demo is not None:
+            self.state.load_text(demo.to_json(), source=f"example {event.new!r}", titled=True)
 
     def _show_result(self, result: Result) -> None:
         plot = step_plot(result)

@@ -29,7 +29,7 @@ from ..config import Config
 from ..device import resolve_device
 from ..errors import ConfigError, TensorbenchError
 from ..fmt import format_seconds
-from ..params import Param, check_entries, check_params
+from ..params import Param, check_entries, check_params, first_repeat
 from ..run import Reporter, register_task
 from .core import AttentionError
 from .inputs import INPUTS, _heads, load_input
@@ -110,11 +110,9 @@ def _check_attention(task: dict[str, Any]) -> None:
     specs = [inp]
     if sweep is not None:
         values = sweep["values"]
-        for i, v in enumerate(values):
-            if v in values[:i]:  # a scan, not a set: a value may be a list
-                raise ConfigError(
-                    f"config.task.sweep.values: {v} appears twice; give each value once"
-                )
+        repeated, v = first_repeat(values)
+        if repeated:
+            raise ConfigError(f"config.task.sweep.values: {v} appears twice; give each value once")
         if sweep["param"] in inp:  # a sweep over an input parameter replaces it run by run
             specs = [{**inp, sweep["param"]: v} for v in values]
     if "heads" in inp:

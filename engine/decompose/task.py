@@ -25,7 +25,7 @@ from typing import Any
 from ..config import Config
 from ..errors import ConfigError, TensorbenchError
 from ..fmt import format_seconds
-from ..params import Param, check_entries
+from ..params import Param, check_entries, first_repeat
 from ..run import Reporter, register_task
 from .base import Decomposition, get_method, relative_error
 
@@ -97,12 +97,12 @@ def _check_decompose(task: dict[str, Any]) -> None:
             f"config.task.sweep.param: no chosen method ({methods}) has a parameter "
             f"{name!r}; sweep one of their parameters"
         )
+    repeated, value = first_repeat(values)  # 0 and 0.0 ran twice
+    if repeated:
+        raise ConfigError(
+            f"config.task.sweep.values: {value!r} appears twice; give each value once"
+        )
     for i, value in enumerate(values):
-        # equal numbers are one value (0 and 0.0 ran twice); True is not 1 here
-        if any(value == v and isinstance(value, bool) == isinstance(v, bool) for v in values[:i]):
-            raise ConfigError(
-                f"config.task.sweep.values: {value!r} appears twice; give each value once"
-            )
         for k, entry in enumerate(task["methods"]):
             if not swept(entry, sweep):
                 continue
