@@ -105,3 +105,13 @@ def run_cli(
     return subprocess.run(
         [*tensorbench_cmd(), *args], cwd=cwd, capture_output=True, text=True, timeout=timeout
     )
+
+
+def open_page(page, server: str, title: str) -> None:
+    """Load the app in a Playwright ``page`` (ready once the default network's 3136
+    parameters show) and open the page named ``title`` from the sidebar."""
+    from playwright.sync_api import expect
+
+    page.goto(server)
+    expect(page.locator("[data-stat=params] .tb-value")).to_have_text("3136", timeout=60_000)
+    page.get_by_role("button", name=title, exact=True).click()

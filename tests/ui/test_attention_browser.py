@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 from playwright.sync_api import Page, expect
+from tb_testing import open_page
 
 pytestmark = pytest.mark.ui
 
@@ -16,9 +17,7 @@ def status(page: Page):
 
 def test_attention_4k_problem_heatmaps_sweeps_and_minilm(page: Page, server: str, screenshots):
     page.set_viewport_size({"width": 1440, "height": 1600})
-    page.goto(server)
-    expect(page.locator("[data-stat=params] .tb-value")).to_have_text("3136", timeout=60_000)
-    page.get_by_role("button", name="Attention", exact=True).click()
+    open_page(page, server, "Attention")
     expect(page.locator("svg.tb-attention-setup")).to_be_visible(timeout=30_000)
     expect(page.locator("svg.tb-attention-setup")).to_contain_text("4096")
 
@@ -90,9 +89,7 @@ def test_a_checkbox_toggles_from_its_words(page: Page, server: str):
     # Bokeh 3.9's own Checkbox draws its label as a plain div: a click on "causal" did
     # nothing, only the 13-pixel box answered. The app's Checkbox wraps input and words
     # in a <label>; the click must reach the server (the setup drawing turns causal).
-    page.goto(server)
-    expect(page.locator("[data-stat=params] .tb-value")).to_have_text("3136", timeout=60_000)
-    page.get_by_role("button", name="Attention", exact=True).click()
+    open_page(page, server, "Attention")
     setup = page.locator("svg.tb-attention-setup")
     expect(setup).to_be_visible(timeout=30_000)
     expect(setup).not_to_contain_text("causal")
@@ -105,9 +102,7 @@ def test_a_checkbox_toggles_from_its_words(page: Page, server: str):
 
 def test_a_number_box_reads_1e3_as_a_thousand(page: Page, server: str):
     # Bokeh's integer box dropped the "e" as it was typed: "1e3" became n = 13, silently.
-    page.goto(server)
-    expect(page.locator("[data-stat=params] .tb-value")).to_have_text("3136", timeout=60_000)
-    page.get_by_role("button", name="Attention", exact=True).click()
+    open_page(page, server, "Attention")
     setup = page.locator("svg.tb-attention-setup")
     expect(setup).to_be_visible(timeout=30_000)
     page.get_by_label("sweep parameter").select_option("(no sweep)")

@@ -8,6 +8,7 @@ import re
 
 import pytest
 from playwright.sync_api import Page, expect
+from tb_testing import open_page
 
 pytestmark = pytest.mark.ui
 
@@ -18,9 +19,7 @@ def status(page: Page, label: str):
 
 def test_decompose_camera_with_tt_and_tucker(page: Page, server: str, tmp_path, cli, screenshots):
     page.set_viewport_size({"width": 1440, "height": 1300})
-    page.goto(server)
-    expect(page.locator("[data-stat=params] .tb-value")).to_have_text("3136", timeout=60_000)
-    page.get_by_role("button", name="Decompose", exact=True).click()
+    open_page(page, server, "Decompose")
     expect(page.get_by_role("button", name="Run all")).to_be_visible(timeout=30_000)
 
     # make the TT run long enough to watch: 150 sweeps, no early stop

@@ -7,6 +7,7 @@ import re
 
 import pytest
 from playwright.sync_api import Page, expect
+from tb_testing import open_page
 
 pytestmark = pytest.mark.ui
 
@@ -17,9 +18,7 @@ def status(page: Page, label: str):
 
 def test_hidden_truth_race_tnale_vs_tnga(page: Page, server: str, screenshots):
     page.set_viewport_size({"width": 1440, "height": 1500})
-    page.goto(server)
-    expect(page.locator("[data-stat=params] .tb-value")).to_have_text("3136", timeout=60_000)
-    page.get_by_role("button", name="Search", exact=True).click()
+    open_page(page, server, "Search")
     start = page.get_by_role("button", name="Start search")
     expect(start).to_be_visible(timeout=30_000)
 
@@ -85,9 +84,7 @@ def test_tucker_mode_after_a_network_race_shows_its_table(page: Page, server: st
     # GridPlot") once they held a race's plots: Tucker mode then kept the network views
     # and never showed its table.
     page.set_viewport_size({"width": 1440, "height": 1200})
-    page.goto(server)
-    expect(page.locator("[data-stat=params] .tb-value")).to_have_text("3136", timeout=60_000)
-    page.get_by_role("button", name="Search", exact=True).click()
+    open_page(page, server, "Search")
     start = page.get_by_role("button", name="Start search")
     expect(start).to_be_visible(timeout=30_000)
     evaluations = page.get_by_label("evaluations", exact=True)
