@@ -132,6 +132,19 @@ class IntBox(pn.widgets.FloatInput):
         return msg
 
 
+def float_step(p: Param) -> float:
+    """Arrow step of ``p``'s box: one unit in the leading digit of its default.
+
+    A float box steps by 0.1 unless told otherwise: one click took a tolerance of 1e-8 to
+    0.1 (or below zero). Stepping in the default's own decade (1e-8 by 1e-8, 200 by 100)
+    keeps a click a small change; 0.1 where there is no default to go by.
+    """
+    d = p.default
+    if isinstance(d, (int, float)) and not isinstance(d, bool) and d and math.isfinite(d):
+        return 10.0 ** math.floor(math.log10(abs(d)))
+    return 0.1
+
+
 def _ints_text(value: Any) -> str:
     if value is None:
         return ""
@@ -151,7 +164,7 @@ def widget_for(p: Param, value: Any) -> pn.widgets.Widget | Checkbox:
     if p.kind == "int":
         return IntBox(value=value, **common)
     if p.kind == "float":
-        return pn.widgets.FloatInput(value=value, **common)
+        return pn.widgets.FloatInput(value=value, step=float_step(p), **common)
     if p.kind == "bool":
         # about as wide as its label, so that the help icon (see with_help) sits right
         # after it; never wrapped under its box

@@ -212,3 +212,17 @@ def test_an_error_toast_goes_when_its_error_is_fixed(monkeypatch):
     assert shown and "config.seed" in shown[-1] and not gone
     page.seed.value = 3
     assert gone == [shown[-1]]
+
+
+def test_float_boxes_step_in_their_defaults_decade():
+    # every float box stepped by 0.1: one click took a tolerance of 1e-8 to 0.1
+    from tensorbench.engine.params import Param
+    from tensorbench.widgets.forms import widget_for
+
+    def step(default):
+        return widget_for(Param("x", "float", default, "", min=0, max=1e6), default).step
+
+    assert step(1e-8) == 1e-8
+    assert step(0.05) == 0.01
+    assert step(200.0) == 100.0
+    assert step(None) == 0.1 and step(0.0) == 0.1
