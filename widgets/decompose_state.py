@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-from typing import Any
+from typing import Any, ClassVar
 
 from tensorbench.engine import Config, Network, get_task
 
@@ -42,6 +42,7 @@ class DecomposeState(MultiRunState):
 
     kind = "decompose"
     demo_name = DEMO_NAME
+    box_labels: ClassVar[dict[str, str]] = {"sweep.param": "sweep parameter"}
 
     def __init__(self, config: Config | None = None, **params: Any) -> None:
         super().__init__(config or default_decompose_config(), **params)

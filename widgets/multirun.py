@@ -24,6 +24,7 @@ from bokeh.models import Tooltip
 from tensorbench.engine import Config, Result, TensorbenchError, load_config, run
 from tensorbench.engine.config import parse_json
 
+from .box_words import in_box_words
 from .forms import Checkbox
 from .toast import clear_error_toast, error_toast
 
@@ -93,6 +94,8 @@ class MultiRunState(param.Parameterized):
     kind: ClassVar[str] = ""
     #: The title of the page's built-in demo config.
     demo_name: ClassVar[str | None] = None
+    #: labels of the page's boxes that are not their field's name (see in_box_words)
+    box_labels: ClassVar[dict[str, str]] = {}
 
     def __init__(self, config: Config, **params: Any) -> None:
         super().__init__(config=config, **params)
@@ -114,7 +117,8 @@ class MultiRunState(param.Parameterized):
         try:
             cfg = self.config.replace(**changes)
         except TensorbenchError as e:
-            self.error = str(e)
+            # what a box refused: named as the box (an upload keeps its config paths)
+            self.error = in_box_words(str(e), self.box_labels)
             return False
         if self.demo_name and cfg.name == self.demo_name and cfg.task != self.config.task:
             cfg = dataclasses.replace(cfg, name=None)  # validated already

@@ -30,6 +30,7 @@ from tensorbench.engine.config import parse_json
 from tensorbench.engine.interop import from_tensor_network_editor
 
 from .background import LatestWorker, current_doc, dispatch
+from .box_words import in_box_words
 
 __all__ = ["CUSTOM", "NetworkState", "default_config"]
 
@@ -376,7 +377,7 @@ class NetworkState(param.Parameterized):
         try:
             cfg = self.config.replace(**top, **({"task": task} if task else {}))
         except TensorbenchError as e:
-            return self._fail(str(e))
+            return self._fail(in_box_words(str(e)))  # named as the box, not the config path
         self._set_config(cfg)
         return True
 

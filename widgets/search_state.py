@@ -11,7 +11,7 @@ race gives the numbers ``tensorbench run`` gives on the exported config.
 from __future__ import annotations
 
 import copy
-from typing import Any
+from typing import Any, ClassVar
 
 from tensorbench.engine import Config, Network, TensorbenchError, get_task
 from tensorbench.engine.search.objective import Structure
@@ -51,6 +51,7 @@ class SearchState(MultiRunState):
 
     kind = "search"
     demo_name = DEMO_NAME
+    box_labels: ClassVar[dict[str, str]] = {"workers": "worker processes per strategy"}
 
     def __init__(self, config: Config | None = None, **params: Any) -> None:
         super().__init__(config or default_search_config(), **params)

@@ -5,7 +5,7 @@ method computes, and watch time and error grow over a sweep."""
 from __future__ import annotations
 
 import html
-from typing import Any
+from typing import Any, ClassVar
 
 import panel as pn
 from panel.viewable import Viewer
@@ -64,6 +64,12 @@ class AttentionState(MultiRunState):
 
     kind = "attention"
     demo_name = DEMO_NAME
+    box_labels: ClassVar[dict[str, str]] = {
+        "n": "sequence length n",
+        "repeats": "timed repeats",
+        "heatmap": "heatmaps up to n",
+        "sweep.param": "sweep parameter",
+    }
 
     def __init__(self, config: Config | None = None, **params: Any) -> None:
         super().__init__(config or default_attention_config(), **params)

@@ -133,7 +133,7 @@ def test_run_refuses_while_the_length_box_shows_a_refused_value():
     assert page.state.error == "" and page.state.config.task["n"] == before
     page.start()
     assert page.state.runs == {}
-    assert page.state.error.startswith("Not run: config.task.n must be between 1 and")
+    assert page.state.error.startswith('Not run: "sequence length n" must be between 1 and')
 
 
 def test_setup_drawing_gives_every_operand_in_the_same_axis_order():

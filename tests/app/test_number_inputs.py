@@ -7,6 +7,8 @@ the value reaches the config check, whose message the page shows.
 
 from __future__ import annotations
 
+import json
+
 import panel as pn
 import pytest
 
@@ -30,14 +32,19 @@ def test_no_number_input_has_browser_bounds(page_cls: type) -> None:
 @pytest.mark.parametrize(
     ("page_cls", "field", "value", "message"),
     [
-        (AttentionPage, "n", 0, "config.task.n must be between 1 and 4194304, got 0"),
-        (AttentionPage, "n", None, "config.task.n is empty: enter an integer from 1 to 4194304"),
-        (AttentionPage, "repeats", 5000, "config.task.repeats must be between 1 and 1000"),
-        (AttentionPage, "heatmap", -1, "config.task.heatmap must be between 0 and 4096"),
-        (AttentionPage, "seed", -1, "config.seed: expected an integer in [0, 2**63)"),
-        (DecomposePage, "seed", -3, "config.seed: expected an integer in [0, 2**63)"),
-        (SearchPage, "seed", None, "config.seed: expected an integer in [0, 2**63)"),
-        (SearchPage, "workers", 300, "config.task.workers must be between 0 and 256"),
+        (AttentionPage, "n", 0, '"sequence length n" must be between 1 and 4194304, got 0'),
+        (
+            AttentionPage,
+            "n",
+            None,
+            '"sequence length n" is empty: enter an integer from 1 to 4194304',
+        ),
+        (AttentionPage, "repeats", 5000, '"timed repeats" must be between 1 and 1000'),
+        (AttentionPage, "heatmap", -1, '"heatmaps up to n" must be between 0 and 4096'),
+        (AttentionPage, "seed", -1, '"seed": expected an integer in [0, 2**63)'),
+        (DecomposePage, "seed", -3, '"seed": expected an integer in [0, 2**63)'),
+        (SearchPage, "seed", None, '"seed": expected an integer in [0, 2**63)'),
+        (SearchPage, "workers", 300, '"worker processes per strategy" must be between 0 and 256'),
     ],
 )
 def test_out_of_range_number_is_reported_and_config_kept(
@@ -77,9 +84,9 @@ def test_whole_number_boxes_read_exponents_and_refuse_fractions(page_cls: type) 
 @pytest.mark.parametrize(
     ("page_cls", "field", "message"),
     [
-        (AttentionPage, "n", "config.task.n must be an integer, got 2.5"),
-        (AttentionPage, "repeats", "config.task.repeats must be an integer, got 2.5"),
-        (DecomposePage, "seed", "config.seed: expected an integer in [0, 2**63), got 2.5"),
+        (AttentionPage, "n", '"sequence length n" must be an integer, got 2.5'),
+        (AttentionPage, "repeats", '"timed repeats" must be an integer, got 2.5'),
+        (DecomposePage, "seed", '"seed": expected an integer in [0, 2**63), got 2.5'),
         (SearchPage, "truth_order", "order must be between 3 and 12, got 2.5"),
         (SearchPage, "truth_size", "mode size must be between 2 and 64, got 2.5"),
     ],
@@ -209,7 +216,7 @@ def test_an_error_toast_goes_when_its_error_is_fixed(monkeypatch):
     monkeypatch.setattr(pn.state, "_notification", area)
     page = DecomposePage()
     page.seed.value = -3
-    assert shown and "config.seed" in shown[-1] and not gone
+    assert shown and '"seed"' in shown[-1] and not gone
     page.seed.value = 3
     assert gone == [shown[-1]]
 
@@ -226,3 +233,41 @@ def test_float_boxes_step_in_their_defaults_decade():
     assert step(0.05) == 0.01
     assert step(200.0) == 100.0
     assert step(None) == 0.1 and step(0.0) == 0.1
+
+
+def test_refusals_name_the_box_and_uploads_keep_the_config_path():
+    # a typed value was refused as "config.task.methods[0] (cp_als_lev).samples ...",
+    # words a user who typed into the cp_als_lev card's "samples" box has to decode
+    from tensorbench.engine import load_config
+    from tensorbench.widgets.box_words import in_box_words
+
+    assert (
+        in_box_words(
+            "config.task.sweep.values[1]: samples=0 for config.task.methods[0] (cp_als_lev): "
+            "samples must be between 1 and 9, got 0"
+        )
+        == '"values" (sweep), value 2: samples=0 for cp_als_lev: samples must be between 1 '
+        "and 9, got 0"
+    )
+    assert in_box_words("config.task.data: data.noise must be >= 0; see config.json") == (
+        '"noise" (data) must be >= 0; see config.json'
+    )
+    page = DecomposePage(
+        load_config(
+            {
+                "task": {
+                    "kind": "decompose",
+                    "data": {"kind": "synthetic", "template": "cp", "args": {"dims": [4, 5, 6]}},
+                    "methods": [{"method": "cp_als_lev", "rank": 2}],
+                },
+                "device": "cpu",
+            }
+        )
+    )
+    page.method_form.forms["cp_als_lev"].widgets["max_iter"].value = 0
+    assert page.state.error.startswith('"max iter" of cp_als_lev must be between 1 and')
+    # a file's refusal names the place in the file, where the fix goes
+    doc = page.state.config.to_dict()
+    doc["task"]["methods"][0]["max_iter"] = 0
+    page.state.load_text(json.dumps(doc), "mine.json")
+    assert "config.task.methods[0] (cp_als_lev).max_iter must be between" in page.state.error
