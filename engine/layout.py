@@ -177,8 +177,12 @@ def diagram_geometry(net: Network, *, seed: int = 0) -> Geometry:
                 )
 
     # On a line of tensors (chains) legs hang down; elsewhere they point away from the
-    # tensor's neighbours (outwards on rings, stars and trees).
+    # tensor's neighbours (outwards on rings, stars and trees). A lone leg also leans away
+    # from the middle of the drawing: away from its neighbour alone, the legs of two leaves
+    # of a tree whose parents sit side by side met, and their labels overlapped. (Several
+    # legs fan out around the direction anyway; leaning them too turned one sideways.)
     collinear = bool(np.ptp(all_pos[:, 1]) < 1e-9 or np.ptp(all_pos[:, 0]) < 1e-9)
+    middle = all_pos.mean(axis=0)
     for t in net.tensors:
         legs = [ix for ix in t.indices if net.kind(ix) in ("open", "summed")]
         if not legs:
@@ -190,7 +194,12 @@ def diagram_geometry(net: Network, *, seed: int = 0) -> Geometry:
                 for a in taken[t.name]
             )
             if np.linalg.norm(v) > 0.5:
-                prefer = (math.degrees(math.atan2(v[1], v[0])) + 180.0) % 360.0
+                away = -v / np.linalg.norm(v)
+                out = pos[t.name] - middle
+                if len(legs) == 1 and np.linalg.norm(out) > 0.1 * scale:
+                    away = away + out / np.linalg.norm(out)
+                if np.linalg.norm(away) > 1e-9:
+                    prefer = math.degrees(math.atan2(away[1], away[0])) % 360.0
         angles = _leg_angles(taken[t.name], len(legs), prefer, flip_second=collinear)
         for ix, theta in zip(legs, angles, strict=True):
             u = np.array([math.cos(math.radians(theta)), math.sin(math.radians(theta))])

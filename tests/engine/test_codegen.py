@@ -410,3 +410,18 @@ def test_engine_import_stays_light():
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert proc.returncode == 0 and proc.stdout.strip() == "", proc.stdout + proc.stderr
+
+
+@pytest.mark.parametrize("name", sorted(TEMPLATES))
+def test_no_two_leg_labels_of_a_template_overlap(name):
+    # the hierarchical Tucker's middle leaves pointed their legs at each other, and
+    # "i1 (6)" and "i2 (6)" were drawn on top of one another
+    from tensorbench.engine.drawing import LABEL_FONT_PX, scene
+
+    labels = [lab for lab in scene(build_template(name)).labels if lab["kind"] == "open"]
+    for i, a in enumerate(labels):
+        for b in labels[i + 1 :]:
+            # half widths of the text as drawn (~0.5 em per character at this size)
+            room = 0.5 * LABEL_FONT_PX * (len(a["text"]) + len(b["text"])) / 2
+            apart = abs(a["x"] - b["x"]) >= room or abs(a["y"] - b["y"]) >= LABEL_FONT_PX
+            assert apart, (a["text"], b["text"])
