@@ -115,3 +115,53 @@ def open_page(page, server: str, title: str) -> None:
     page.goto(server)
     expect(page.locator("[data-stat=params] .tb-value")).to_have_text("3136", timeout=60_000)
     page.get_by_role("button", name=title, exact=True).click()
+
+
+_FRAME_HEIGHTS_JS = """() => {
+  const out = [];
+  // the y axis panel of a figure, in its shadow root or one nested in it
+  const leftPanel = (root) => {
+    const left = root.querySelector('.bk-CanvasPanel.bk-left');
+    if (left) return left.getBoundingClientRect().height;
+    for (const el of root.querySelectorAll('*')) {
+      if (el.shadowRoot) {
+        const h = leftPanel(el.shadowRoot);
+        if (h >= 0) return h;
+      }
+    }
+    return -1;
+  };
+  const walk = (root) => {
+    for (const el of root.querySelectorAll('*')) {
+      if (el.shadowRoot) {
+        if (el.classList.contains('bk-Figure')) {
+          out.push(leftPanel(el.shadowRoot));
+        }
+        walk(el.shadowRoot);
+      }
+    }
+  };
+  walk(document);
+  return out;
+}"""
+
+
+def frame_heights(page) -> list[float]:
+    """Height in pixels of every Bokeh figure's plotting frame on ``page`` (its y axis
+    panel): 0 where a figure was laid out as axes only, with no room for its data."""
+    return page.evaluate(_FRAME_HEIGHTS_JS)
+
+
+def expect_frames(page, count: int, timeout_s: float = 30.0) -> None:
+    """Wait until ``count`` figures on ``page`` have frames over 100 px tall (plots are
+    redrawn every second or so), else fail with the heights seen."""
+    import time
+
+    deadline = time.monotonic() + timeout_s
+    while True:
+        heights = frame_heights(page)
+        if sum(h > 100 for h in heights) >= count:
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"expected {count} plot frames over 100 px, got {heights}")
+        page.wait_for_timeout(250)

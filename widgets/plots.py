@@ -281,3 +281,26 @@ def step_costs(stats: NetworkStats) -> hv.Bars | hv.Text:
         show_legend=False,
         xrotation=90 if len(steps) > 30 else 0,
     )
+
+
+def show_plot(pane: pn.pane.HoloViews, plot: hv.Layout | None) -> None:
+    """Show ``plot`` in ``pane``, the pane as tall as the plot (a legend in several rows
+    makes it taller; a fixed pane let it run over what comes below, or squeezed the frames
+    to nothing)."""
+    if plot is not None:
+        heights = [el.opts.get().kwargs.get("height") or 0 for el in plot]
+        pane.height = max([*heights, 300]) + 20
+    pane.object = plot
+
+
+def legend_above(entries: int, height: int = 320) -> dict[str, Any]:
+    """Legend options: above the frame, in rows of at most two entries, the plot taller
+    by the rows it adds (in one row, a sweep's 6+ entries ran off the plot's width:
+    "tt_svd ra", and the other curves had no entry)."""
+    cols = 1 if entries <= 1 else 2
+    rows = -(-entries // cols)
+    return {
+        "legend_position": "top",
+        "legend_cols": cols,
+        "height": height + 22 * max(0, rows - 1),
+    }

@@ -15,6 +15,7 @@ from tensorbench.engine.drawing import to_svg
 from tensorbench.engine.search.objective import Structure
 
 from .multirun import run_color
+from .plots import legend_above
 
 __all__ = [
     "best_curves",
@@ -103,15 +104,16 @@ def best_curves(snap: list[dict[str, Any]]) -> hv.Layout | None:
                     color="#444444", line_dash="dashed", line_width=1.5
                 )
             )
+        entries = len(snap) + (truth is not None and bool(xs))
         panels.append(
             hv.Overlay(layers).opts(
                 logy=True,
                 responsive=True,
-                height=300,
                 show_grid=True,
-                legend_position="top",  # above the frame: a run stuck high would run under it
                 title=title,
                 framewise=True,
+                # above the frame: a run stuck high would run under it
+                **legend_above(entries, 300),
             )
         )
     return (panels[0] + panels[1]).opts(shared_axes=False)

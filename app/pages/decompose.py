@@ -27,7 +27,7 @@ from tensorbench.widgets.multirun import (
     in_turn_checkbox,
     run_color,
 )
-from tensorbench.widgets.plots import notes_html
+from tensorbench.widgets.plots import legend_above, notes_html, show_plot
 
 __all__ = ["DecomposePage"]
 
@@ -225,9 +225,9 @@ class DecomposePage(RunPage, Viewer):
         self.rows.update(snap)
         # Rebuilding the plots takes the server's time (and GIL) from the running
         # decompositions: spaced out while they run.
-        self._redraw_plots(lambda: _show_plot(self.curves, error_curves(snap)), force, running)
+        self._redraw_plots(lambda: show_plot(self.curves, error_curves(snap)), force, running)
         self.results.object = results_table(snap)
-        _show_plot(self.sweep_plot, sweep_plot(snap))
+        show_plot(self.sweep_plot, sweep_plot(snap))
         if not running:
             self._stop_poll()
             self.images.objects = self._image_panes(snap)
@@ -398,30 +398,8 @@ def _overlay(snap: list[dict[str, Any]], x: str, title: str) -> hv.Overlay:
         # that finished early, in the plot by wall time)
         title=title,
         framewise=True,
-        **_legend_above(labels),
+        **legend_above(labels),
     )
-
-
-def _show_plot(pane: pn.pane.HoloViews, plot: hv.Layout | None) -> None:
-    """Show ``plot`` in ``pane``, the pane as tall as the plot (a legend in several rows
-    makes it taller; a fixed pane let it run over the table below)."""
-    if plot is not None:
-        heights = [el.opts.get().kwargs.get("height") or 0 for el in plot]
-        pane.height = max([*heights, 300]) + 20
-    pane.object = plot
-
-
-def _legend_above(entries: int, height: int = 320) -> dict[str, Any]:
-    """Legend options: above the frame, in rows of at most two entries, the plot taller
-    by the rows it adds (in one row, a sweep's 6+ entries ran off the plot's width:
-    "tt_svd ra", and the other curves had no entry)."""
-    cols = 1 if entries <= 1 else 2
-    rows = -(-entries // cols)
-    return {
-        "legend_position": "top",
-        "legend_cols": cols,
-        "height": height + 22 * max(0, rows - 1),
-    }
 
 
 def error_curves(snap: list[dict[str, Any]]) -> hv.Layout | None:
@@ -575,7 +553,7 @@ def sweep_plot(snap: list[dict[str, Any]]) -> hv.Layout | None:
         "show_grid": True,
         "xlabel": swept,
         "padding": 0.05,
-        **_legend_above(len(lines) + len(levels), 300),
+        **legend_above(len(lines) + len(levels), 300),
     }
     return (
         hv.Overlay(err).opts(title="final error against the swept value", **common)

@@ -29,6 +29,7 @@ from tensorbench.widgets.multirun import (
     in_turn_checkbox,
     run_color,
 )
+from tensorbench.widgets.plots import show_plot
 from tensorbench.widgets.search_plots import (
     best_curves,
     candidates_scatter,
@@ -43,6 +44,7 @@ from tensorbench.widgets.search_state import SearchState, record_structure
 __all__ = ["SearchPage"]
 
 HIDDEN = "hidden truth (demo)"
+_SCATTER_HEIGHT = 330
 _CARD_CSS = [".tb-structure svg {width: 100%; height: auto;}"]
 _TABLE_COLUMNS = ["strategy", "fit", "score", "RSE", "parameters", "compression", "edges"]
 
@@ -133,11 +135,7 @@ class SearchPage(RunPage, Viewer):
             "", sizing_mode="stretch_width", stylesheets=_CARD_CSS, name="structures"
         )
         self.curves = pn.pane.HoloViews(None, sizing_mode="stretch_width", height=320)
-        self.scatter = pn.pane.HoloViews(None, sizing_mode="stretch_width", height=330)
-        # shown and hidden through plain boxes: "visible" set on a pane that holds a plot
-        # layout raised on the server ("unexpected attribute 'design' to GridPlot"), and
-        # Tucker mode then kept the network views and never showed its table
-        self.plots_box = pn.Column(self.curves, self.scatter, sizing_mode="stretch_width")
+        self.scatter = pn.pane.HoloViews(None, sizing_mode="stretch_width", height=_SCATTER_HEIGHT)
         self.tucker_table = pn.pane.HTML("", sizing_mode="stretch_width", name="tucker-results")
         self.summary = pn.pane.HTML("", sizing_mode="stretch_width", name="search-summary")
         self.table = pn.widgets.Tabulator(
@@ -296,8 +294,20 @@ class SearchPage(RunPage, Viewer):
         the hidden-truth card, the incumbent cards, the score plots, the evaluations table
         and "one at a time" (a single run) belong to the network search only."""
         networks = self.mode.value != "tucker"
-        for w in (self.show_truth, self.in_turn, self.cards, self.plots_box):
+        for w in (self.show_truth, self.in_turn, self.cards):
             w.visible = networks
+        # The score plots are emptied and flattened, not hidden: "visible" set on a pane
+        # that holds a plot layout raised on the server ("unexpected attribute 'design' to
+        # GridPlot"), and Tucker mode then kept the network views; and hidden inside a
+        # Column, one level deeper, the live plots were laid out with frames of height 0
+        # (axes only, under the cards).
+        for pane in (self.curves, self.scatter):
+            if not networks:
+                pane.object = None
+                pane.height = 0
+        if networks and hasattr(self, "rows"):  # back from Tucker mode: the race's plots
+            self.scatter.height = _SCATTER_HEIGHT
+            self._draw_plots(self.state.snapshot())
         self.table.visible = networks
         self.tucker_table.visible = not networks
         self.table_hint.object = (
@@ -392,7 +402,7 @@ class SearchPage(RunPage, Viewer):
             self._stop_poll()
 
     def _draw_plots(self, snap: list[dict[str, Any]]) -> None:
-        self.curves.object = best_curves(snap)
+        show_plot(self.curves, best_curves(snap))
         self.scatter.object = candidates_scatter(snap)
         self.tucker_table.object = tucker_table(snap)
 
@@ -529,7 +539,8 @@ class SearchPage(RunPage, Viewer):
             self.rows.column,
             self.summary,
             self.cards,
-            self.plots_box,
+            self.curves,
+            self.scatter,
             self.tucker_table,
             tabs,
             sizing_mode="stretch_width",

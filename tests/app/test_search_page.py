@@ -346,7 +346,7 @@ def test_tucker_mode_shows_only_what_it_uses():
     """The Tucker solvers give one table of core shapes: the hidden-truth box, incumbent
     cards, score plots, evaluations table and "one at a time" are the network search's."""
     page = SearchPage()
-    network_only = [page.show_truth, page.in_turn, page.cards, page.plots_box]
+    network_only = [page.show_truth, page.in_turn, page.cards]
     assert all(w.visible for w in network_only) and page.table.visible
     assert not page.tucker_table.visible and "Select a row" in page.table_hint.object
     page.mode.value = "tucker"
@@ -354,8 +354,12 @@ def test_tucker_mode_shows_only_what_it_uses():
     assert not any(w.visible for w in network_only) and not page.table.visible
     assert page.tucker_table.visible and "lowest error" in page.table_hint.object
     assert not page.show_truth.__panel__().visible  # what is drawn, not only the attribute
+    # the score plots are emptied and flat (hiding them raised, see _show_mode_parts)
+    assert page.curves.object is None and page.scatter.object is None
+    assert page.curves.height == 0 and page.scatter.height == 0
     page.mode.value = "network"
     assert all(w.visible for w in network_only) and page.table.visible
+    assert page.scatter.height > 0
     # a config loaded in Tucker mode shows the Tucker parts from the start
     config = page.state.config
     tucker = dataclasses.replace(config, task={**config.task, "mode": "tucker"})

@@ -8,7 +8,7 @@ import re
 
 import pytest
 from playwright.sync_api import Page, expect
-from tb_testing import open_page
+from tb_testing import expect_frames, open_page
 
 pytestmark = pytest.mark.ui
 
@@ -37,6 +37,7 @@ def test_decompose_camera_with_tt_and_tucker(page: Page, server: str, tmp_path, 
     first = status(page, "tt_als").inner_text()
     expect(status(page, "tt_als")).not_to_have_text(first, timeout=30_000)  # it moves on
     expect(page.locator(".bk-Canvas, canvas").first).to_be_visible()
+    expect_frames(page, 2)  # both live plots have room for their curves, not axes only
     expect(status(page, "hooi")).to_contain_text("ok", timeout=120_000)
     expect(status(page, "tt_als")).to_contain_text("ok", timeout=180_000)
     table = page.locator("table.tb-table")

@@ -7,7 +7,7 @@ import re
 
 import pytest
 from playwright.sync_api import Page, expect
-from tb_testing import open_page
+from tb_testing import expect_frames, open_page
 
 pytestmark = pytest.mark.ui
 
@@ -58,6 +58,9 @@ def test_hidden_truth_race_tnale_vs_tnga(page: Page, server: str, screenshots):
     expect(cards.nth(2)).not_to_have_text(first_card, timeout=90_000)
     expect(page.locator(".bk-Canvas, canvas").first).to_be_visible()
     expect(page.locator(".tabulator-row").first).to_be_visible(timeout=30_000)
+    # both score plots and the scatter have room for their data: nested one Column
+    # deeper, the score plots were drawn as axes only (frames of height 0) and froze
+    expect_frames(page, 3)
     page.screenshot(path=str(screenshots / "search-live.png"), full_page=True)
 
     page.get_by_role("button", name="Cancel all").click()
@@ -70,6 +73,7 @@ def test_hidden_truth_race_tnale_vs_tnga(page: Page, server: str, screenshots):
     texts = [status(page, label).inner_text() for label in ("tnale", "tnga")]
     assert texts[1].startswith("cancelled"), texts
     expect(page.locator(".tb-race-summary")).to_contain_text("fits", timeout=30_000)
+    expect_frames(page, 3)
     page.screenshot(path=str(screenshots / "search-cancelled.png"), full_page=True)
 
     # the best structure found opens on the canvas of the Network page
