@@ -10,6 +10,7 @@ import holoviews as hv
 import panel as pn
 
 from tensorbench.engine import Config, __version__
+from tensorbench.engine.data import MAX_UPLOAD_BYTES
 from tensorbench.widgets.toast import error_toast
 
 from .pages import PAGES
@@ -161,6 +162,11 @@ def serve(
         # A plain function (not a partial): Panel calls functions once per session.
         return create_app(config)
 
+    # Uploads travel as one base64 websocket message: Bokeh's default cap (20 MiB) cut
+    # the connection on a 16 MB .npy ("Server connection lost", the session's work gone)
+    # although the data form takes files up to MAX_UPLOAD_BYTES. Room for the largest
+    # one, encoded, and the message around it.
+    kwargs.setdefault("websocket_max_message_size", MAX_UPLOAD_BYTES * 4 // 3 + 2**24)
     return pn.serve(
         {"/": app},
         port=port,

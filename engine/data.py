@@ -1034,7 +1034,8 @@ def _read_npy(raw: bytes, what: str) -> tuple[np.ndarray, dict[str, Any]]:
 
 @_register(
     "upload",
-    "a user's .npy or .npz array (numeric, order >= 2, size-limited, read without pickle)",
+    f"a user's .npy or .npz array (numeric, order >= 2, at most {MAX_UPLOAD_BYTES // 2**20} "
+    f"MiB and {MAX_UPLOAD_ELEMENTS:,} entries, read without pickle)",
     Param("path", "str", None, "path of a .npy or .npz file (or give content)"),
     Param("content", "bytes", None, "the file's bytes (from an upload; or give path)"),
     Param(

@@ -27,6 +27,7 @@ from tensorbench.engine.data import (
     get_source,
     load_data,
 )
+from tensorbench.engine.fmt import format_bytes
 
 from .background import LatestWorker, current_doc, dispatch
 from .forms import ParamForm
@@ -88,7 +89,8 @@ def save_upload(content: bytes, filename: str | None) -> Path:
     """
     if len(content) > MAX_UPLOAD_BYTES:
         raise TensorbenchError(
-            f"{filename}: {len(content)} bytes is over the {MAX_UPLOAD_BYTES} byte upload limit"
+            f"{filename}: {format_bytes(len(content))} is over the "
+            f"{format_bytes(MAX_UPLOAD_BYTES)} upload limit"
         )
     suffix = ".npz" if (filename or "").lower().endswith(".npz") else ".npy"
     # The user's own file name (made safe), so messages and the exported config name the
@@ -279,6 +281,15 @@ class DataForm:
         if key == self._probed:
             return
         self._probed, self._problem = key, None
+        if spec.get("kind") == "upload" and not spec.get("path") and not spec.get("content"):
+            # nothing chosen yet is not an error (it was shown in red before any choice);
+            # a run still says what is missing
+            self._problem = (key, "no file chosen: choose a .npy or .npz file to upload")
+            self.facts.object = (
+                "<span style='color: #5a6b7b'>choose a .npy or .npz file (or give its "
+                "path on the server)</span>"
+            )
+            return
         self.facts.object = "<span style='color: #5a6b7b'>loading the data...</span>"
 
         def work() -> str:

@@ -683,3 +683,15 @@ def test_an_error_that_was_not_measured_does_not_break_the_table():
     result = type("R", (), {"metrics": {"runs": [run_]}, "config": None})()
     snap = [{"label": "m", "status": "ok", "result": result, "records": [], "error": ""}]
     assert "<td>not measured</td>" in results_table(snap)
+
+
+def test_the_upload_form_asks_for_a_file_before_one_is_chosen():
+    # it greeted the user in red: "this data cannot be loaded, so a run would fail: an
+    # upload needs exactly one of path (a file) or content (its bytes)"
+    page = page_with([{"method": "hosvd"}])
+    page.data.kind.value = "upload"
+    assert "choose a .npy or .npz file" in page.data.facts.object
+    assert "cannot be loaded" not in page.data.facts.object
+    page.start()
+    assert page.state.runs == {}
+    assert "no file chosen: choose a .npy or .npz file to upload" in page.state.error

@@ -66,3 +66,18 @@ def test_decompose_camera_with_tt_and_tucker(page: Page, server: str, tmp_path, 
     for label, err in rows.items():
         line = next(x for x in proc.stdout.splitlines() if x.startswith(f"{label}:"))
         assert re.search(rf"relative error {re.escape(err)}\b", line), (line, err)
+
+
+def test_an_upload_over_bokehs_message_limit_loads(page: Page, server: str, tmp_path):
+    # a 16 MB .npy (base64: 21 MB) cut the connection ("Server connection lost", the
+    # session's work gone): Bokeh's websocket takes 20 MiB per message by default
+    import numpy as np
+
+    path = tmp_path / "big.npy"
+    np.save(path, np.random.default_rng(0).random((1000, 3000)))  # 24 MB
+    open_page(page, server, "Decompose")
+    page.get_by_label("data", exact=True).select_option("upload")
+    expect(page.get_by_text("a user's .npy or .npz array")).to_be_visible(timeout=20_000)
+    page.locator("input[type=file][accept='.npy,.npz']").set_input_files(str(path))
+    expect(page.get_by_text("1000 x 3000 (3,000,000 entries)")).to_be_visible(timeout=60_000)
+    expect(page.get_by_text("Server connection lost")).to_have_count(0)
