@@ -96,6 +96,28 @@ class Checkbox(Viewer):
         return self._group
 
 
+class FloatBox(pn.widgets.FloatInput):
+    """A box for a real number; emptied, it shows empty (not "NaN") and holds None, which
+    the check that reads it refuses with "is empty" or, for an optional value, takes as
+    "not given"."""
+
+    def _process_property_change(self, msg: dict[str, Any]) -> dict[str, Any]:
+        msg = super()._process_property_change(msg)
+        for key in ("value", "value_throttled"):
+            v = msg.get(key)
+            if isinstance(v, float) and math.isnan(v):
+                msg[key] = None
+        return msg
+
+    def _process_param_change(self, msg: dict[str, Any]) -> dict[str, Any]:
+        msg = super()._process_param_change(msg)
+        for key in ("value", "value_throttled"):
+            # an empty box is shown empty, not as the "NaN" a float box puts there
+            if isinstance(msg.get(key), float) and math.isnan(msg[key]):
+                msg[key] = None
+        return msg
+
+
 class IntBox(pn.widgets.FloatInput):
     """A box for a whole number that reads what people type, "1e3" included.
 
@@ -164,7 +186,7 @@ def widget_for(p: Param, value: Any) -> pn.widgets.Widget | Checkbox:
     if p.kind == "int":
         return IntBox(value=value, **common)
     if p.kind == "float":
-        return pn.widgets.FloatInput(value=value, step=float_step(p), **common)
+        return FloatBox(value=value, step=float_step(p), **common)
     if p.kind == "bool":
         # about as wide as its label, so that the help icon (see with_help) sits right
         # after it; never wrapped under its box

@@ -19,7 +19,7 @@ from tensorbench.engine.search import STRATEGIES, get_strategy
 from tensorbench.engine.search.objective import Structure
 from tensorbench.engine.search.task import SECTIONS, hidden_ring
 from tensorbench.widgets.data_form import CustomSource, DataForm
-from tensorbench.widgets.forms import Checkbox, EntriesForm, IntBox, ParamForm
+from tensorbench.widgets.forms import Checkbox, EntriesForm, FloatBox, IntBox, ParamForm
 from tensorbench.widgets.multirun import (
     ConfigFiles,
     RunPage,
@@ -73,7 +73,7 @@ class SearchPage(RunPage, Viewer):
             label="largest random rank", value=4, sizing_mode="stretch_width"
         )
         self.truth_shuffle = Checkbox(label="shuffle the modes", value=True)
-        self.truth_noise = pn.widgets.FloatInput(
+        self.truth_noise = FloatBox(
             label="noise", value=0.0, step=0.01, sizing_mode="stretch_width"
         )
         self.truth_seed = IntBox(label="truth seed", value=1, sizing_mode="stretch_width")
@@ -201,7 +201,7 @@ class SearchPage(RunPage, Viewer):
             ranks,
             max_rank=self.truth_max_rank.value,
             shuffle=self.truth_shuffle.value,
-            noise=float(self.truth_noise.value or 0.0),
+            noise=self.truth_noise.value,
             seed=self.truth_seed.value,
         )
 

@@ -16,6 +16,7 @@ from tensorbench.app.pages.attention import AttentionPage
 from tensorbench.app.pages.decompose import DecomposePage
 from tensorbench.app.pages.network import NetworkPage
 from tensorbench.app.pages.search import SearchPage
+from tensorbench.widgets.forms import IntBox
 
 PAGES = [NetworkPage, AttentionPage, DecomposePage, SearchPage]
 
@@ -271,3 +272,24 @@ def test_refusals_name_the_box_and_uploads_keep_the_config_path():
     doc["task"]["methods"][0]["max_iter"] = 0
     page.state.load_text(json.dumps(doc), "mine.json")
     assert "config.task.methods[0] (cp_als_lev).max_iter must be between" in page.state.error
+
+
+@pytest.mark.parametrize("page_cls", [DecomposePage, SearchPage], ids=lambda c: c.__name__)
+def test_an_emptied_float_box_shows_empty_and_is_refused(page_cls: type) -> None:
+    # emptied, a float box showed "NaN"; the hidden truth's noise then ran as 0 unsaid
+    from tensorbench.widgets.forms import FloatBox
+
+    page = page_cls()
+    layout = page.__panel__()
+    if page_cls is DecomposePage:
+        for card in page.method_form.forms.values():
+            for w in card.widgets.values():
+                layout.append(w)  # the collapsed cards' boxes too
+    floats = [w for w in layout.select(pn.widgets.FloatInput) if not isinstance(w, IntBox)]
+    assert floats and all(isinstance(w, FloatBox) for w in floats)
+    for box in floats:
+        assert box._process_property_change({"value": float("nan")})["value"] is None
+        assert box._process_param_change({"value": float("nan")})["value"] is None
+    if page_cls is SearchPage:
+        page.truth_noise.value = None
+        assert page.state.error == "hidden truth: noise must be a number from 0 to 10, got None"
