@@ -304,6 +304,8 @@ class AttentionPage(RunPage, Viewer):
     def start(self) -> None:
         """Run the config in a worker thread and poll its records; not while an input is
         refused."""
+        if any_active(self.state.snapshot()):
+            return  # one run at a time (the button is disabled meanwhile)
         readers = [self._input_changed, self._problem_changed, self._methods_changed]
         if not self._inputs_in_force([*readers, self._sweep_changed, self._settings_changed]):
             return
@@ -317,6 +319,9 @@ class AttentionPage(RunPage, Viewer):
     def _refresh(self, force: bool = False) -> None:
         snap = self.state.snapshot()
         running = any_active(snap)
+        # a second click restarted every run without a word (a long race lost to a
+        # mis-click): one run at a time, Cancel first
+        self.run_button.disabled = running
         if not self._changed(snap, force):
             return
         self.rows.update(snap)

@@ -199,6 +199,8 @@ class DecomposePage(RunPage, Viewer):
     def start(self) -> None:
         """Run every method (each in its own thread) and poll for progress; not while an
         input is refused."""
+        if any_active(self.state.snapshot()):
+            return  # one run at a time (the button is disabled meanwhile)
         readers = [self.data.apply, self._methods_changed, self._sweep_changed]
         if not self._inputs_in_force([*readers, self._settings_changed]):
             return
@@ -220,6 +222,9 @@ class DecomposePage(RunPage, Viewer):
         # ends while this redraw is under way must still get one more (final) redraw.
         running = any_active(snap)
         self.cancel_all.disabled = not running
+        # a second click restarted every run without a word (a long race lost to a
+        # mis-click): one run at a time, Cancel first
+        self.run_button.disabled = running
         if not self._changed(snap, force):
             return
         self.rows.update(snap)

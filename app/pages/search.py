@@ -367,6 +367,8 @@ class SearchPage(RunPage, Viewer):
     def start(self) -> None:
         """Start every strategy (each in its own thread) and poll for progress; not while
         an input is refused."""
+        if any_active(self.state.snapshot()):
+            return  # one run at a time (the button is disabled meanwhile)
         # the inputs on show: the Tucker form alone, or the network search's forms
         tucker = self.mode.value == "tucker"
         shown = [n for n in self.forms if (n == "tucker") == tucker]
@@ -391,6 +393,9 @@ class SearchPage(RunPage, Viewer):
         # still gets its final redraw on the next poll.
         running = any_active(snap)
         self.cancel_all.disabled = not running
+        # a second click restarted every run without a word (a long race lost to a
+        # mis-click): one run at a time, Cancel first
+        self.run_button.disabled = running
         if not self._changed(snap, force):
             return
         self.rows.update(snap)

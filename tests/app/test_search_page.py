@@ -425,3 +425,16 @@ def test_a_race_summary_without_a_candidate_says_so():
     result = type("R", (), {"metrics": {"runs": [{**run_, "best": None}]}})()
     text = race_summary([{"label": "tnale", "result": result}])
     assert "no candidate yet" in text and "nan" not in text
+
+
+def test_start_is_off_while_a_race_runs():
+    # a second click on Start restarted the race without a word: a mis-click lost it
+    page = small_page()
+    page.start()
+    runs = dict(page.state.runs)
+    assert page.run_button.disabled
+    page.start()
+    assert page.state.runs == runs and all(page.state.runs[k] is runs[k] for k in runs)
+    page.state.wait(120)
+    page._refresh(force=True)
+    assert not page.run_button.disabled
