@@ -77,12 +77,13 @@ def _best_series(r: dict[str, Any]) -> dict[str, list[float]]:
     }
 
 
-def best_curves(snap: list[dict[str, Any]]) -> hv.Layout | None:
+def best_curves(snap: list[dict[str, Any]], show_truth: bool = True) -> hv.Layout | None:
     """Best score so far against fits and against wall time, one step curve per run; the
-    hidden truth's score as a dashed line."""
+    hidden truth's score as a dashed line (unless ``show_truth`` is off: a class guessing
+    the truth must not see its level)."""
     if not any(_best_series(r)["fits"] for r in snap):
         return None
-    truth = truth_record(snap)
+    truth = truth_record(snap) if show_truth else None
     panels = []
     for x, title in (("fits", "best score by fits"), ("seconds", "best score by wall time")):
         layers: list[Any] = []
@@ -131,9 +132,9 @@ def pareto_front(points: list[tuple[float, float]]) -> list[tuple[float, float]]
     return front
 
 
-def candidates_scatter(snap: list[dict[str, Any]]) -> hv.Overlay | None:
+def candidates_scatter(snap: list[dict[str, Any]], show_truth: bool = True) -> hv.Overlay | None:
     """Every fitted candidate: parameters against relative error, coloured by run, with
-    the Pareto front of all of them and the hidden truth as a star."""
+    the Pareto front of all of them and (``show_truth``) the hidden truth as a star."""
     layers: list[Any] = []
     points: list[tuple[float, float]] = []
     for k, r in enumerate(snap):
@@ -161,7 +162,7 @@ def candidates_scatter(snap: list[dict[str, Any]]) -> hv.Overlay | None:
             color="#333333", line_width=1.5, interpolation="steps-post"
         ),
     )
-    truth = truth_record(snap)
+    truth = truth_record(snap) if show_truth else None
     if truth is not None and truth.get("rse") is not None:
         layers.append(
             hv.Scatter(

@@ -130,7 +130,8 @@ class SearchPage(RunPage, Viewer):
         self.run_button.on_click(lambda *_: self.start())
         self.cancel_all = cancel_all_button(self.state)
         self.in_turn = in_turn_checkbox(self.state)
-        self.rows = RunRows(self.state, _status_text)
+        # the truth's verdicts follow "show the hidden truth", as its card does
+        self.rows = RunRows(self.state, lambda r: _status_text(r, self.show_truth.value))
         self.cards = pn.pane.HTML(
             "", sizing_mode="stretch_width", stylesheets=_CARD_CSS, name="structures"
         )
@@ -407,8 +408,9 @@ class SearchPage(RunPage, Viewer):
             self._stop_poll()
 
     def _draw_plots(self, snap: list[dict[str, Any]]) -> None:
-        show_plot(self.curves, best_curves(snap))
-        self.scatter.object = candidates_scatter(snap)
+        truth = self.show_truth.value
+        show_plot(self.curves, best_curves(snap, show_truth=truth))
+        self.scatter.object = candidates_scatter(snap, show_truth=truth)
         self.tucker_table.object = tucker_table(snap)
 
     def _stream_rows(self, snap: list[dict[str, Any]]) -> None:
@@ -457,7 +459,7 @@ class SearchPage(RunPage, Viewer):
                 structure_card("hidden truth", truth, dims, "#333333", _truth_note(truth, dims))
             )
         for k, (r, b) in enumerate(zip(snap, bests, strict=True)):
-            note = "" if b is None else f"best after {b['index']} fits"
+            note = "" if b is None else f"best after {_fits(b['index'])}"
             cards.append(structure_card(f"{r['label']}: incumbent", b, dims, run_color(k), note))
         self.cards.object = (
             "<div style='display: flex; gap: 10px; flex-wrap: wrap'>" + "".join(cards) + "</div>"
@@ -613,17 +615,22 @@ def _widget_value(widget: Any, value: Any) -> Any:
     return value
 
 
-def _status_text(r: dict[str, Any]) -> str:
-    """After a run's label: fits, best score, and whether the truth was reached."""
+def _fits(n: int) -> str:
+    return f"{n} fit" if n == 1 else f"{n} fits"
+
+
+def _status_text(r: dict[str, Any], show_truth: bool = True) -> str:
+    """After a run's label: fits, best score, and (``show_truth``) whether the truth was
+    reached."""
     ev = [x for x in r["records"] if x.get("kind") == "evaluation"]
     if not ev:
         return " · " + (r["message"] or "starting") if r["status"] == "running" else ""
     last = ev[-1]
-    text = f" · {last['fits']} fits"
+    text = f" · {_fits(last['fits'])}"
     if last.get("best") is not None:
         text += f" · best score {last['best']:.5g}"
     res = r["result"]
-    if res is not None:
+    if res is not None and show_truth:
         runs = res.metrics.get("runs", [])
         if runs and runs[0].get("success") is not None:
             at = runs[0].get("fits_to_truth")
@@ -652,7 +659,8 @@ def race_summary(snap: list[dict[str, Any]]) -> str:
             )
             lines.append(
                 f"<li><b>{html.escape(r['label'])}</b>: {html.escape(run['stop'])} after "
-                f"{run['fits']} fits ({run['pruned']} pruned, {run['cache_hits']} from the cache) "
+                f"{_fits(run['fits'])} ({run['pruned']} pruned, "
+                f"{run['cache_hits']} from the cache) "
                 f"in {run['seconds']:.3g} s; {found}</li>"
             )
     if not lines:

@@ -9,7 +9,7 @@ import holoviews as hv
 import panel as pn
 import pytest
 
-from tensorbench.app.pages.search import SearchPage, race_summary
+from tensorbench.app.pages.search import SearchPage, _status_text, race_summary
 from tensorbench.engine import Network, build_template, load_config, run
 from tensorbench.engine.search.task import hidden_ring
 from tensorbench.widgets.search_plots import (
@@ -105,8 +105,23 @@ def test_a_race_streams_records_and_draws_every_view():
     for panel in page.curves.object:
         assert hv.Store.lookup_options("bokeh", panel, "plot").kwargs["legend_position"] == "top"
     assert "tnale" in race_summary(snap) and "fits" in page.rows._rows["tnale"][1].object
+
+    def truth_shown() -> bool:
+        labels = [el.label for panel in page.curves.object for el in panel]
+        labels += [el.label for el in page.scatter.object]
+        rows = [page.rows._rows[r["label"]][1].object for r in snap]
+        return "hidden truth" in labels or any("truth" in t for t in rows)
+
+    assert truth_shown()
     page.show_truth.value = False
     assert page.cards.object.count("<svg") == 2
+    # nor its level, its star, or the verdicts: a class guessing it saw the answer
+    assert not truth_shown()
+    verdict = {"kind": "evaluation", "fits": 1, "best": 0.5}
+    res = type("R", (), {"metrics": {"runs": [{"success": True, "fits_to_truth": 1}]}})()
+    r = {"records": [verdict], "status": "ok", "result": res, "message": ""}
+    assert _status_text(r, True) == " · 1 fit · best score 0.5 · reached the truth's score at fit 1"
+    assert _status_text(r, False) == " · 1 fit · best score 0.5"
 
 
 def test_one_at_a_time_races_the_strategies_in_turn():
