@@ -206,6 +206,8 @@ class DataForm:
             # so the form never seems to name data it does not use
             if source.overrides is not None:
                 self._link_override(*source.overrides)
+            if name == "image":
+                self._link_image_mode()
             objects: list[Any] = [self._form.column()]
             if any(p.kind == "bytes" for p in source.params):
                 picker = pn.widgets.FileInput(accept=".npy,.npz", sizing_mode="stretch_width")
@@ -227,6 +229,21 @@ class DataForm:
         widgets[field].param.watch(sync, "value")
         sync()
 
+    def _link_image_mode(self) -> None:
+        """Images: "images" is read in stack mode only, "image" in the others; the unused
+        one is shown disabled and left out of the spec (stack -> gray kept the list, and
+        the data was refused with "images is only used with mode='stack'")."""
+        assert self._form is not None
+        widgets = self._form.widgets
+
+        def sync(*_: Any) -> None:
+            stack = widgets["mode"].value == "stack"
+            widgets["images"].disabled = not stack
+            widgets["image"].disabled = stack
+
+        widgets["mode"].param.watch(sync, "value")
+        sync()
+
     def _upload(self, content: bytes | None, filename: str | None) -> None:
         if not content or self._form is None:
             return
@@ -243,7 +260,10 @@ class DataForm:
         if name in self.custom:
             return self.custom[name].spec()
         assert self._form is not None
-        return {"kind": name, **self._form.values()}
+        values = self._form.values()
+        if name == "image" and values.get("mode") != "stack":
+            values.pop("images", None)  # kept in its (disabled) box for a return to stack
+        return {"kind": name, **values}
 
     def apply(self) -> None:
         """Report the spec the widgets describe (``on_change``), or why there is none

@@ -695,3 +695,22 @@ def test_the_upload_form_asks_for_a_file_before_one_is_chosen():
     page.start()
     assert page.state.runs == {}
     assert "no file chosen: choose a .npy or .npz file to upload" in page.state.error
+
+
+def test_leaving_stack_mode_keeps_the_images_out_of_the_data():
+    # back from stack to gray, the images box kept its list and the data was refused:
+    # "images is only used with mode='stack'; use image=... here"
+    page = page_with([{"method": "hosvd"}])
+    page.data.kind.value = "image"
+    w = page.data._form.widgets
+    w["mode"].value = "stack"
+    w["images"].value = ["moon", "camera"]
+    assert page.state.config.task["data"]["images"] == ["moon", "camera"]
+    assert w["image"].disabled and not w["images"].disabled
+    w["mode"].value = "gray"
+    assert page.state.error == ""
+    assert "images" not in page.state.config.task["data"] or not page.state.config.task["data"].get(
+        "images"
+    )
+    assert w["images"].disabled and not w["image"].disabled
+    assert page.data.wait_probe(60) and "the data: 512 x 512" in page.data.facts.object
