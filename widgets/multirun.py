@@ -283,8 +283,22 @@ class MultiRunState(param.Parameterized):
                 er.thread.join(timeout)
 
 
-#: One colour per run, in run order (rows, curves and cards of a run share it).
-RUN_COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#17becf"]
+#: One colour per run, in run order (rows, curves and cards of a run share it). Twelve:
+#: with seven, the 8th of the page's 13 methods took the 1st one's colour.
+RUN_COLORS = [
+    "#1f77b4",
+    "#d62728",
+    "#2ca02c",
+    "#9467bd",
+    "#ff7f0e",
+    "#8c564b",
+    "#17becf",
+    "#e377c2",
+    "#7f7f7f",
+    "#bcbd22",
+    "#393b79",
+    "#637939",
+]
 
 
 def run_color(k: int) -> str:

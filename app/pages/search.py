@@ -495,7 +495,13 @@ class SearchPage(RunPage, Viewer):
     def _send(self, slug: str) -> None:
         chosen = self.chosen_structure()
         if chosen is None:
-            self.state.error = "no candidate yet: start a search first"
+            ended = self.state.runs and not any_active(self.state.snapshot())
+            self.state.error = (
+                "no candidate: the search ended before its first fit (raise the seconds "
+                "or evaluations budget)"
+                if ended
+                else "no candidate yet: start a search first"
+            )
             return
         net, _ = chosen
         if self.handoff is None:

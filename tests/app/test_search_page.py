@@ -453,3 +453,17 @@ def test_start_is_off_while_a_race_runs():
     page.state.wait(120)
     page._refresh(force=True)
     assert not page.run_button.disabled
+
+
+def test_a_race_that_ended_before_its_first_fit_says_so():
+    # "Open in editor" said "start a search first" right after one had run
+    page = small_page()
+    page.start()
+    page.state.wait(120)
+    for er in page.state.runs.values():  # as if the budget ran out before any fit
+        er.records = [x for x in er.records if x.get("kind") != "evaluation"]
+    page._send("network")
+    assert page.state.error.startswith("no candidate: the search ended before its first fit")
+    fresh = small_page()
+    fresh._send("network")
+    assert fresh.state.error == "no candidate yet: start a search first"
