@@ -171,6 +171,8 @@ class DataForm:
         self.facts = pn.pane.HTML("", sizing_mode="stretch_width", styles={"font-size": "12px"})
         self._probe = LatestWorker("tensorbench-data-probe")
         self._probed: str | None = None
+        #: shapes the background check found, by the key of the spec it loaded
+        self._shapes: dict[str, list[int]] = {}
         self._problem: tuple[str, str] | None = None  # (spec key, why it does not load)
         self._session = current_doc()
         self.show(spec)
@@ -314,6 +316,7 @@ class DataForm:
 
         def work() -> str:
             X, _info = load_data(spec, dtype="float64")
+            self._shapes[key] = list(X.shape)
             shape = " x ".join(str(d) for d in X.shape)
             return f"<span style='color: #5a6b7b'>the data: {shape} ({X.numel():,} entries)</span>"
 
@@ -334,6 +337,11 @@ class DataForm:
             dispatch(self._session, show, generation, text, error)
 
         self._probe.submit(work, done)
+
+    def known_shape(self) -> list[int] | None:
+        """The shape of the data the form describes, once the background check has
+        loaded it (else None)."""
+        return self._shapes.get(self._probed) if self._probed is not None else None
 
     def wait_probe(self, timeout: float | None = None) -> bool:
         """Block until the data check ends (for tests)."""

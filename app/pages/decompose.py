@@ -15,6 +15,8 @@ from panel.viewable import Viewer
 from tensorbench.engine import Config, TensorbenchError
 from tensorbench.engine.data import load_data, tensor_to_matrix
 from tensorbench.engine.decompose import METHODS, get_method
+from tensorbench.engine.decompose.task import check_ranks_fit
+from tensorbench.widgets.box_words import in_box_words
 from tensorbench.widgets.data_form import DataForm
 from tensorbench.widgets.decompose_state import DecomposeState
 from tensorbench.widgets.forms import EntriesForm, IntBox, parse_numbers
@@ -204,6 +206,16 @@ class DecomposePage(RunPage, Viewer):
         readers = [self.data.apply, self._methods_changed, self._sweep_changed]
         if not self._inputs_in_force([*readers, self._settings_changed]):
             return
+        shape = self.data.known_shape()
+        if shape is not None:
+            # as `tensorbench run` refuses it: a rank list that does not fit the data
+            # failed its own row only, and the exported config would not run at all
+            try:
+                check_ranks_fit(self.state.config.task["methods"], shape)
+            except TensorbenchError as e:
+                why = in_box_words(str(e), self.state.box_labels)
+                self.state.error = f"Not run: {why}. Fix that input, then run again."
+                return
         self.state.start_all()
         self._show_new_runs()
         self._start_poll()

@@ -29,7 +29,15 @@ from ..params import Param, check_entries, first_repeat
 from ..run import Reporter, register_task
 from .base import Decomposition, get_method, relative_error
 
-__all__ = ["check_data", "check_methods", "method_label", "method_seed", "run_method", "swept"]
+__all__ = [
+    "check_data",
+    "check_methods",
+    "check_ranks_fit",
+    "method_label",
+    "method_seed",
+    "run_method",
+    "swept",
+]
 
 #: Largest reconstruction (elements) the task forms to measure the exact final error.
 EXACT_ERROR_LIMIT = 2 * 10**8
@@ -43,6 +51,39 @@ def check_data(value: Any, where: str) -> dict[str, Any]:
         return check_spec(value)
     except TensorbenchError as e:
         raise ConfigError(f"{where}: {e}") from None
+
+
+#: Rank values a list must have per family, for data of ``n`` modes.
+_RANK_COUNT = {
+    "tt": ("bond", lambda n: n - 1),
+    "tr": ("bond", lambda n: n),
+    "tucker": ("mode", lambda n: n),
+}
+
+
+def check_ranks_fit(methods: list[dict[str, Any]], shape: list[int]) -> None:
+    """Refuse a rank list whose length does not fit data of ``shape`` (TT: one per bond,
+    ``N - 1``; TR: ``N``; Tucker: one per mode), before any method runs.
+
+    A method checks its ranks when it starts, so a 2-value list for 6-mode data failed
+    its own row on the page while the others ran, and ``tensorbench run`` stopped after
+    running the methods listed before it. Sizes beyond what the modes allow are each
+    method's to cap or refuse.
+    """
+    from .base import check_ranks
+
+    n = len(shape)
+    for k, entry in enumerate(methods):
+        spec = get_method(entry["method"])
+        ranks = entry.get("ranks")
+        if spec.family not in _RANK_COUNT or not isinstance(ranks, list):
+            continue
+        unit, count = _RANK_COUNT[spec.family]
+        what = f"config.task.methods[{k}] ({entry['method']}).ranks (one per {unit})"
+        try:
+            check_ranks(ranks, count(n), what)
+        except TensorbenchError as e:
+            raise ConfigError(f"{e} for the data's {n} modes {tuple(shape)}") from None
 
 
 def check_methods(value: Any, where: str) -> list[dict[str, Any]]:
@@ -222,6 +263,7 @@ def decompose_task(config: Config, rep: Reporter) -> dict[str, Any]:
     device = resolve_device(config.device)
     rep.progress(0.0, "loading data")
     X, desc = load_data(task["data"], dtype=task["dtype"], device=device)
+    check_ranks_fit(task["methods"], list(X.shape))
     metrics: dict[str, Any] = {
         "device": str(device),
         "data": {**desc, "shape": list(X.shape)},

@@ -7,9 +7,10 @@ import tempfile
 
 import holoviews as hv
 import panel as pn
+import pytest
 
 from tensorbench.app.pages.decompose import DecomposePage, error_curves, results_table
-from tensorbench.engine import load_config, run
+from tensorbench.engine import TensorbenchError, load_config, run
 from tensorbench.widgets.multirun import any_active
 
 hv.extension("bokeh", logo=False)
@@ -714,3 +715,18 @@ def test_leaving_stack_mode_keeps_the_images_out_of_the_data():
     )
     assert w["images"].disabled and not w["image"].disabled
     assert page.data.wait_probe(60) and "the data: 512 x 512" in page.data.facts.object
+
+
+def test_a_rank_list_that_does_not_fit_the_data_is_refused_before_any_run():
+    # tt_als ranks "4, 4" on 3-mode data: its row failed while the others ran, and the
+    # exported config was refused whole by `tensorbench run` after running hosvd
+    page = page_with([{"method": "hosvd"}, {"method": "tt_als", "ranks": [4, 4, 4]}])
+    assert page.data.wait_probe(60)
+    page.start()
+    assert page.state.runs == {}
+    assert page.state.error == (
+        'Not run: "ranks" of tt_als (one per bond): expected 2 positive integers, got '
+        "[4, 4, 4] for the data's 3 modes (8, 9, 10). Fix that input, then run again."
+    )
+    with pytest.raises(TensorbenchError, match=r"methods\[1\] \(tt_als\).ranks \(one per bond\)"):
+        run(page.state.config)
