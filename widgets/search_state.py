@@ -19,7 +19,7 @@ from tensorbench.engine.search.task import hidden_ring
 
 from .multirun import MultiRunState
 
-__all__ = ["SearchState", "default_search_config", "record_structure"]
+__all__ = ["TUCKER_RUN", "SearchState", "default_search_config", "record_structure"]
 
 
 #: Title of the built-in demo (dropped once the user edits the task).
@@ -44,6 +44,10 @@ def default_search_config() -> Config:
 def record_structure(rec: dict[str, Any], dims: list[int]) -> Network:
     """The network of a search record's ``structure`` (``{"ranks", "perm"}``)."""
     return Structure.from_dict(rec["structure"]).network(dims)
+
+
+#: The label of a Tucker core-shape run (one run: every budget and solver).
+TUCKER_RUN = "tucker shapes"
 
 
 class SearchState(MultiRunState):
@@ -95,7 +99,7 @@ class SearchState(MultiRunState):
     def runs_for_config(self) -> list[tuple[str, dict[str, Any], Config]]:
         """One single-strategy config per strategy, labelled (twice-chosen ones get a ')."""
         if self.config.task["mode"] != "network":
-            return [("tucker shapes", {"strategy": "tucker"}, self.config)]
+            return [(TUCKER_RUN, {"strategy": "tucker"}, self.config)]
         out, seen = [], set()
         for entry in self.config.task["strategies"]:
             label = entry["strategy"]

@@ -39,7 +39,7 @@ from tensorbench.widgets.search_plots import (
     structure_card,
     truth_record,
 )
-from tensorbench.widgets.search_state import SearchState, record_structure
+from tensorbench.widgets.search_state import TUCKER_RUN, SearchState, record_structure
 
 __all__ = ["SearchPage"]
 
@@ -97,6 +97,9 @@ class SearchPage(RunPage, Viewer):
             load=self._truth_load,
         )
         self.data = DataForm(task["data"], self.state.set_data, self._set_error, {HIDDEN: hidden})
+        self.data.kind.param.watch(
+            lambda *_: self._show_mode_parts() if hasattr(self, "table_hint") else None, "value"
+        )
         self.show_truth = Checkbox(label="show the hidden truth", value=True)
         self.show_truth.param.watch(lambda *_: self._refresh(force=True), "value")
 
@@ -297,6 +300,8 @@ class SearchPage(RunPage, Viewer):
         networks = self.mode.value != "tucker"
         for w in (self.show_truth, self.in_turn, self.cards):
             w.visible = networks
+        # no truth to show or hide for other data
+        self.show_truth.visible = networks and self.data.kind.value == HIDDEN
         # The score plots are emptied and flattened, not hidden: "visible" set on a pane
         # that holds a plot layout raised on the server ("unexpected attribute 'design' to
         # GridPlot"), and Tucker mode then kept the network views; and hidden inside a
@@ -459,6 +464,8 @@ class SearchPage(RunPage, Viewer):
                 structure_card("hidden truth", truth, dims, "#333333", _truth_note(truth, dims))
             )
         for k, (r, b) in enumerate(zip(snap, bests, strict=True)):
+            if r["label"] == TUCKER_RUN:
+                continue  # a core-shape run (its table is its view): no incumbent to draw
             note = "" if b is None else f"best after {_fits(b['index'])}"
             cards.append(structure_card(f"{r['label']}: incumbent", b, dims, run_color(k), note))
         self.cards.object = (

@@ -467,3 +467,16 @@ def test_a_race_that_ended_before_its_first_fit_says_so():
     fresh = small_page()
     fresh._send("network")
     assert fresh.state.error == "no candidate yet: start a search first"
+
+
+def test_back_from_tucker_mode_no_empty_incumbent_card_and_no_truth_box_without_truth():
+    # "tucker shapes: incumbent -- no candidate yet" stayed on the network page, and
+    # "show the hidden truth" was offered for image data
+    page = small_page(mode="tucker", tucker={"budgets": [20], "solvers": ["greedy"]})
+    finished(page)
+    page.mode.value = "network"
+    page._refresh(force=True)
+    assert "tucker shapes" not in page.cards.object
+    assert page.show_truth.visible
+    page.data.kind.value = "image"
+    assert not page.show_truth.visible
