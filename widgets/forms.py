@@ -375,6 +375,9 @@ class EntriesForm:
 
     def _build(self, entries: list[dict[str, Any]]) -> None:
         given = {e[self.key]: e for e in entries}
+        # a card the user opened stays open when another entry is added or removed (every
+        # change of the list closed them all)
+        opened = {c.title for c in self.area.objects if isinstance(c, pn.Card) and not c.collapsed}
         forms, cards = {}, []
         for name in self.choice.value:
             spec = self.specs[name]
@@ -383,11 +386,12 @@ class EntriesForm:
             )
             forms[name] = form
             family = getattr(spec, "family", "")
+            title = f"{name} ({family})" if family else name
             cards.append(
                 pn.Card(
                     form.column(),
-                    title=f"{name} ({family})" if family else name,
-                    collapsed=True,
+                    title=title,
+                    collapsed=title not in opened,
                     sizing_mode="stretch_width",
                 )
             )

@@ -56,7 +56,15 @@ _SPACE = (
 )
 _OBJECTIVE = (
     Param("kind", "choice", "penalty", "what is minimized", choices=("penalty", "bound", "budget")),
-    Param("lam", "float", 200.0, "weight of RSE^2 (penalty)", min=0.0, max=1e12),
+    Param(
+        "lam",
+        "float",
+        200.0,
+        "weight of RSE^2 (penalty); above 0: at 0 the error would not count and the "
+        "smallest network (no bonds) would always win",
+        min=1e-6,
+        max=1e12,
+    ),
     Param("max_rse", "float", 0.05, "error bound (bound)", min=0.0, max=10.0),
     Param("max_params", "int", 10_000, "parameter budget (budget)", max=2**40),
 )

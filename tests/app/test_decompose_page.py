@@ -730,3 +730,12 @@ def test_a_rank_list_that_does_not_fit_the_data_is_refused_before_any_run():
     )
     with pytest.raises(TensorbenchError, match=r"methods\[1\] \(tt_als\).ranks \(one per bond\)"):
         run(page.state.config)
+
+
+def test_an_opened_method_card_stays_open_when_another_method_is_added():
+    page = page_with([{"method": "hosvd"}])
+    form = page.method_form
+    form.area.objects[0].collapsed = False  # the user opened hosvd's card
+    form.choice.value = ["hosvd", "tt_svd"]
+    cards = {c.title: c.collapsed for c in form.area.objects}
+    assert cards == {"hosvd (tucker)": False, "tt_svd (tt)": True}

@@ -388,6 +388,9 @@ def test_search_task_refuses_bad_settings_clearly():
         _config(space={"topology": "tree"})
     with pytest.raises(ConfigError, match="evalutions|unknown"):
         _config(budget={"evalutions": 3})
+    # lambda 0: the error would not count, and the bare network "reached the truth"
+    with pytest.raises(ConfigError, match=r"objective.lam must be between 1e-06"):
+        _config(objective={"kind": "penalty", "lam": 0.0})
 
 
 def test_search_task_can_be_cancelled():
