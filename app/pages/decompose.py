@@ -360,18 +360,23 @@ def _devices(current: str) -> list[str]:
     return out if current in out else [*out, current]
 
 
+#: Where an error of exactly 0 is drawn on the log axis (an exact fit at full rank was
+#: left out, and its method showed in the legend with nothing drawn).
+ERROR_FLOOR = 1e-16
+
+
 def _curve_data(recs: list[dict[str, Any]]) -> dict[str, list[float]]:
     recs = [
         x
         for x in recs
         if isinstance(x.get("rel_error"), (int, float))
         and math.isfinite(x["rel_error"])
-        and x["rel_error"] > 0
+        and x["rel_error"] >= 0
     ]
     return {
         "iteration": [x.get("iter", i + 1) for i, x in enumerate(recs)],
         "seconds": [max(x["elapsed"], 1e-6) for x in recs],  # > 0 on a log axis
-        "relative error": [x["rel_error"] for x in recs],
+        "relative error": [max(x["rel_error"], ERROR_FLOOR) for x in recs],
     }
 
 
@@ -395,6 +400,8 @@ def _overlay(snap: list[dict[str, Any]], x: str, title: str) -> hv.Overlay:
     for k, r in enumerate(snap):
         color = run_color(k)
         for j, (label, data) in enumerate(_curves_of(r)):
+            if not data["iteration"]:
+                continue  # nothing measured to draw: no legend entry without a line
             curves.append(
                 hv.Curve(data, x, "relative error", label=label).opts(
                     color=color, line_width=2, line_dash=_DASHES[j % len(_DASHES)], tools=["hover"]

@@ -739,3 +739,18 @@ def test_an_opened_method_card_stays_open_when_another_method_is_added():
     form.choice.value = ["hosvd", "tt_svd"]
     cards = {c.title: c.collapsed for c in form.area.objects}
     assert cards == {"hosvd (tucker)": False, "tt_svd (tt)": True}
+
+
+def test_an_exact_fit_is_drawn_at_the_floor_not_left_out():
+    # tt_svd at full rank records errors of 0: they were dropped from the log plot, and
+    # its legend entry had nothing beside it
+    from tensorbench.app.pages.decompose import ERROR_FLOOR
+
+    page = page_with([{"method": "tt_svd"}, {"method": "hosvd", "ranks": [2, 2, 2]}])
+    page.start()
+    page.state.wait(60)
+    layout = error_curves(page.state.snapshot())
+    for panel in layout:
+        curves = {el.label: el for el in panel if isinstance(el, hv.Curve)}
+        assert set(curves) == {"tt_svd", "hosvd"}
+        assert len(curves["tt_svd"]) and min(curves["tt_svd"]["relative error"]) >= ERROR_FLOOR
