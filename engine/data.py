@@ -427,8 +427,8 @@ def _apply_nan_policy(a: np.ndarray, policy: str, what: str) -> tuple[np.ndarray
         raise DataError(
             f"{what} has {n_nan} missing (NaN) entries ({share} of {a.size}), which "
             "decompositions here cannot fit (methods that mask missing entries are not "
-            "available yet): load it with nan='mean' (fill with the mean of the observed "
-            "entries) or nan='zero'"
+            "available yet): set nan to mean (fill them with the mean of the observed "
+            "entries) or to zero"
         )
     fill = float(a[~nan].mean()) if policy == "mean" and n_nan < a.size else 0.0
     a = np.where(nan, fill, a)
@@ -798,8 +798,8 @@ def _image(
     if mode == "stack":
         if not images:
             raise DataError(
-                "mode='stack' needs images=[...], e.g. ['camera', 'moon', 'brick', 'grass'] "
-                "(512x512 each)"
+                "stack mode needs the images to stack: list them in images, e.g. camera, "
+                "moon, brick, grass (512x512 each)"
             )
         arrays = [_load_image(n, "gray", crop) for n in images]
         shapes = {a.shape for a in arrays}
@@ -1115,7 +1115,7 @@ def _read_npz(raw: bytes, array: str | None, name: str) -> tuple[np.ndarray, dic
         if len(infos) > 1:
             raise DataError(
                 f"{name} holds {len(infos)} arrays ({', '.join(sorted(infos))}); "
-                "choose one with array=NAME"
+                "set array to the one to use"
             )
         (array,) = infos
     elif array not in infos:

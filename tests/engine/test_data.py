@@ -227,7 +227,7 @@ def test_stacked_images(skimage):
     assert X.shape == (512, 512, 3)
     np.testing.assert_array_equal(X[..., 1].numpy(), skimage.moon() / 255.0)
     assert info["images"] == ["camera", "moon", "brick"]
-    refused({"kind": "image", "mode": "stack"}, "needs images=")
+    refused({"kind": "image", "mode": "stack"}, "stack mode needs the images to stack")
     refused({"kind": "image", "mode": "stack", "images": ["camera", "coins"]}, "one size")
     refused({"kind": "image", "images": ["camera"]}, "only used with mode='stack'")
 
@@ -291,7 +291,7 @@ def tl_datasets():
 
 def test_il2_is_refused_by_default_and_filled_on_request(tl_datasets):
     msg = refused({"kind": "tensorly", "dataset": "IL2"}, "192 missing \\(NaN\\) entries")
-    assert "nan='mean'" in msg and "mask" in msg
+    assert "set nan to mean" in msg and "mask" in msg
     raw = np.asarray(tl_datasets.load_IL2data().tensor)
     nan = np.isnan(raw)
     X, info = load_data({"kind": "tensorly", "dataset": "IL2", "nan": "mean"})
@@ -387,7 +387,7 @@ def test_upload_npz_chooses_the_array(tmp_path):
     X, info = load_data({"kind": "upload", "content": npz_bytes(only=a)})
     assert info["array"] == "only" and torch.equal(X, torch.ones(3, 4, dtype=torch.float64))
     both = npz_bytes(a=a, b=b)
-    refused({"kind": "upload", "content": both}, "holds 2 arrays \\(a, b\\); choose one")
+    refused({"kind": "upload", "content": both}, "holds 2 arrays \\(a, b\\); set array to the one")
     X, _ = load_data({"kind": "upload", "content": both, "array": "b"})
     assert X.shape == (2, 2, 2)
     refused({"kind": "upload", "content": both, "array": "c"}, "no array 'c'; it holds: a, b")
