@@ -11,6 +11,7 @@ from typing import Any
 import holoviews as hv
 import holoviews.plotting.bokeh  # registers the backend that .opts() targets
 
+from tensorbench.engine import Network
 from tensorbench.engine.drawing import to_svg
 from tensorbench.engine.search.objective import Structure
 
@@ -199,7 +200,10 @@ def structure_card(
     else:
         s = rec["structure"]
         net = Structure(tuple(s["ranks"]), tuple(s["perm"])).network(dims)
-        svg = to_svg(net)
+        # untitled: the card has its own title ("rank matrix N=5" stood on every card)
+        doc = net.to_dict()
+        doc.pop("name", None)
+        svg = to_svg(Network.from_dict(doc))
         rse = rec.get("rse")
         rse_text = "-" if rse is None else f"{rse:.3g}"
         body = (

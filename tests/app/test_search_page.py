@@ -100,6 +100,7 @@ def test_a_race_streams_records_and_draws_every_view():
     # every fitted candidate is a table row; cards draw the truth and both incumbents
     assert len(page.table.value) == sum(len(evaluations(r)) for r in snap)
     assert page.cards.object.count("<svg") == 3
+    assert "rank matrix N=" not in page.cards.object  # each card has its own title
     assert page.curves.object is not None and page.scatter.object is not None
     # legends above the frames: a run that stays high runs along the top edge
     for panel in page.curves.object:
