@@ -9,6 +9,7 @@ from typing import Any
 
 import holoviews as hv
 import holoviews.plotting.bokeh  # registers the backend that .opts() targets
+import numpy as np
 import panel as pn
 from panel.viewable import Viewer
 
@@ -279,6 +280,7 @@ class DecomposePage(RunPage, Viewer):
         data = done[0]["result"].config.task["data"] if done else None
         if data is None or data["kind"] != "image":
             return []
+        stack = data.get("mode") == "stack"
         panes = []
         if done:
             info = done[0]["result"].metrics.get("data", {})
@@ -286,7 +288,7 @@ class DecomposePage(RunPage, Viewer):
                 X, _ = load_data(data, dtype="float64")
                 if "layout" in info:
                     X = tensor_to_matrix(X, info["layout"])
-                panes.append(_image_pane(X, "original"))
+                panes.append(_image_pane(X, "original", stack))
             except TensorbenchError as e:
                 panes.append(pn.pane.Str(f"original: cannot load ({e})"))
         for r in snap:
@@ -306,7 +308,7 @@ class DecomposePage(RunPage, Viewer):
                     img = dec.reconstruct().detach().cpu()
                     if "layout" in info:
                         img = tensor_to_matrix(img, info["layout"])
-                    panes.append(_image_pane(img, label))
+                    panes.append(_image_pane(img, label, stack))
                 except (TensorbenchError, RuntimeError, ValueError) as e:
                     panes.append(pn.pane.Str(f"{label}: cannot show the image ({e})"))
         # Wrapped, not a row: with three methods the fourth image ran off a 1440 px page.
@@ -512,9 +514,18 @@ def _compression_cell(c: float) -> str:
     return f"<td>{c:.4g}x</td>"
 
 
-def _image_pane(img: Any, label: str) -> Any:
-    """An image panel (gray or RGB) of a reconstruction, clipped to [0, 1]."""
+def _image_pane(img: Any, label: str, stack: bool = False) -> Any:
+    """An image panel (gray, RGB, or a stack of grays side by side) of a reconstruction,
+    clipped to [0, 1]."""
     a = img.clamp(0, 1).numpy()
+    width = 260
+    if stack and a.ndim == 3:
+        # the stacked images side by side, a white gap between them (a stack was "not an
+        # image"; three stacked would have passed for one RGB picture)
+        gap = np.ones((a.shape[0], max(2, a.shape[1] // 64)))
+        parts = [a[:, :, k] for k in range(a.shape[2])]
+        a = np.concatenate([x for part in parts for x in (part, gap)][:-1], axis=1)
+        width = min(260 * len(parts), 780)
     # HoloViews draws an array's first row at the top, as an image is stored
     if a.ndim == 2:
         el = hv.Image(a, bounds=(0, 0, a.shape[1], a.shape[0])).opts(cmap="gray")
@@ -523,7 +534,7 @@ def _image_pane(img: Any, label: str) -> Any:
     else:
         return pn.pane.Str(f"{label}: shape {a.shape} is not an image")
     return pn.pane.HoloViews(
-        el.opts(title=label, xaxis=None, yaxis=None, frame_width=260, aspect="equal")
+        el.opts(title=label, xaxis=None, yaxis=None, frame_width=width, aspect="equal")
     )
 
 

@@ -754,3 +754,29 @@ def test_an_exact_fit_is_drawn_at_the_floor_not_left_out():
         curves = {el.label: el for el in panel if isinstance(el, hv.Curve)}
         assert set(curves) == {"tt_svd", "hosvd"}
         assert len(curves["tt_svd"]) and min(curves["tt_svd"]["relative error"]) >= ERROR_FLOOR
+
+
+def test_stacked_images_are_shown_side_by_side():
+    # "original: shape (128, 128, 2) is not an image" stood where the pictures belong
+    cfg = load_config(
+        {
+            "task": {
+                "kind": "decompose",
+                "data": {
+                    "kind": "image",
+                    "mode": "stack",
+                    "images": ["moon", "camera"],
+                    "crop": [128, 128],
+                },
+                "methods": [{"method": "hosvd", "ranks": [8, 8, 2]}],
+            },
+            "device": "cpu",
+        }
+    )
+    page = DecomposePage(cfg)
+    page.start()
+    page.state.wait(60)
+    panes = page._image_panes(page.state.snapshot())[0].objects
+    assert [type(p).__name__ for p in panes] == ["HoloViews", "HoloViews"]
+    image = panes[0].object
+    assert isinstance(image, hv.Image) and image.data.shape[1] > 2 * 128  # two, and a gap
