@@ -118,13 +118,14 @@ class FloatBox(pn.widgets.FloatInput):
         return msg
 
 
-class IntBox(pn.widgets.FloatInput):
+class IntBox(FloatBox):
     """A box for a whole number that reads what people type, "1e3" included.
 
     Bokeh's integer box (Panel's ``IntInput``) drops every key that is not a digit as it
     is typed, so "1e3" became 13 without a word. This one takes any number; a whole one
     arrives as an ``int``, and a fractional one (2.5) reaches the check that reads the
-    value, which says an integer is needed, instead of being cut to 2 on the way.
+    value, which says an integer is needed, instead of being cut to 2 on the way. Emptied,
+    it shows empty, as a :class:`FloatBox` does.
     """
 
     def __init__(self, **params: Any) -> None:
@@ -143,14 +144,6 @@ class IntBox(pn.widgets.FloatInput):
         v = msg.get("value")
         if isinstance(v, float) and math.isfinite(v) and v.is_integer():
             msg["value"] = int(v)
-        return msg
-
-    def _process_param_change(self, msg: dict[str, Any]) -> dict[str, Any]:
-        msg = super()._process_param_change(msg)
-        for key in ("value", "value_throttled"):
-            # an empty box is shown empty, not as the "NaN" a float box puts there
-            if isinstance(msg.get(key), float) and math.isnan(msg[key]):
-                msg[key] = None
         return msg
 
 
