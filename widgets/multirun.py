@@ -284,7 +284,8 @@ class MultiRunState(param.Parameterized):
 
 
 #: One colour per run, in run order (rows, curves and cards of a run share it). Twelve:
-#: with seven, the 8th of the page's 13 methods took the 1st one's colour.
+#: with seven, an 8th method took the 1st one's colour (only a run of all 13 Decompose
+#: methods at once now repeats one).
 RUN_COLORS = [
     "#1f77b4",
     "#d62728",
@@ -589,6 +590,14 @@ class RunPage:
         draw()
         cost = time.monotonic() - start
         self._plots_due = start + max(self.PLOT_MIN_S, cost / self.PLOT_SHARE)
+
+    def _show_running(self, running: bool) -> None:
+        """Run off and Cancel all on while runs go on: a second click on Run restarted
+        every run without a word (a long race lost to a mis-click)."""
+        self.run_button.disabled = running  # type: ignore[attr-defined]  # every run page
+        cancel_all = getattr(self, "cancel_all", None)
+        if cancel_all is not None:
+            cancel_all.disabled = not running
 
     def _start_poll(self) -> None:
         if self._poll is None and pn.state.curdoc is not None:

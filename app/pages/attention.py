@@ -319,9 +319,7 @@ class AttentionPage(RunPage, Viewer):
     def _refresh(self, force: bool = False) -> None:
         snap = self.state.snapshot()
         running = any_active(snap)
-        # a second click restarted every run without a word (a long race lost to a
-        # mis-click): one run at a time, Cancel first
-        self.run_button.disabled = running
+        self._show_running(running)
         if not self._changed(snap, force):
             return
         self.rows.update(snap)

@@ -234,10 +234,7 @@ class DecomposePage(RunPage, Viewer):
         # Judge "still running" from this snapshot, not from the live state: a run that
         # ends while this redraw is under way must still get one more (final) redraw.
         running = any_active(snap)
-        self.cancel_all.disabled = not running
-        # a second click restarted every run without a word (a long race lost to a
-        # mis-click): one run at a time, Cancel first
-        self.run_button.disabled = running
+        self._show_running(running)
         if not self._changed(snap, force):
             return
         self.rows.update(snap)

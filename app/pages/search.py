@@ -398,10 +398,7 @@ class SearchPage(RunPage, Viewer):
         # "still running" is judged from the snapshot drawn, so a run ending mid-redraw
         # still gets its final redraw on the next poll.
         running = any_active(snap)
-        self.cancel_all.disabled = not running
-        # a second click restarted every run without a word (a long race lost to a
-        # mis-click): one run at a time, Cancel first
-        self.run_button.disabled = running
+        self._show_running(running)
         if not self._changed(snap, force):
             return
         self.rows.update(snap)
