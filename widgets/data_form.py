@@ -23,6 +23,7 @@ from tensorbench.engine import TensorbenchError
 from tensorbench.engine.data import (
     DATA_SOURCES,
     MAX_UPLOAD_BYTES,
+    DataSource,
     check_spec,
     get_source,
     load_data,
@@ -128,6 +129,31 @@ def _write_whole(path: Path, content: bytes) -> None:
         raise
 
 
+_MootRule = tuple[str, tuple[str, ...], Callable[[Any], tuple[str, ...]]]
+
+
+def _moot_rules(source: DataSource) -> list[_MootRule]:
+    """``(field, governed, rule)``: ``rule(value of field)`` names the ``governed`` fields
+    the source ignores. A filled-in field that overrides others (DataSource.overrides: a
+    network makes the template moot); and for images, "images" is read in stack mode only
+    and "image" in the others (back from stack to gray the kept list made the data
+    unloadable: "images is only used with mode='stack'")."""
+    rules: list[_MootRule] = []
+    if source.overrides is not None:
+        field, moot = source.overrides
+        rules.append((field, moot, lambda v, moot=moot: moot if str(v or "").strip() else ()))
+    if source.name == "image":
+        rules.append(
+            ("mode", ("image", "images"), lambda v: ("image",) if v == "stack" else ("images",))
+        )
+    return rules
+
+
+def _moot(rules: list[_MootRule], values: dict[str, Any]) -> set[str]:
+    """The fields ``rules`` make moot, for the form's ``values``."""
+    return {name for field, _g, rule in rules for name in rule(values.get(field))}
+
+
 class DataForm:
     """A source selector, its description and its parameter form.
 
@@ -171,8 +197,7 @@ class DataForm:
         self.facts = pn.pane.HTML("", sizing_mode="stretch_width", styles={"font-size": "12px"})
         self._probe = LatestWorker("tensorbench-data-probe")
         self._probed: str | None = None
-        #: shapes the background check found, by the key of the spec it loaded
-        self._shapes: dict[str, list[int]] = {}
+        self._shape: tuple[str, list[int]] | None = None  # (spec key, its loaded shape)
         self._problem: tuple[str, str] | None = None  # (spec key, why it does not load)
         self._session = current_doc()
         self.show(spec)
@@ -204,12 +229,7 @@ class DataForm:
             fill = self._kept.get(name, {}) if fresh or spec is None else spec
             current = dict(fill)
             self._form = ParamForm(source.params, current, self._changed)
-            # fields a filled-in one makes moot (DataSource.overrides) are shown disabled,
-            # so the form never seems to name data it does not use
-            if source.overrides is not None:
-                self._link_override(*source.overrides)
-            if name == "image":
-                self._link_image_mode()
+            self._link_moot(source)
             objects: list[Any] = [self._form.column()]
             if any(p.kind == "bytes" for p in source.params):
                 picker = pn.widgets.FileInput(accept=".npy,.npz", sizing_mode="stretch_width")
@@ -219,31 +239,21 @@ class DataForm:
         if fresh:
             self._changed()
 
-    def _link_override(self, field: str, moot: tuple[str, ...]) -> None:
+    def _link_moot(self, source: DataSource) -> None:
+        """Show the fields the source ignores, given the others (:func:`_moot_rules`),
+        disabled, so the form never seems to name data it does not use."""
         assert self._form is not None
         widgets = self._form.widgets
+        rules = _moot_rules(source)
 
         def sync(*_: Any) -> None:
-            filled = bool(str(widgets[field].value or "").strip())
-            for name in moot:
-                widgets[name].disabled = filled
+            moot = _moot(rules, {f: widgets[f].value for f, _g, _r in rules})
+            for _f, governed, _r in rules:
+                for name in governed:
+                    widgets[name].disabled = name in moot
 
-        widgets[field].param.watch(sync, "value")
-        sync()
-
-    def _link_image_mode(self) -> None:
-        """Images: "images" is read in stack mode only, "image" in the others; the unused
-        one is shown disabled and left out of the spec (stack -> gray kept the list, and
-        the data was refused with "images is only used with mode='stack'")."""
-        assert self._form is not None
-        widgets = self._form.widgets
-
-        def sync(*_: Any) -> None:
-            stack = widgets["mode"].value == "stack"
-            widgets["images"].disabled = not stack
-            widgets["image"].disabled = stack
-
-        widgets["mode"].param.watch(sync, "value")
+        for field, _g, _r in rules:
+            widgets[field].param.watch(sync, "value")
         sync()
 
     def _upload(self, content: bytes | None, filename: str | None) -> None:
@@ -263,8 +273,9 @@ class DataForm:
             return self.custom[name].spec()
         assert self._form is not None
         values = self._form.values()
-        if name == "image" and values.get("mode") != "stack":
-            values.pop("images", None)  # kept in its (disabled) box for a return to stack
+        # moot fields stay in their (disabled) boxes, for a return, but not in the spec
+        for field in _moot(_moot_rules(get_source(name)), values):
+            values.pop(field, None)
         return {"kind": name, **values}
 
     def apply(self) -> None:
@@ -316,7 +327,7 @@ class DataForm:
 
         def work() -> str:
             X, _info = load_data(spec, dtype="float64")
-            self._shapes[key] = list(X.shape)
+            self._shape = (key, list(X.shape))
             shape = " x ".join(str(d) for d in X.shape)
             return f"<span style='color: #5a6b7b'>the data: {shape} ({X.numel():,} entries)</span>"
 
@@ -341,7 +352,9 @@ class DataForm:
     def known_shape(self) -> list[int] | None:
         """The shape of the data the form describes, once the background check has
         loaded it (else None)."""
-        return self._shapes.get(self._probed) if self._probed is not None else None
+        if self._shape is None or self._shape[0] != self._probed:
+            return None
+        return self._shape[1]
 
     def wait_probe(self, timeout: float | None = None) -> bool:
         """Block until the data check ends (for tests)."""

@@ -101,21 +101,19 @@ class FloatBox(pn.widgets.FloatInput):
     the check that reads it refuses with "is empty" or, for an optional value, takes as
     "not given"."""
 
-    def _process_property_change(self, msg: dict[str, Any]) -> dict[str, Any]:
-        msg = super()._process_property_change(msg)
+    @staticmethod
+    def _nan_as_none(msg: dict[str, Any]) -> dict[str, Any]:
+        # an empty box is shown empty, not as the "NaN" a float box puts there
         for key in ("value", "value_throttled"):
-            v = msg.get(key)
-            if isinstance(v, float) and math.isnan(v):
-                msg[key] = None
-        return msg
-
-    def _process_param_change(self, msg: dict[str, Any]) -> dict[str, Any]:
-        msg = super()._process_param_change(msg)
-        for key in ("value", "value_throttled"):
-            # an empty box is shown empty, not as the "NaN" a float box puts there
             if isinstance(msg.get(key), float) and math.isnan(msg[key]):
                 msg[key] = None
         return msg
+
+    def _process_property_change(self, msg: dict[str, Any]) -> dict[str, Any]:
+        return self._nan_as_none(super()._process_property_change(msg))
+
+    def _process_param_change(self, msg: dict[str, Any]) -> dict[str, Any]:
+        return self._nan_as_none(super()._process_param_change(msg))
 
 
 class IntBox(FloatBox):

@@ -526,11 +526,6 @@ class RunPage:
 
     #: Seconds between polls of the running work.
     POLL_S = 0.5
-
-    def open_config(self, config: Config, source: str = "a config") -> None:
-        """Show a valid config of this page's kind (one uploaded on another page)."""
-        self.files.open(config)  # type: ignore[attr-defined]  # every run page has files
-
     #: Least seconds between two plot redraws while runs go on.
     PLOT_MIN_S = 1.0
     #: Most of the server's time that plot redraws may take while runs go on. A redraw
@@ -590,6 +585,10 @@ class RunPage:
         draw()
         cost = time.monotonic() - start
         self._plots_due = start + max(self.PLOT_MIN_S, cost / self.PLOT_SHARE)
+
+    def open_config(self, config: Config, source: str = "a config") -> None:
+        """Show a valid config of this page's kind (one uploaded on another page)."""
+        self.files.open(config)  # type: ignore[attr-defined]  # every run page has files
 
     def _show_running(self, running: bool) -> None:
         """Run off and Cancel all on while runs go on: a second click on Run restarted

@@ -27,7 +27,7 @@ from ..errors import ConfigError, TensorbenchError
 from ..fmt import format_seconds
 from ..params import Param, check_entries, first_repeat
 from ..run import Reporter, register_task
-from .base import Decomposition, get_method, relative_error
+from .base import Decomposition, check_ranks, get_method, relative_error
 
 __all__ = [
     "check_data",
@@ -70,8 +70,6 @@ def check_ranks_fit(methods: list[dict[str, Any]], shape: list[int]) -> None:
     running the methods listed before it. Sizes beyond what the modes allow are each
     method's to cap or refuse.
     """
-    from .base import check_ranks
-
     n = len(shape)
     for k, entry in enumerate(methods):
         spec = get_method(entry["method"])
