@@ -11,6 +11,7 @@ import panel as pn
 
 from tensorbench.engine import Config, __version__
 from tensorbench.engine.data import MAX_UPLOAD_BYTES
+from tensorbench.engine.worker import warm_up
 from tensorbench.widgets.toast import error_toast
 
 from .pages import PAGES
@@ -167,6 +168,9 @@ def serve(
     # although the data form takes files up to MAX_UPLOAD_BYTES. Room for the largest
     # one, encoded, and the message around it.
     kwargs.setdefault("websocket_max_message_size", MAX_UPLOAD_BYTES * 4 // 3 + 2**24)
+    # Runs go to worker processes forked from a server that has imported the engine:
+    # started now, the first Run does not wait for torch's import.
+    warm_up()
     return pn.serve(
         {"/": app},
         port=port,

@@ -2,9 +2,11 @@
 strategies): one worker thread per entry, streamed records, per-run cancel.
 
 Each entry runs through the public engine API -- ``run(config)`` with a one-entry copy of
-the page's config -- so an exported config run by ``tensorbench run`` gives the same
-numbers. Workers append records under a lock; the page polls :meth:`MultiRunState.snapshot`
-and redraws (no UI work in threads). A closed browser tab cancels its runs.
+the page's config, in a worker process (:func:`~tensorbench.engine.worker.run_in_process`)
+that the entry's thread waits on -- so an exported config run by ``tensorbench run``
+gives the same numbers. Workers append records under a lock; the page
+polls :meth:`MultiRunState.snapshot` and redraws (no UI work in threads). A closed
+browser tab cancels its runs.
 """
 
 from __future__ import annotations
@@ -21,8 +23,9 @@ import panel as pn
 import param
 from bokeh.models import Tooltip
 
-from tensorbench.engine import Config, Result, TensorbenchError, load_config, run
+from tensorbench.engine import Config, Result, TensorbenchError, load_config
 from tensorbench.engine.config import parse_json
+from tensorbench.engine.worker import run_in_process
 
 from .box_words import in_box_words
 from .forms import Checkbox
@@ -87,7 +90,7 @@ class MultiRunState(param.Parameterized):
     sequential = param.Boolean(
         default=False,
         doc="Run the entries one after another, each with the machine to itself: wall "
-        "times that compare (side by side, they share the cores and the GIL).",
+        "times that compare (side by side, they share the cores).",
     )
 
     #: The task kind this page's configs have.
@@ -212,7 +215,9 @@ class MultiRunState(param.Parameterized):
                     er.message = str(event.get("message", ""))
 
         try:
-            result = run(cfg, progress=progress, cancel=er.cancel)
+            # in a worker process: a run killed for memory ends its worker, not the
+            # server and every session's work; and it keeps off the server's GIL
+            result = run_in_process(cfg, progress=progress, cancel=er.cancel)
             with self._lock:
                 er.result = result
                 er.status = "ok" if result.status == "ok" else "cancelled"
@@ -490,8 +495,8 @@ def stale_note(state: MultiRunState) -> pn.pane.Alert:
 
 def in_turn_checkbox(state: MultiRunState) -> Checkbox:
     """The "one at a time" box of a run page, bound to ``state.sequential``: side by side,
-    runs share the cores (and the GIL), so their wall-time curves measure the contention
-    as much as the work."""
+    runs share the cores, so their wall-time curves measure the contention as much as the
+    work."""
     box = Checkbox(
         label="one at a time (wall times that compare)", value=state.sequential, align="center"
     )

@@ -16,7 +16,8 @@ import panel as pn
 import param
 from panel.viewable import Viewer
 
-from tensorbench.engine import Config, Result, TensorbenchError, run
+from tensorbench.engine import Config, Result, TensorbenchError
+from tensorbench.engine.worker import run_in_process
 
 from .background import current_doc, dispatch
 from .multirun import coloured_when_enabled
@@ -113,7 +114,9 @@ class RunPanel(Viewer):
 
         updates: dict[str, Any] = {"running": False}
         try:
-            result = run(cfg, progress=progress, cancel=cancel)
+            # in a worker process: it keeps the server's GIL free, and a run killed
+            # for memory ends its worker, not the server
+            result = run_in_process(cfg, progress=progress, cancel=cancel)
             updates |= {
                 "result": result,
                 "fraction": 1.0,

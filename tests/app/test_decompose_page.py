@@ -780,3 +780,38 @@ def test_stacked_images_are_shown_side_by_side():
     assert [type(p).__name__ for p in panes] == ["HoloViews", "HoloViews"]
     image = panes[0].object
     assert isinstance(image, hv.Image) and image.data.shape[1] > 2 * 128  # two, and a gap
+
+
+def test_a_run_killed_for_memory_fails_its_row_and_the_page_lives_on():
+    # Runs go to worker processes: the kernel's out-of-memory killer (SIGKILL) took the
+    # whole server, and every session's work, when they ran on the server's threads.
+    import multiprocessing
+    import os
+    import signal
+    import time
+
+    page = page_with(
+        [
+            {"method": "cp_als", "rank": 3, "tol": 0, "max_iter": 100_000},
+            {"method": "tt_svd", "ranks": [2, 3]},
+        ]
+    )
+    page.start()
+    deadline = time.monotonic() + 60
+    while not page.state.snapshot()[0]["records"] and time.monotonic() < deadline:
+        time.sleep(0.05)
+    workers = [p for p in multiprocessing.active_children() if p.name == "tensorbench-decompose"]
+    assert workers, "the runs did not go to worker processes"
+    for p in workers:  # which one is cp_als's does not matter: kill the lot, as the OOM
+        os.kill(p.pid, signal.SIGKILL)  # killer might under pressure
+    page.state.wait(120)
+    page._refresh(force=True)
+    cp = page.state.snapshot()[0]
+    assert cp["status"] == "failed"
+    assert "worker process ended without a result: it was killed (SIGKILL)" in cp["error"]
+    assert "killed (SIGKILL)" in results_table(page.state.snapshot())
+    # the page runs again
+    page.start()
+    page.state.cancel("cp_als")
+    page.state.wait(120)
+    assert page.state.snapshot()[1]["status"] == "ok"

@@ -152,14 +152,13 @@ def test_a_result_of_an_earlier_network_is_marked_as_such():
     assert not page.stale_note.visible  # the new run's result replaced the old one
 
 
-def test_run_errors_are_messages(monkeypatch):
-    import tensorbench.engine.device as device
-
-    monkeypatch.setattr(device, "available_memory", lambda _d="cpu": 10)
+def test_run_errors_are_messages():
+    # a 48-site MPS with every leg open: 2^48 entries out, refused in the run's worker
     page = NetworkPage()
+    assert page.state.replace_network(build_template("mps", sites=48, bond=2, phys=2))
     page.run_panel.start()
     page.run_panel.wait(60)
-    assert "needs about" in page.run_panel.error
+    assert "needs about 4.0 PiB" in page.run_panel.error
     assert page.run_panel._alert.visible
 
 

@@ -1,0 +1,110 @@
+"""run_in_process: the numbers of run(), progress and cancel across the process boundary,
+errors as the caller's own, and a killed worker that takes only itself down."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+import threading
+import time
+
+import pytest
+
+from tensorbench.engine import ConfigError, load_config, run
+from tensorbench.engine.worker import WorkerDiedError, run_in_process
+
+DATA = {
+    "kind": "synthetic",
+    "template": "tensor_train",
+    "args": {"dims": [6, 7, 8], "ranks": [2, 3]},
+    "noise": 0.01,
+    "seed": 3,
+}
+
+
+def config(methods, **task):
+    return load_config(
+        {
+            "task": {"kind": "decompose", "data": DATA, "methods": methods, **task},
+            "seed": 1,
+            "device": "cpu",
+        }
+    )
+
+
+def test_the_same_numbers_records_and_cores_as_run():
+    cfg = config([{"method": "tt_als", "ranks": [2, 3], "tol": 0, "max_iter": 5}])
+    events: list[dict] = []
+    here, there = run(cfg), run_in_process(cfg, progress=events.append)
+    assert there.status == "ok"
+    ours, theirs = here.metrics["runs"][0], there.metrics["runs"][0]
+    assert theirs["rel_error"] == ours["rel_error"]  # bit for bit: same seed, same code
+    records = [e for e in events if e["type"] == "record"]
+    assert [r["rel_error"] for r in records] == [r["rel_error"] for r in here.history]
+    assert len(records) >= 3
+    # the fitted cores come back too (the Decompose page rebuilds images from them)
+    a = here.artifacts["decompositions"]["tt_als"].cores
+    b = there.artifacts["decompositions"]["tt_als"].cores
+    assert all((x == y).all() for x, y in zip(a, b, strict=True))
+
+
+def test_cancel_reaches_the_worker():
+    # cp_als at a rank the data does not have: no fixed point within a few sweeps (a
+    # tt_als at the true ranks stopped on its own, change exactly 0, before the cancel)
+    data = {**DATA, "args": {"dims": [30, 30, 30], "ranks": [4, 4]}}
+    cfg = load_config(
+        {
+            "task": {
+                "kind": "decompose",
+                "data": data,
+                "methods": [{"method": "cp_als", "rank": 3, "tol": 0, "max_iter": 100_000}],
+            },
+            "device": "cpu",
+        }
+    )
+    cancel = threading.Event()
+
+    def progress(event):
+        if event["type"] == "record":
+            cancel.set()
+
+    t0 = time.perf_counter()
+    result = run_in_process(cfg, progress=progress, cancel=cancel)
+    assert result.status == "cancelled"
+    assert result.metrics["runs"][0]["status"] == "cancelled"
+    assert time.perf_counter() - t0 < 60  # 100k sweeps take minutes
+
+
+def test_bad_input_is_refused_before_a_worker_starts():
+    before = len(multiprocessing.active_children())
+    with pytest.raises(ConfigError, match="unknown task"):
+        run_in_process({"task": {"kind": "decompse"}})
+    assert len(multiprocessing.active_children()) == before
+
+
+def test_an_error_of_the_run_arrives_as_itself():
+    # ranks that fit no 3-mode data are refused once the data is loaded, in the worker
+    cfg = config([{"method": "tt_als", "ranks": [4, 4, 4]}])
+    with pytest.raises(ConfigError, match=r"expected 2 positive integers, got \[4, 4, 4\]"):
+        run_in_process(cfg)
+
+
+def test_a_killed_worker_fails_its_run_only():
+    cfg = config([{"method": "tt_als", "ranks": [2, 3], "tol": 0, "max_iter": 100_000}])
+    killed: list[int] = []
+
+    def progress(event):
+        # as the kernel's out-of-memory killer would: SIGKILL, no goodbye
+        if event["type"] == "record" and not killed:
+            (child,) = [
+                p for p in multiprocessing.active_children() if p.name == "tensorbench-decompose"
+            ]
+            killed.append(child.pid)
+            os.kill(child.pid, signal.SIGKILL)
+
+    with pytest.raises(WorkerDiedError, match=r"killed \(SIGKILL\), most likely for want of"):
+        run_in_process(cfg, progress=progress)
+    assert killed
+    # and the next run goes on as if nothing happened
+    assert run_in_process(config([{"method": "tt_svd"}])).status == "ok"
