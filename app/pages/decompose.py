@@ -451,7 +451,7 @@ def results_table(snap: list[dict[str, Any]]) -> str:
                 f"<td>{run_['params']}</td>{_compression_cell(run_['compression'])}</tr>"
             )
         if r["status"] == "cancelled":
-            rows.append(f"<tr><td>{html.escape(r['label'])}</td><td colspan=6>cancelled</td></tr>")
+            rows.append(_cancelled_row(r, runs))
         elif r["status"] == "failed":
             rows.append(
                 f"<tr><td>{html.escape(r['label'])}</td><td colspan=6>"
@@ -465,6 +465,30 @@ def results_table(snap: list[dict[str, Any]]) -> str:
         "<th>ranks</th><th>parameters</th><th>compression</th></tr></thead><tbody>"
         + "".join(rows)
         + "</tbody></table>"
+    )
+
+
+def _cancelled_row(r: dict[str, Any], runs: list[dict[str, Any]]) -> str:
+    """A cancelled run's row: how far it got -- its last measured error, its time, its
+    iterations -- not a bare "cancelled" that dropped a long run's work from the table."""
+    label = html.escape(r["label"])
+    stopped = next((x for x in runs if x.get("status") == "cancelled"), None)
+    if stopped is None:  # cancelled while it waited its turn: it never ran
+        return f"<tr><td>{label}</td><td colspan=6>cancelled before it started</td></tr>"
+    mine = [x for x in r["records"] if x.get("method") == stopped["label"]]
+    last = next((x for x in reversed(mine) if _measured(x)), None)
+    error = (
+        f"{last['rel_error']:.6e} <span style='color: #5a6b7b'>(last, at iteration "
+        f"{last.get('iter', len(mine))})</span>"
+        if last is not None
+        else "none measured yet"
+    )
+    iters = max((x.get("iter", 0) for x in mine), default=0)
+    return (
+        f"<tr data-label='{html.escape(stopped['label'], quote=True)}'>"
+        f"<td>{html.escape(stopped['label'])}</td><td>{error}</td>"
+        f"<td>{stopped['seconds']:.3g} s</td><td>{iters}</td>"
+        "<td colspan=3>cancelled: no decomposition kept</td></tr>"
     )
 
 

@@ -815,3 +815,42 @@ def test_a_run_killed_for_memory_fails_its_row_and_the_page_lives_on():
     page.state.cancel("cp_als")
     page.state.wait(120)
     assert page.state.snapshot()[1]["status"] == "ok"
+
+
+def test_a_cancelled_run_keeps_how_far_it_got_in_the_table():
+    # its row read "cancelled" and nothing else: a long run's last error and time were
+    # on the curves only
+    import time
+
+    page = page_with([{"method": "cp_als", "rank": 3, "tol": 0, "max_iter": 100_000}])
+    page.start()
+    deadline = time.monotonic() + 60
+    while len(page.state.snapshot()[0]["records"]) < 3 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    page.state.cancel("cp_als")
+    page.state.wait(120)
+    (r,) = page.state.snapshot()
+    assert r["status"] == "cancelled"
+    last = r["records"][-1]
+    seconds = r["result"].metrics["runs"][0]["seconds"]
+    table = results_table([r])
+    assert (
+        f"<td>{last['rel_error']:.6e} <span style='color: #5a6b7b'>(last, at iteration "
+        f"{last['iter']})</span></td><td>{seconds:.3g} s</td><td>{last['iter']}</td>"
+        "<td colspan=3>cancelled: no decomposition kept</td>" in table
+    )
+    # cancelled while it waited its turn: it never ran, and the row says so
+    page = page_with(
+        [
+            {"method": "cp_als", "rank": 3, "tol": 0, "max_iter": 100_000},
+            {"method": "tt_svd", "ranks": [2, 3]},
+        ]
+    )
+    page.state.sequential = True
+    page.start()
+    page.state.cancel("tt_svd")
+    page.state.cancel("cp_als")
+    page.state.wait(120)
+    assert "<td>tt_svd</td><td colspan=6>cancelled before it started</td>" in results_table(
+        page.state.snapshot()
+    )
