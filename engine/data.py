@@ -57,6 +57,8 @@ if TYPE_CHECKING:  # pragma: no cover
     import numpy as np
     import torch
 
+    from .network import Network
+
 __all__ = [
     "DATA_SOURCES",
     "DOWNLOAD_IMAGES",
@@ -71,6 +73,7 @@ __all__ = [
     "DataSource",
     "balanced_factors",
     "check_spec",
+    "data_shape",
     "describe_sources",
     "get_source",
     "load_data",
@@ -201,6 +204,9 @@ class DataSource:
     #: so a checked spec leaves them out (an exported config never names a template the
     #: data does not come from) and forms show them disabled.
     overrides: tuple[str, tuple[str, ...]] | None = None
+    #: ``shape(**params, dtype, device)``: the data's shape, checked as ``func`` checks it
+    #: but without building the data (sources whose data is costly to make)
+    shape: Callable[..., list[int]] | None = None
 
     def defaults(self) -> dict[str, Any]:
         """The default spec of this source (``kind`` included)."""
@@ -226,9 +232,12 @@ def _register(
     packages: tuple[str, ...] = (),
     precheck: Callable[[Mapping[str, Any]], None] | None = None,
     overrides: tuple[str, tuple[str, ...]] | None = None,
+    shape: Callable[..., list[int]] | None = None,
 ) -> Callable:
     def deco(func: Callable[..., tuple[Any, dict[str, Any]]]) -> Callable:
-        DATA_SOURCES[name] = DataSource(name, func, params, doc, packages, precheck, overrides)
+        DATA_SOURCES[name] = DataSource(
+            name, func, params, doc, packages, precheck, overrides=overrides, shape=shape
+        )
         return func
 
     return deco
@@ -298,11 +307,9 @@ def load_data(
     ResourceError
         The tensor would not fit in the device's memory (nothing was allocated).
     """
-    from .device import resolve_device, resolve_dtype
+    from .device import resolve_device
 
-    if dtype not in ("float64", "float32") and str(dtype) not in ("torch.float64", "torch.float32"):
-        raise DataError(f"data tensors are real: dtype must be float64 or float32, got {dtype!r}")
-    dt = resolve_dtype(str(dtype).removeprefix("torch."))
+    dt = _real_dtype(dtype)
     dev = resolve_device(device)
     checked = check_spec(spec)
     source = get_source(checked.pop("kind"))
@@ -324,6 +331,37 @@ def load_data(
     info |= _value_range(X)
     info |= facts
     return X, info
+
+
+def data_shape(
+    spec: Mapping[str, Any], *, dtype: Any = "float64", device: Any = "cpu"
+) -> list[int]:
+    """The shape of the tensor a data spec names, refused as :func:`load_data` would refuse
+    it; a synthetic tensor is not built for it (a 1000^3 one took 8 GB and seconds just to
+    say how big it is).
+
+    Parameters and errors are those of :func:`load_data`.
+    """
+    from .device import resolve_device
+
+    dt = _real_dtype(dtype)
+    checked = check_spec(spec)
+    source = get_source(checked.pop("kind"))
+    if source.shape is None:
+        return list(load_data(spec, dtype=dtype, device=device)[0].shape)
+    return source.shape(
+        **({p.name: p.default for p in source.params} | checked),
+        dtype=dt,
+        device=resolve_device(device),
+    )
+
+
+def _real_dtype(dtype: Any) -> torch.dtype:
+    from .device import resolve_dtype
+
+    if dtype not in ("float64", "float32") and str(dtype) not in ("torch.float64", "torch.float32"):
+        raise DataError(f"data tensors are real: dtype must be float64 or float32, got {dtype!r}")
+    return resolve_dtype(str(dtype).removeprefix("torch."))
 
 
 def _jsonable(value: Any) -> Any:
@@ -589,6 +627,61 @@ def _synthetic_precheck(given: Mapping[str, Any]) -> None:
         )
 
 
+def _synthetic_network(
+    template: str,
+    args: dict[str, Any] | None,
+    network: dict[str, Any] | None,
+    noise: float,
+    seed: int,
+    dtype: torch.dtype,
+    device: torch.device,
+) -> tuple[Network, Any]:
+    """The network of a synthetic tensor and its contraction path, once the tensor is
+    known to have >= 2 modes and to fit in memory (nothing allocated)."""
+    from .contract import estimate_bytes
+    from .cost import find_path
+    from .device import check_memory
+    from .network import Network
+
+    try:
+        if network is not None:
+            net = Network.from_dict(network, where="data.network")
+        else:
+            net = TEMPLATES[template].build(**(args or {}))
+    except NetworkError as err:
+        raise DataError(f"synthetic data: {_one_line(err)}") from None
+    if len(net.output) < 2:
+        raise DataError(
+            f"the network has {len(net.output)} open leg(s); a data tensor needs at least 2 "
+            "(add output indices)"
+        )
+
+    dtype_name = str(dtype).removeprefix("torch.")
+    path = find_path(net, "auto", seed=seed)
+    full = net.full_size
+    need = estimate_bytes(net, path, dtype_name)
+    if noise > 0:
+        need += full * (dtype.itemsize + (8 if device.type == "cpu" else 0))
+    check_memory(need, device, "the synthetic tensor", "use smaller dims or fewer modes")
+    if noise > 0 and device.type != "cpu":
+        check_memory(full * 8, "cpu", "the synthetic noise", "use smaller dims or fewer modes")
+    return net, path
+
+
+def _synthetic_shape(
+    *,
+    template: str,
+    args: dict[str, Any] | None,
+    network: dict[str, Any] | None,
+    noise: float,
+    seed: int,
+    dtype: torch.dtype,
+    device: torch.device,
+) -> list[int]:
+    net, _ = _synthetic_network(template, args, network, noise, seed, dtype, device)
+    return [net.sizes[ix] for ix in net.output]
+
+
 @_register(
     "synthetic",
     "a tensor contracted from a network with seeded random cores, plus relative noise",
@@ -624,6 +717,7 @@ def _synthetic_precheck(given: Mapping[str, Any]) -> None:
     Param("seed", "int", 0, "seed of the cores and of the noise", min=0, max=2**31 - 1),
     precheck=_synthetic_precheck,
     overrides=("network", ("template", "args")),
+    shape=_synthetic_shape,
 )
 def _synthetic(
     *,
@@ -645,33 +739,10 @@ def _synthetic(
     import numpy as np
     import torch
 
-    from .contract import ContractionPlan, estimate_bytes
-    from .cost import find_path
-    from .device import check_memory
-    from .network import Network
+    from .contract import ContractionPlan
 
-    try:
-        if network is not None:
-            net = Network.from_dict(network, where="data.network")
-        else:
-            net = TEMPLATES[template].build(**(args or {}))
-    except NetworkError as err:
-        raise DataError(f"synthetic data: {_one_line(err)}") from None
-    if len(net.output) < 2:
-        raise DataError(
-            f"the network has {len(net.output)} open leg(s); a data tensor needs at least 2 "
-            "(add output indices)"
-        )
+    net, path = _synthetic_network(template, args, network, noise, seed, dtype, device)
     dtype_name = str(dtype).removeprefix("torch.")
-    path = find_path(net, "auto", seed=seed)
-    full = net.full_size
-    need = estimate_bytes(net, path, dtype_name)
-    if noise > 0:
-        need += full * (dtype.itemsize + (8 if device.type == "cpu" else 0))
-    check_memory(need, device, "the synthetic tensor", "use smaller dims or fewer modes")
-    if noise > 0 and device.type != "cpu":
-        check_memory(full * 8, "cpu", "the synthetic noise", "use smaller dims or fewer modes")
-
     arrays = net.random_arrays(seed=seed, dtype=dtype_name, device=device)
     T, _ = ContractionPlan(net, path)(arrays)
     info: dict[str, Any] = {"network": net.to_dict(), "modes": list(net.output)}

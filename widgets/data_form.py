@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import html
 import json
+import math
 import os
 import re
 import tempfile
@@ -25,8 +26,8 @@ from tensorbench.engine.data import (
     MAX_UPLOAD_BYTES,
     DataSource,
     check_spec,
+    data_shape,
     get_source,
-    load_data,
 )
 from tensorbench.engine.fmt import format_bytes
 
@@ -326,10 +327,11 @@ class DataForm:
         self.facts.object = "<span style='color: #5a6b7b'>loading the data...</span>"
 
         def work() -> str:
-            X, _info = load_data(spec, dtype="float64")
-            self._shape = (key, list(X.shape))
-            shape = " x ".join(str(d) for d in X.shape)
-            return f"<span style='color: #5a6b7b'>the data: {shape} ({X.numel():,} entries)</span>"
+            dims = data_shape(spec, dtype="float64")
+            self._shape = (key, dims)
+            shape = " x ".join(str(d) for d in dims)
+            entries = math.prod(dims)
+            return f"<span style='color: #5a6b7b'>the data: {shape} ({entries:,} entries)</span>"
 
         def show(generation: int, text: str | None, error: BaseException | None) -> None:
             # on the session's event loop: a check that a newer one replaced says nothing

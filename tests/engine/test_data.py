@@ -13,13 +13,14 @@ import numpy as np
 import pytest
 import torch
 
-from tensorbench.engine import ResourceError, TensorbenchError, build_template
+from tensorbench.engine import Network, ResourceError, TensorbenchError, build_template
 from tensorbench.engine import data as data_mod
 from tensorbench.engine.data import (
     DATA_SOURCES,
     DataError,
     balanced_factors,
     check_spec,
+    data_shape,
     describe_sources,
     load_data,
     matrix_to_tensor,
@@ -32,6 +33,9 @@ def refused(spec, match, error=DataError, **kw):
     with pytest.raises(error, match=match) as info:
         load_data(spec, **kw)
     assert "\n" not in str(info.value)
+    # the form's data check asks for the shape only: refused alike
+    with pytest.raises(error, match=match):
+        data_shape(spec, **kw)
     return str(info.value)
 
 
@@ -182,6 +186,18 @@ def test_synthetic_is_seeded():
     b, _ = load_data(spec | {"seed": 1})
     c, _ = load_data(spec | {"seed": 2})
     assert torch.equal(a, b) and not torch.equal(a, c)
+
+
+def test_the_shape_of_synthetic_data_is_known_without_building_it(monkeypatch):
+    spec = {"kind": "synthetic", "args": {"dims": [4, 5, 6], "ranks": [2, 3]}, "noise": 0.1}
+    assert data_shape(spec) == list(load_data(spec)[0].shape) == [4, 5, 6]
+
+    # a 1000^3 tensor (8 GB) was built just to say how big it is
+    def built(*_a, **_k):
+        raise AssertionError("the data was built")
+
+    monkeypatch.setattr(Network, "random_arrays", built)
+    assert data_shape({"kind": "synthetic", "args": {"dims": [1000] * 3, "ranks": 2}}) == [1000] * 3
 
 
 def test_synthetic_refusals():
