@@ -378,8 +378,17 @@ class EntriesForm:
             forms[name] = form
             family = getattr(spec, "family", "")
             title = f"{name} ({family})" if family else name
+            # what the bare identifier stands for ("tr_als_lev": TR-ALS with leverage-score
+            # sampled least squares, Malik & Becker 2021), above its parameters
+            what = pn.pane.HTML(
+                f"<div class='tb-entry-doc' style='color: #5a6b7b; font-size: 12px'>"
+                f"{html.escape(spec.doc)}</div>",
+                sizing_mode="stretch_width",
+                margin=(0, 10),
+            )
             cards.append(
                 pn.Card(
+                    what,
                     form.column(),
                     title=title,
                     collapsed=title not in opened,

@@ -741,6 +741,15 @@ def test_an_opened_method_card_stays_open_when_another_method_is_added():
     assert cards == {"hosvd (tucker)": False, "tt_svd (tt)": True}
 
 
+def test_a_method_card_says_what_its_identifier_stands_for():
+    # "tr_als_lev" alone told a newcomer nothing; the card opens with the method's doc
+    page = page_with([{"method": "tr_als_lev", "ranks": [2, 2, 2]}])
+    (card,) = page.method_form.area.objects
+    assert "TR-ALS with leverage-score sampled least squares (Malik &amp; Becker 2021)" in (
+        card.objects[0].object
+    )
+
+
 def test_an_exact_fit_is_drawn_at_the_floor_not_left_out():
     # tt_svd at full rank records errors of 0: they were dropped from the log plot, and
     # its legend entry had nothing beside it
