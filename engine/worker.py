@@ -30,7 +30,7 @@ from .config import Config, load_config
 from .errors import TensorbenchError
 from .run import ProgressFn, Result, run
 
-__all__ = ["WorkerDiedError", "run_in_process", "warm_up"]
+__all__ = ["WorkerDiedError", "exit_when_orphaned", "run_in_process", "warm_up"]
 
 log = logging.getLogger(__name__)
 
@@ -76,17 +76,25 @@ def _end_all() -> None:
             proc.terminate()
 
 
-def _orphan_watch(parent: int) -> None:
-    # A child of the fork server is re-parented when the server (and with it the fork
-    # server) dies: then nobody reads its results, so it ends itself.
-    while True:
-        time.sleep(1.0)
-        if os.getppid() != parent:
-            os._exit(1)
+def exit_when_orphaned(period: float = 1.0) -> None:
+    """End this process (within ``period`` seconds) once its parent has died.
+
+    A run's worker is re-parented when the server (and with it the fork server) dies, a
+    search's fitting processes when their run's worker is killed or stopped: nobody reads
+    their results then, and they ran on under PID 1 for good.
+    """
+
+    def watch(parent: int) -> None:
+        while True:
+            time.sleep(period)
+            if os.getppid() != parent:
+                os._exit(1)
+
+    threading.Thread(target=watch, args=(os.getppid(),), daemon=True).start()
 
 
 def _child(config: Config, conn: Any, stop: Any) -> None:
-    threading.Thread(target=_orphan_watch, args=(os.getppid(),), daemon=True).start()
+    exit_when_orphaned()
 
     def send(message: tuple[Any, ...]) -> None:
         # plain pickle, not the connection's: with torch imported that one shares a

@@ -313,6 +313,11 @@ _WORKER: dict[str, Any] = {}
 def _worker_init(data: np.ndarray, options: FitOptions, stop: Any = None) -> None:
     import torch
 
+    from ..worker import exit_when_orphaned
+
+    # a killed search (its run's worker SIGKILLed, the server stopped) skips close():
+    # its fitting processes would run on for good
+    exit_when_orphaned()
     torch.set_num_threads(1)  # one process per core: no oversubscription
     _WORKER["X"] = torch.from_numpy(data)
     _WORKER["options"] = options

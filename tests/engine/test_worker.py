@@ -108,3 +108,71 @@ def test_a_killed_worker_fails_its_run_only():
     assert killed
     # and the next run goes on as if nothing happened
     assert run_in_process(config([{"method": "tt_svd"}])).status == "ok"
+
+
+def _descendants(pid: int) -> set[int]:
+    """Every live process below ``pid`` (from /proc)."""
+    parent: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    # the command may hold spaces and parentheses: ppid follows the last ")"
+                    parent[int(entry)] = int(f.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+    out, frontier = set(), {pid}
+    while frontier:
+        kids = {p for p, pp in parent.items() if pp in frontier} - out
+        out |= kids
+        frontier = kids
+    return out
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc"), reason="reads the process tree from /proc")
+def test_a_killed_search_leaves_no_fitting_processes_behind():
+    # a search fits in a pool of processes of its own; with its run's worker SIGKILLed
+    # (or the server stopped) they ran on under PID 1 for good
+    cfg = load_config(
+        {
+            "task": {
+                "kind": "search",
+                "data": {
+                    "kind": "synthetic",
+                    "template": "tensor_ring",
+                    "args": {"dims": [3, 3, 3, 3, 3, 3], "ranks": 3},
+                    "seed": 2,
+                },
+                "strategies": [{"strategy": "random"}],
+                "budget": {"evaluations": 10_000},
+                "workers": 2,
+            },
+            "device": "cpu",
+        }
+    )
+    seen: set[int] = set()
+
+    def progress(event):
+        if event["type"] != "record" or event.get("kind") != "evaluation" or seen:
+            return
+        (child,) = [p for p in multiprocessing.active_children() if p.name == "tensorbench-search"]
+        below = _descendants(child.pid)
+        if len(below) >= 2:  # its fitting processes are up (they fit the evaluations)
+            seen.update({child.pid} | below)
+            os.kill(child.pid, signal.SIGKILL)
+
+    with pytest.raises(WorkerDiedError):
+        run_in_process(cfg, progress=progress)
+    assert len(seen) >= 3  # the worker and its two fitting processes
+    deadline = time.monotonic() + 20
+    while any(_alive(p) for p in seen) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not [p for p in seen if _alive(p)]
