@@ -1,7 +1,8 @@
 """Run a config off the event loop with a progress bar, a Cancel button and the result.
 
-The run happens in a worker thread (one per run); progress events come back to the page
-through the Bokeh document's next-tick callbacks, so the page stays responsive and two
+The run happens in a worker process (:func:`~tensorbench.engine.worker.run_in_process`)
+that a thread of the page waits on; progress events come back to the page through the
+Bokeh document's next-tick callbacks, so the page stays responsive and two
 browser sessions never share a run.
 """
 
@@ -122,11 +123,16 @@ class RunPanel(Viewer):
                 "fraction": 1.0,
                 "message": "done" if result.status == "ok" else "cancelled",
             }
+        # a failed run's bar goes (it stood frozen part-filled, as if still at work)
         except TensorbenchError as e:
-            updates |= {"error": str(e), "message": "refused"}
+            updates |= {"error": str(e), "message": "refused", "fraction": 0.0}
         except Exception as e:  # a bug: keep the page alive and say so
             log.exception("run failed")
-            updates |= {"error": f"internal error ({type(e).__name__}): {e}", "message": "failed"}
+            updates |= {
+                "error": f"internal error ({type(e).__name__}): {e}",
+                "message": "failed",
+                "fraction": 0.0,
+            }
         dispatch(doc, self.param.update, **updates)
 
     def wait(self, timeout: float | None = None) -> None:
@@ -144,10 +150,19 @@ class RunPanel(Viewer):
         self._status.object = self.message if self.running else ""
         self._alert.object = html.escape(self.error)
         self._alert.visible = bool(self.error)
-        if self.result is not None and not self.running:
+        if self.error and not self.running:
+            # also where the result would be: the alert under the Run button can sit
+            # below the window's edge, and the Result tab went on saying "Press Run"
+            self._summary.object = (
+                "<div class='tb-run-error' style='color: #b02a37; font-size: 13px'>"
+                f"The run failed: {html.escape(self.error)}</div>"
+            )
+        elif self.result is not None and not self.running:
             text = html.escape(self.result.summary())
             style = "white-space: pre-wrap; font-size: 12px"
             self._summary.object = f'<pre class="tb-summary" style="{style}">{text}</pre>'
+        elif "tb-run-error" in (self._summary.object or ""):
+            self._summary.object = ""  # a new run: the last one's failure is no news
 
     def _new_result(self, event: param.parameterized.Event) -> None:
         if self.on_result is not None and event.new is not None:

@@ -160,6 +160,17 @@ def test_run_errors_are_messages():
     page.run_panel.wait(60)
     assert "needs about 4.0 PiB" in page.run_panel.error
     assert page.run_panel._alert.visible
+    # where the result goes too (the alert sat below the window's edge), and no bar
+    # left standing part-filled
+    assert "The run failed: this contraction needs about 4.0 PiB" in (
+        page.run_panel.summary_pane.object
+    )
+    assert not page.run_panel._progress.visible
+    page.state.replace_network(build_template("mps", sites=4, bond=2, phys=2))
+    page.run_panel.start()
+    assert "failed" not in page.run_panel.summary_pane.object  # not news during the new run
+    page.run_panel.wait(60)
+    assert "tb-summary" in page.run_panel.summary_pane.object
 
 
 def test_sessions_do_not_share_state():
