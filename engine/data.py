@@ -662,7 +662,10 @@ def _synthetic_network(
     need = estimate_bytes(net, path, dtype_name)
     if noise > 0:
         need += full * (dtype.itemsize + (8 if device.type == "cpu" else 0))
-    check_memory(need, device, "the synthetic tensor", "use smaller dims or fewer modes")
+    # the noise is drawn whole beside the tensor: say so, or "needs about 402.5 GiB" for a
+    # 201 GiB tensor reads as a slip
+    what = "the synthetic tensor (with its noise)" if noise > 0 else "the synthetic tensor"
+    check_memory(need, device, what, "use smaller dims or fewer modes")
     if noise > 0 and device.type != "cpu":
         check_memory(full * 8, "cpu", "the synthetic noise", "use smaller dims or fewer modes")
     return net, path

@@ -212,6 +212,12 @@ def test_synthetic_refusals():
     # 10^18 entries: refused from the estimate, nothing allocated.
     huge = {"kind": "synthetic", "args": {"dims": [1000] * 6, "ranks": 2}}
     refused(huge, "synthetic tensor needs about .* available; use smaller dims", ResourceError)
+    # with noise, the noise is drawn whole beside it: twice the memory, and said so
+    refused(
+        huge | {"noise": 0.01},
+        r"synthetic tensor \(with its noise\) needs about",
+        ResourceError,
+    )
 
 
 # --------------------------------------------------------------------------- images
