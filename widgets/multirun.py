@@ -606,8 +606,15 @@ class RunPage:
     def _start_poll(self) -> None:
         if self._poll is None and pn.state.curdoc is not None:
             self._poll = pn.state.add_periodic_callback(
-                self._refresh, period=int(self.POLL_S * 1000)
+                self._refresh_held, period=int(self.POLL_S * 1000)
             )
+
+    def _refresh_held(self) -> None:
+        # one message to the browser per redraw: each change went out on its own while
+        # the next was built, so a run's status line said "ok" seconds before its rows
+        # and points arrived
+        with pn.io.hold():
+            self._refresh()
 
     def _stop_poll(self) -> None:
         if self._poll is not None:

@@ -322,7 +322,6 @@ class AttentionPage(RunPage, Viewer):
         self._show_running(running)
         if not self._changed(snap, force):
             return
-        self.rows.update(snap)
         rows = [x for r in snap for x in r["records"]]
         sweep = self.state.config.task.get("sweep")
         param_name = sweep["param"] if sweep else None
@@ -337,6 +336,8 @@ class AttentionPage(RunPage, Viewer):
         if not running:
             self._draw_heatmaps(snap)
             self._stop_poll()
+        # the status lines last: "ok" stood seconds before the results it announced
+        self.rows.update(snap)
 
     def _draw_heatmaps(self, snap: list[dict[str, Any]]) -> None:
         res = snap[0]["result"] if snap else None

@@ -237,15 +237,15 @@ class DecomposePage(RunPage, Viewer):
         self._show_running(running)
         if not self._changed(snap, force):
             return
-        self.rows.update(snap)
-        # Rebuilding the plots takes the server's time (and GIL) from the running
-        # decompositions: spaced out while they run.
+        # Rebuilding the plots takes the server's time: spaced out while runs go on.
         self._redraw_plots(lambda: show_plot(self.curves, error_curves(snap)), force, running)
         self.results.object = results_table(snap)
         show_plot(self.sweep_plot, sweep_plot(snap))
         if not running:
             self._stop_poll()
             self.images.objects = self._image_panes(snap)
+        # the status lines last: "ok" stood seconds before the results it announced
+        self.rows.update(snap)
 
     @staticmethod
     def _status_text(r: dict[str, Any]) -> str:

@@ -401,13 +401,14 @@ class SearchPage(RunPage, Viewer):
         self._show_running(running)
         if not self._changed(snap, force):
             return
-        self.rows.update(snap)
         self._stream_rows(snap)
         self._draw_cards(snap)
         self._redraw_plots(lambda: self._draw_plots(snap), force, running)
         self.summary.object = race_summary(snap)
         if not running:
             self._stop_poll()
+        # the status lines last: "ok" stood seconds before the results it announced
+        self.rows.update(snap)
 
     def _draw_plots(self, snap: list[dict[str, Any]]) -> None:
         truth = self.show_truth.value

@@ -68,6 +68,24 @@ def test_a_run_fills_the_plots_table_and_heatmaps_and_matches_the_exported_confi
     assert live == again
 
 
+def test_the_status_line_says_ok_only_with_the_results_in_place():
+    # it said "ok · 12 measured" seconds before the table's last rows and the plots'
+    # last points arrived: the status went out first, the results after they were built
+    page = small_page()
+    page.start()
+    page.state.wait(300)
+    page.table.object, page.plots.object, page.heat.object = "", None, None
+    seen = []
+    update = page.rows.update
+    page.rows.update = lambda snap: (
+        seen.append((page.table.object, page.plots.object, page.heat.object)),
+        update(snap),
+    )
+    page._refresh(force=True)
+    ((table, plots, heat),) = seen
+    assert table.count("<tr data-label=") == 4 and plots is not None and heat is not None
+
+
 def test_a_failing_run_says_why_and_keeps_the_page():
     page = small_page()
     page.methods.choice.value = ["hydragen"]  # needs a shared_prefix input: fails at run
