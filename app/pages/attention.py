@@ -342,6 +342,9 @@ class AttentionPage(RunPage, Viewer):
     def _draw_heatmaps(self, snap: list[dict[str, Any]]) -> None:
         res = snap[0]["result"] if snap else None
         heat = (res.artifacts.get("heatmaps") or {}) if res is not None else {}
+        # lengths some method was measured at: a run cancelled right after the exact
+        # weights of its last length showed those alone, "Of all entries:" and nothing
+        heat = {n: h for n, h in heat.items() if h["kept"]}
         if not heat:
             self.heat.object = None
             self.heat_caption.object = ""

@@ -262,3 +262,22 @@ def test_an_uploaded_config_keeps_its_own_input_parameters():
     assert task["input"] == {"kind": "minilm", "text": "my own words here", "layer": 3}
     assert task["n"] == 64 and task["sweep"] is None and page.state.error == ""
     assert page._input_form.widgets["layer"].value == 3
+
+
+def test_weights_are_shown_at_the_largest_length_a_method_was_measured_at():
+    # cancelled right after the exact weights of n=2048 were drawn, the pane showed them
+    # alone under "n = 2048 ... Of all entries:" and a sentence that ended there
+    page = small_page()
+    page.start()
+    page.state.wait(300)
+    snap = page.state.snapshot()
+    heat = snap[0]["result"].artifacts["heatmaps"]
+    n = max(heat, key=int)
+    heat[str(2 * int(n))] = {"weights": heat[n]["weights"], "kept": {}}
+    page._draw_heatmaps(snap)
+    assert f"n = {n}: exact attention weights" in page.heat_caption.object
+    assert "% computed" in page.heat_caption.object
+    for h in heat.values():  # nothing measured anywhere: no pane at all
+        h["kept"] = {}
+    page._draw_heatmaps(snap)
+    assert page.heat.object is None and page.heat_caption.object == ""
