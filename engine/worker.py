@@ -129,7 +129,8 @@ def _died(proc: Any) -> WorkerDiedError:
             name = f"signal {-code}"
         why = f"it was killed ({name})"
         if -code == signal.SIGKILL:
-            why += ", most likely for want of memory: try a smaller input or settings"
+            # the kernel's out-of-memory killer sends SIGKILL, but so does a user's kill -9
+            why += "; if memory ran short, try a smaller input or settings"
     else:
         why = f"it exited with status {code}"
     return WorkerDiedError(f"the run's worker process ended without a result: {why}")

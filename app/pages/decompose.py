@@ -453,9 +453,19 @@ def results_table(snap: list[dict[str, Any]]) -> str:
         if r["status"] == "cancelled":
             rows.append(_cancelled_row(r, runs))
         elif r["status"] == "failed":
+            last = next((x for x in reversed(r["records"]) if _measured(x)), None)
+            # a run that died midway (its worker killed) keeps its last error in sight
+            got = (
+                []
+                if last is None
+                else [
+                    f"its last measured error: {last['rel_error']:.6e} at iteration "
+                    f"{last.get('iter', len(r['records']))}, after {last['elapsed']:.3g} s"
+                ]
+            )
             rows.append(
                 f"<tr><td>{html.escape(r['label'])}</td><td colspan=6>"
-                f"{notes_html([r['error']], '12px')}</td></tr>"
+                f"{notes_html([r['error'], *got], '12px')}</td></tr>"
             )
     if not rows:
         return ""

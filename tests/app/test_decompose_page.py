@@ -818,7 +818,10 @@ def test_a_run_killed_for_memory_fails_its_row_and_the_page_lives_on():
     cp = page.state.snapshot()[0]
     assert cp["status"] == "failed"
     assert "worker process ended without a result: it was killed (SIGKILL)" in cp["error"]
-    assert "killed (SIGKILL)" in results_table(page.state.snapshot())
+    table = results_table(page.state.snapshot())
+    assert "killed (SIGKILL)" in table
+    last = cp["records"][-1]
+    assert f"its last measured error: {last['rel_error']:.6e} at iteration {last['iter']}" in table
     # the page runs again
     page.start()
     page.state.cancel("cp_als")

@@ -103,7 +103,9 @@ def test_a_killed_worker_fails_its_run_only():
             killed.append(child.pid)
             os.kill(child.pid, signal.SIGKILL)
 
-    with pytest.raises(WorkerDiedError, match=r"killed \(SIGKILL\), most likely for want of"):
+    with pytest.raises(
+        WorkerDiedError, match=r"killed \(SIGKILL\); if memory ran short, try a smaller input"
+    ):
         run_in_process(cfg, progress=progress)
     assert killed
     # and the next run goes on as if nothing happened
