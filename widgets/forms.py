@@ -317,6 +317,12 @@ def with_help(widget: pn.widgets.Widget | Checkbox, doc: str) -> Any:
     return pn.Row(widget, pn.widgets.TooltipIcon(value=doc, margin=(5, 0)))
 
 
+#: Panel strokes a card's open/close chevron with ``--background-text-color``, which the
+#: bootstrap design leaves undefined: the stroke fell to none, and the cards read as
+#: stuck dropdown items with nothing to show they open (their settings went unfound).
+CARD_CHEVRON_CSS = ".card-button > svg { stroke: currentColor; }"
+
+
 class EntriesForm:
     """Choose several registered entries (methods, strategies) and edit each one's Params.
 
@@ -393,6 +399,7 @@ class EntriesForm:
                     title=title,
                     collapsed=title not in opened,
                     sizing_mode="stretch_width",
+                    stylesheets=[CARD_CHEVRON_CSS],
                 )
             )
         self.forms = forms

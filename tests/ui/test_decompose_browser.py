@@ -81,3 +81,25 @@ def test_an_upload_over_bokehs_message_limit_loads(page: Page, server: str, tmp_
     page.locator("input[type=file][accept='.npy,.npz']").set_input_files(str(path))
     expect(page.get_by_text("1000 x 3000 (3,000,000 entries)")).to_be_visible(timeout=60_000)
     expect(page.get_by_text("Server connection lost")).to_have_count(0)
+
+
+_CHEVRON_STROKES_JS = """() => {
+  const out = [];
+  const walk = (root) => {
+    for (const svg of root.querySelectorAll('.card-button > svg')) {
+      out.push(getComputedStyle(svg).stroke);
+    }
+    for (const el of root.querySelectorAll('*')) if (el.shadowRoot) walk(el.shadowRoot);
+  };
+  walk(document);
+  return out;
+}"""
+
+
+def test_method_cards_show_that_they_open(page: Page, server: str):
+    # the cards' chevrons were stroked with a colour the design leaves undefined (none):
+    # the cards read as stuck dropdown items, and max iter or tol went unfound
+    open_page(page, server, "Decompose")
+    expect(page.get_by_text("tt_als (tt)")).to_be_visible(timeout=30_000)
+    strokes = page.evaluate(_CHEVRON_STROKES_JS)
+    assert len(strokes) >= 2 and "none" not in strokes, strokes
