@@ -456,11 +456,19 @@ class NetworkEditor(Viewer):
         if net is None:
             return ""
         eq, _shapes = net.to_einsum()
+        # past 52 indices the symbols leave a-z, A-Z (opt_einsum's), which numpy.einsum
+        # and torch.einsum refuse: said, so a copied string's failure is no surprise
+        note = (
+            " <span class='tb-einsum-note'>(more than 52 indices: symbols beyond a-z, A-Z, "
+            "for opt_einsum.contract; numpy.einsum and torch.einsum take only those 52)</span>"
+            if not eq.isascii()
+            else ""
+        )
         if len(eq) > 400:
             eq = eq[:397] + "..."
         return (
             "<div style='font-size: 12px; color: #5a6b7b'>einsum: "
-            f"<code data-testid='einsum'>{html.escape(eq)}</code></div>"
+            f"<code data-testid='einsum'>{html.escape(eq)}</code>{note}</div>"
         )
 
     def _table_html(self) -> str:

@@ -37,6 +37,7 @@ def test_canvas_messages_draw_a_chain_with_live_stats():
     s.set_size("b0", 3)
     assert s.stats.params == 11
     assert "a,ab,b-&gt;" in page.editor.einsum.object
+    assert "tb-einsum-note" not in page.editor.einsum.object
     assert s.template == "(custom network)"
     assert page.editor.canvas.graph["tensors"][1]["x"] == 100.0
 
@@ -173,3 +174,11 @@ def test_a_refused_rename_or_size_shows_the_value_in_force_again():
     s.error = ""
     size.value = 5  # an accepted edit stays
     assert s.network.sizes["b0"] == 5 and not s.error
+
+
+def test_an_einsum_past_52_indices_says_which_einsums_take_it():
+    # a 30-site MPS has 59 indices: its string leaves a-z, A-Z, and numpy.einsum and
+    # torch.einsum refuse it as copied
+    page = NetworkPage()
+    page.state.replace_network(build_template("mps", sites=30, bond=2, phys=2))
+    assert "numpy.einsum and torch.einsum take only those 52" in page.editor.einsum.object
