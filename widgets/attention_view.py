@@ -262,6 +262,7 @@ def results_table(rows: list[dict[str, Any]]) -> str:
         f"<td>{_ms(r['median_s'])} ms</td>"
         f"<td>{_ms(r['p20_s'])}-{_ms(r['p80_s'])}</td>"
         f"<td>{num(r.get('speedup'), '.3g')}x</td><td>{num(r.get('rel_error'), '.3e')}</td>"
+        f"<td>{num(r.get('v_error'), '.3e')}</td>"
         f"<td>{num(r.get('max_error'), '.2e')}</td><td>{num(r.get('recall'), '.3f')}</td>"
         f"<td>{num(r.get('flops'), '.3g')}</td><td>{num(r['peak_bytes'] / 2**20, '.3g')} MiB</td>"
         "</tr>"
@@ -270,7 +271,12 @@ def results_table(rows: list[dict[str, Any]]) -> str:
     return (
         "<table class='tb-table' style='width: 100%; font-size: 12px'><thead><tr>"
         "<th>method</th><th>n</th><th>swept</th><th>median</th><th>p20-p80 (ms)</th>"
-        "<th>speedup</th><th>relative error</th><th>max error</th><th>recall</th>"
+        "<th>speedup</th>"
+        "<th title='||O~ - O|| / ||O||: far above 1 when attention spreads over many random "
+        "values (each output row is their average, near zero)'>relative error</th>"
+        "<th title='||O~ - O|| / (sqrt(rows) x rms row of V): the same error against the "
+        "size of the values, the scale of HyperAttention&#39;s guarantee'>error vs V</th>"
+        "<th>max error</th><th>recall</th>"
         "<th>flops (counted)</th><th>peak memory</th></tr></thead><tbody>"
         + body
         + "</tbody></table>"

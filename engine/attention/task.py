@@ -158,6 +158,8 @@ def _summarize(config: Config, m: dict[str, Any]) -> list[str]:
             text += f", {r['speedup']:.3g}x exact"
         if err is not None:
             text += f", relative error {err:.3e}"
+        if r.get("v_error") is not None:
+            text += f" ({r['v_error']:.3e} of V's scale)"
         lines.append(text)
     return lines
 

@@ -63,6 +63,10 @@ def test_a_run_fills_the_plots_table_and_heatmaps_and_matches_the_exported_confi
     assert page.table.object.count("<tr data-label=") == 4
     assert page.plots.object is not None and page.heat.object is not None
     assert "lev keys=16" in page.heat_caption.object
+    # both errors, the one against the values' scale beside the relative one
+    v_errors = [r["v_error"] for r in snap[0]["result"].metrics["rows"]]
+    assert ">error vs V</th>" in page.table.object
+    assert all(f"<td>{v:.3e}</td>" in page.table.object for v in v_errors)
     live = [r["rel_error"] for r in snap[0]["result"].metrics["rows"]]
     again = [r["rel_error"] for r in run(load_config(page.state.config.to_json())).metrics["rows"]]
     assert live == again
