@@ -628,6 +628,7 @@ def _synthetic_precheck(given: Mapping[str, Any]) -> None:
 
 
 def _synthetic_network(
+    *,
     template: str,
     args: dict[str, Any] | None,
     network: dict[str, Any] | None,
@@ -671,17 +672,9 @@ def _synthetic_network(
     return net, path
 
 
-def _synthetic_shape(
-    *,
-    template: str,
-    args: dict[str, Any] | None,
-    network: dict[str, Any] | None,
-    noise: float,
-    seed: int,
-    dtype: torch.dtype,
-    device: torch.device,
-) -> list[int]:
-    net, _ = _synthetic_network(template, args, network, noise, seed, dtype, device)
+def _synthetic_shape(**params: Any) -> list[int]:
+    """The synthetic tensor's shape, checked as :func:`_synthetic` checks it, not built."""
+    net, _ = _synthetic_network(**params)
     return [net.sizes[ix] for ix in net.output]
 
 
@@ -744,7 +737,15 @@ def _synthetic(
 
     from .contract import ContractionPlan
 
-    net, path = _synthetic_network(template, args, network, noise, seed, dtype, device)
+    net, path = _synthetic_network(
+        template=template,
+        args=args,
+        network=network,
+        noise=noise,
+        seed=seed,
+        dtype=dtype,
+        device=device,
+    )
     dtype_name = str(dtype).removeprefix("torch.")
     arrays = net.random_arrays(seed=seed, dtype=dtype_name, device=device)
     T, _ = ContractionPlan(net, path)(arrays)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from hypothesis import strategies as st
 
-from tensorbench.engine import Network, Tensor
+from tensorbench.engine import Config, Network, Tensor, load_config
 
 # Small sizes for each template: dense references (numpy.einsum) stay cheap.
 SMALL_TEMPLATE_ARGS = {
@@ -30,6 +30,22 @@ SMALL_TEMPLATE_ARGS = {
     "tebd_gate_layer": {"sites": 5, "bond": 3, "phys": 2, "offset": 1},
     "rank_matrix": {"ranks": [[3, 2, 1], [2, 4, 3], [1, 3, 2]], "perm": [2, 0, 1]},
 }
+
+
+#: A small noisy tensor train (6 x 7 x 8, ranks 2, 3): quick to decompose.
+SMALL_TT_DATA = {
+    "kind": "synthetic",
+    "template": "tensor_train",
+    "args": {"dims": [6, 7, 8], "ranks": [2, 3]},
+    "noise": 0.01,
+    "seed": 3,
+}
+
+
+def decompose_config(methods: list[dict], data: dict | None = None, **task) -> Config:
+    """A CPU decompose config of ``methods`` on ``data`` (default :data:`SMALL_TT_DATA`)."""
+    doc = {"kind": "decompose", "data": data or SMALL_TT_DATA, "methods": methods, **task}
+    return load_config({"task": doc, "seed": 1, "device": "cpu"})
 
 
 INDEX_NAMES = [f"{c}{k}" for c in "abcdefgh" for k in range(4)]

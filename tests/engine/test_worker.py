@@ -10,27 +10,12 @@ import threading
 import time
 
 import pytest
+from tb_testing import SMALL_TT_DATA, decompose_config
 
 from tensorbench.engine import ConfigError, load_config, run
 from tensorbench.engine.worker import WorkerDiedError, run_in_process
 
-DATA = {
-    "kind": "synthetic",
-    "template": "tensor_train",
-    "args": {"dims": [6, 7, 8], "ranks": [2, 3]},
-    "noise": 0.01,
-    "seed": 3,
-}
-
-
-def config(methods, **task):
-    return load_config(
-        {
-            "task": {"kind": "decompose", "data": DATA, "methods": methods, **task},
-            "seed": 1,
-            "device": "cpu",
-        }
-    )
+config = decompose_config
 
 
 def test_the_same_numbers_records_and_cores_as_run():
@@ -52,16 +37,9 @@ def test_the_same_numbers_records_and_cores_as_run():
 def test_cancel_reaches_the_worker():
     # cp_als at a rank the data does not have: no fixed point within a few sweeps (a
     # tt_als at the true ranks stopped on its own, change exactly 0, before the cancel)
-    data = {**DATA, "args": {"dims": [30, 30, 30], "ranks": [4, 4]}}
-    cfg = load_config(
-        {
-            "task": {
-                "kind": "decompose",
-                "data": data,
-                "methods": [{"method": "cp_als", "rank": 3, "tol": 0, "max_iter": 100_000}],
-            },
-            "device": "cpu",
-        }
+    data = {**SMALL_TT_DATA, "args": {"dims": [30, 30, 30], "ranks": [4, 4]}}
+    cfg = decompose_config(
+        [{"method": "cp_als", "rank": 3, "tol": 0, "max_iter": 100_000}], data=data
     )
     cancel = threading.Event()
 

@@ -7,26 +7,12 @@ import sys
 import threading
 
 import pytest
+from tb_testing import SMALL_TT_DATA, decompose_config
 
 from tensorbench.engine import ConfigError, build_template, export_script, load_config, run
 
-DATA = {
-    "kind": "synthetic",
-    "template": "tensor_train",
-    "args": {"dims": [6, 7, 8], "ranks": [2, 3]},
-    "noise": 0.01,
-    "seed": 3,
-}
-
-
-def config(methods, **task):
-    return load_config(
-        {
-            "task": {"kind": "decompose", "data": DATA, "methods": methods, **task},
-            "seed": 1,
-            "device": "cpu",
-        }
-    )
+DATA = SMALL_TT_DATA
+config = decompose_config
 
 
 def test_validation_names_the_field_at_fault():
