@@ -7,7 +7,7 @@ the server and every open session; and a run does not share the server's GIL wit
 redraws of its own live plots.
 
 Children come from a fork server that has imported the engine (and torch) once, so a run
-starts in milliseconds, not the seconds an import takes; forking the server itself is not
+starts in tens of milliseconds, not the seconds an import takes; forking the server itself is not
 safe (its threads could hold locks the child would inherit). Where there is no fork
 server (Windows), children are spawned.
 """
@@ -30,7 +30,7 @@ from .config import Config, load_config
 from .errors import TensorbenchError
 from .run import ProgressFn, Result, run
 
-__all__ = ["WorkerDiedError", "exit_when_orphaned", "run_in_process", "warm_up"]
+__all__ = ["PRELOAD", "WorkerDiedError", "exit_when_orphaned", "run_in_process", "warm_up"]
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +39,32 @@ log = logging.getLogger(__name__)
 _LIVE: weakref.WeakSet[Any] = weakref.WeakSet()
 _CTX_LOCK = threading.Lock()
 _CTX: Any = None
+
+#: Imported once in the fork server, so that no run pays for them: the engine imports its
+#: heavy libraries and its task, method and strategy modules lazily, and a worker that
+#: imported them itself took ~190 ms to contract a 4-site MPS (0.7 ms in process). A
+#: module that is not installed is skipped (skimage ships with the ``data`` extra).
+PRELOAD = (
+    "torch",
+    "numpy",
+    "cotengra",
+    "tensorbench.engine",
+    "tensorbench.engine.data",
+    "tensorbench.engine.attention.task",
+    "tensorbench.engine.decompose.task",
+    "tensorbench.engine.decompose.cp",
+    "tensorbench.engine.decompose.network_als",
+    "tensorbench.engine.decompose.tr",
+    "tensorbench.engine.decompose.tt",
+    "tensorbench.engine.decompose.tucker",
+    "tensorbench.engine.search.task",
+    "tensorbench.engine.search.greedy",
+    "tensorbench.engine.search.random_search",
+    "tensorbench.engine.search.tnale",
+    "tensorbench.engine.search.tnga",
+    "tensorbench.engine.search.tnls",
+    "skimage.data",
+)
 
 
 class WorkerDiedError(TensorbenchError):
@@ -51,8 +77,7 @@ def _context() -> Any:
         if _CTX is None:
             if "forkserver" in multiprocessing.get_all_start_methods():
                 ctx = multiprocessing.get_context("forkserver")
-                # imported once in the fork server, inherited by every child
-                ctx.set_forkserver_preload(["torch", "tensorbench.engine"])
+                ctx.set_forkserver_preload(list(PRELOAD))
             else:  # pragma: no cover - Windows
                 ctx = multiprocessing.get_context("spawn")
             _CTX = ctx

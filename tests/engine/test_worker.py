@@ -156,3 +156,14 @@ def test_a_killed_search_leaves_no_fitting_processes_behind():
     while any(_alive(p) for p in seen) and time.monotonic() < deadline:
         time.sleep(0.2)
     assert not [p for p in seen if _alive(p)]
+
+
+def test_every_preloaded_module_exists():
+    # the fork server skips a module it cannot import without a word: a misspelt name
+    # would quietly cost every run its import again
+    import importlib.util
+
+    from tensorbench.engine.worker import PRELOAD
+
+    missing = [m for m in PRELOAD if importlib.util.find_spec(m) is None]
+    assert missing in ([], ["skimage.data"]), missing
