@@ -118,8 +118,12 @@ def exit_when_orphaned(period: float = 1.0) -> None:
     threading.Thread(target=watch, args=(os.getppid(),), daemon=True).start()
 
 
-def _child(config: Config, conn: Any, stop: Any) -> None:
+def _child(config: Config, conn: Any, stop: Any, threads: int | None) -> None:
     exit_when_orphaned()
+    if threads is not None:
+        import torch
+
+        torch.set_num_threads(threads)
 
     def send(message: tuple[Any, ...]) -> None:
         # plain pickle, not the connection's: with torch imported that one shares a
@@ -166,13 +170,16 @@ def run_in_process(
     progress: ProgressFn | None = None,
     cancel: threading.Event | None = None,
     *,
+    threads: int | None = None,
     poll_s: float = 0.05,
 ) -> Result:
     """:func:`~tensorbench.engine.run` in a worker process, with the same arguments.
 
     The config is validated here first (bad input raises :class:`ConfigError` at once).
     ``progress`` is called in this process, on the caller's thread, for every event the
-    run sends; setting ``cancel`` reaches the run within ``poll_s`` seconds. Errors the
+    run sends; setting ``cancel`` reaches the run within ``poll_s`` seconds. ``threads``
+    caps the worker's torch threads (runs side by side each take their share of the
+    cores: each with all of them, their thread pools fought over the cores). Errors the
     run raises for bad input are raised here; a worker that ends without a result raises
     :class:`WorkerDiedError`, a bug in the run ``RuntimeError`` with the child's traceback.
 
@@ -183,7 +190,9 @@ def run_in_process(
     ctx = _context()
     recv, send = ctx.Pipe(duplex=False)
     stop = ctx.Event()
-    proc = ctx.Process(target=_child, args=(cfg, send, stop), name=f"tensorbench-{cfg.kind}")
+    proc = ctx.Process(
+        target=_child, args=(cfg, send, stop, threads), name=f"tensorbench-{cfg.kind}"
+    )
     proc.start()
     _LIVE.add(proc)
     send.close()  # the child holds the only writer: its end reads as EOF here

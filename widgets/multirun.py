@@ -25,6 +25,7 @@ from bokeh.models import Tooltip
 
 from tensorbench.engine import Config, Result, TensorbenchError, load_config
 from tensorbench.engine.config import parse_json
+from tensorbench.engine.search.evaluator import default_workers
 from tensorbench.engine.worker import run_in_process
 
 from .box_words import in_box_words
@@ -205,6 +206,12 @@ class MultiRunState(param.Parameterized):
         pn.state.on_session_destroyed(lambda _ctx: self.cancel_all())
         self._watching_session = True
 
+    def _threads(self) -> int | None:
+        """Torch threads per run: all the cores one at a time; side by side, a share."""
+        if self.sequential:
+            return None
+        return max(1, default_workers() // max(1, len(self.runs)))
+
     def _work(self, er: EntryRun, cfg: Config) -> None:
         def progress(event: dict[str, Any]) -> None:
             with self._lock:
@@ -217,7 +224,9 @@ class MultiRunState(param.Parameterized):
         try:
             # in a worker process: a run killed for memory ends its worker, not the
             # server and every session's work; and it keeps off the server's GIL
-            result = run_in_process(cfg, progress=progress, cancel=er.cancel)
+            result = run_in_process(
+                cfg, progress=progress, cancel=er.cancel, threads=self._threads()
+            )
             with self._lock:
                 er.result = result
                 er.status = "ok" if result.status == "ok" else "cancelled"
