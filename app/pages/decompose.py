@@ -17,6 +17,7 @@ from tensorbench.engine import Config, TensorbenchError
 from tensorbench.engine.data import load_data, tensor_to_matrix
 from tensorbench.engine.decompose import METHODS, get_method
 from tensorbench.engine.decompose.task import check_ranks_fit
+from tensorbench.engine.device import check_memory
 from tensorbench.widgets.box_words import in_box_words
 from tensorbench.widgets.data_form import DataForm
 from tensorbench.widgets.decompose_state import DecomposeState
@@ -213,6 +214,7 @@ class DecomposePage(RunPage, Viewer):
             # failed its own row only, and the exported config would not run at all
             try:
                 check_ranks_fit(self.state.config.task["methods"], shape)
+                self._check_copies(shape)
             except TensorbenchError as e:
                 why = in_box_words(str(e), self.state.box_labels)
                 self.state.error = f"Not run: {why}. Fix that input, then run again."
@@ -220,6 +222,22 @@ class DecomposePage(RunPage, Viewer):
         self.state.start_all()
         self._show_new_runs()
         self._start_poll()
+
+    def _check_copies(self, shape: list[int]) -> None:
+        """Refuse runs side by side that cannot all hold the data: each worker loads its
+        own copy (the least they need; their methods need more). One at a time, one copy
+        is held at once, and the engine's own checks apply."""
+        cfg = self.state.config
+        copies = 1 if self.state.sequential else len(self.state.runs_for_config())
+        if copies < 2:
+            return
+        itemsize = 8 if cfg.task["dtype"] == "float64" else 4
+        check_memory(
+            copies * math.prod(shape) * itemsize,
+            cfg.device,
+            f"the data, copied once per run side by side ({copies} runs),",
+            'tick "one at a time" (one copy at once) or choose fewer methods',
+        )
 
     def _show_new_runs(self) -> None:
         """Rows for the state's runs (none after a clear), the last images off, a redraw."""

@@ -887,3 +887,32 @@ def test_runs_side_by_side_share_the_cores_and_one_at_a_time_take_them_all():
     page.state.wait(120)
     threads = [r["result"].environment["cpu_threads"] for r in page.state.snapshot()]
     assert threads[0] == threads[1] >= max(1, cores // 2)
+
+
+def test_runs_side_by_side_that_cannot_all_hold_the_data_are_refused(monkeypatch):
+    # each worker loads its own copy: three side by side of a tensor that fits once or
+    # twice went out of memory one by one; one at a time holds one copy at once
+    import tensorbench.engine.device as device
+
+    page = page_with(
+        [
+            {"method": "tt_svd", "ranks": [2, 3]},
+            {"method": "hosvd", "ranks": [2, 3, 3]},
+            {"method": "hooi", "ranks": [2, 3, 3]},
+        ]
+    )
+    assert page.data.wait_probe(60)
+    data = 8 * 9 * 10 * 8  # bytes, float64
+    monkeypatch.setattr(
+        device, "available_memory", lambda _d="cpu": 2.5 * data / device.MEMORY_FRACTION
+    )
+    page.start()
+    assert page.state.runs == {}
+    assert page.state.error.startswith(
+        "Not run: the data, copied once per run side by side (3 runs), needs about 16.9 KiB"
+    )
+    assert 'tick "one at a time" (one copy at once) or choose fewer methods' in page.state.error
+    page.state.sequential = True
+    page.start()
+    page.state.wait(120)
+    assert [r["status"] for r in page.state.snapshot()] == ["ok"] * 3
