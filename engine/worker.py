@@ -160,6 +160,10 @@ def _died(proc: Any) -> WorkerDiedError:
         if -code == signal.SIGKILL:
             # the kernel's out-of-memory killer sends SIGKILL, but so does a user's kill -9
             why += "; if memory ran short, try a smaller input or settings"
+    elif code == 255:
+        # what multiprocessing reports when it loses the fork server that forked the
+        # worker (the worker then ends itself: orphaned); the next run starts a new one
+        why = "the fork server that started it was stopped; run it again"
     else:
         why = f"it exited with status {code}"
     return WorkerDiedError(f"the run's worker process ended without a result: {why}")

@@ -167,3 +167,27 @@ def test_every_preloaded_module_exists():
 
     missing = [m for m in PRELOAD if importlib.util.find_spec(m) is None]
     assert missing in ([], ["skimage.data"]), missing
+
+
+def test_a_stopped_fork_server_fails_the_run_in_flight_and_the_next_run_starts_a_new_one():
+    # it read "it exited with status 255", which told a user nothing
+    from multiprocessing import forkserver
+
+    stopped: list[int] = []
+
+    def progress(event):
+        if event["type"] == "record" and not stopped:
+            pid = forkserver._forkserver._forkserver_pid
+            stopped.append(pid)
+            os.kill(pid, signal.SIGKILL)
+
+    with pytest.raises(WorkerDiedError, match="the fork server that started it was stopped"):
+        run_in_process(
+            config(
+                [{"method": "cp_als", "rank": 3, "tol": 0, "max_iter": 100_000}],
+                data={**SMALL_TT_DATA, "args": {"dims": [30, 30, 30], "ranks": [4, 4]}},
+            ),
+            progress=progress,
+        )
+    assert stopped
+    assert run_in_process(config([{"method": "tt_svd"}])).status == "ok"
