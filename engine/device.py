@@ -14,6 +14,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = [
     "DTYPES",
+    "available_cores",
     "available_memory",
     "check_memory",
     "device_info",
@@ -110,6 +111,16 @@ def _cpu_name() -> str:
     except OSError:
         pass
     return platform.processor() or platform.machine()
+
+
+def available_cores() -> int:
+    """CPU cores this process may run on (its affinity where the OS tells it)."""
+    import os
+
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - not on Linux
+        return max(1, os.cpu_count() or 1)
 
 
 def available_memory(device: Any = "cpu") -> int:

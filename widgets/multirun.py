@@ -25,7 +25,7 @@ from bokeh.models import Tooltip
 
 from tensorbench.engine import Config, Result, TensorbenchError, load_config
 from tensorbench.engine.config import parse_json
-from tensorbench.engine.search.evaluator import default_workers
+from tensorbench.engine.device import available_cores
 from tensorbench.engine.worker import run_in_process
 
 from .box_words import in_box_words
@@ -210,7 +210,7 @@ class MultiRunState(param.Parameterized):
         """Torch threads per run: all the cores one at a time; side by side, a share."""
         if self.sequential:
             return None
-        return max(1, default_workers() // max(1, len(self.runs)))
+        return max(1, available_cores() // max(1, len(self.runs)))
 
     def _work(self, er: EntryRun, cfg: Config) -> None:
         def progress(event: dict[str, Any]) -> None:

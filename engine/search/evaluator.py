@@ -33,7 +33,6 @@ evaluation either way and never refits it.
 from __future__ import annotations
 
 import math
-import os
 import time
 import zlib
 from collections.abc import Callable, Sequence
@@ -693,7 +692,6 @@ class Evaluator:
 
 def default_workers() -> int:
     """One worker per available core."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # pragma: no cover - not on Linux
-        return max(1, os.cpu_count() or 1)
+    from ..device import available_cores
+
+    return available_cores()

@@ -872,9 +872,9 @@ def test_runs_side_by_side_share_the_cores_and_one_at_a_time_take_them_all():
     # each worker process took every core for its torch threads: side by side their
     # pools fought over the cores (hooi on the camera: 1.3-1.9 s beside tt_als, 0.1 s
     # with a share)
-    from tensorbench.engine.search.evaluator import default_workers
+    from tensorbench.engine.device import available_cores
 
-    cores = default_workers()
+    cores = available_cores()
     methods = [{"method": "tt_svd", "ranks": [2, 3]}, {"method": "hooi", "ranks": [2, 6, 3]}]
     page = page_with(methods)
     page.start()
