@@ -30,7 +30,13 @@ from .config import Config, load_config
 from .errors import TensorbenchError
 from .run import ProgressFn, Result, run
 
-__all__ = ["PRELOAD", "WorkerDiedError", "exit_when_orphaned", "run_in_process", "warm_up"]
+__all__ = [
+    "WorkerDiedError",
+    "exit_when_orphaned",
+    "preload_modules",
+    "run_in_process",
+    "warm_up",
+]
 
 log = logging.getLogger(__name__)
 
@@ -40,31 +46,29 @@ _LIVE: weakref.WeakSet[Any] = weakref.WeakSet()
 _CTX_LOCK = threading.Lock()
 _CTX: Any = None
 
-#: Imported once in the fork server, so that no run pays for them: the engine imports its
-#: heavy libraries and its task, method and strategy modules lazily, and a worker that
-#: imported them itself took ~190 ms to contract a 4-site MPS (0.7 ms in process). A
-#: module that is not installed is skipped (skimage ships with the ``data`` extra).
-PRELOAD = (
-    "torch",
-    "numpy",
-    "cotengra",
-    "tensorbench.engine",
-    "tensorbench.engine.data",
-    "tensorbench.engine.attention.task",
-    "tensorbench.engine.decompose.task",
-    "tensorbench.engine.decompose.cp",
-    "tensorbench.engine.decompose.network_als",
-    "tensorbench.engine.decompose.tr",
-    "tensorbench.engine.decompose.tt",
-    "tensorbench.engine.decompose.tucker",
-    "tensorbench.engine.search.task",
-    "tensorbench.engine.search.greedy",
-    "tensorbench.engine.search.random_search",
-    "tensorbench.engine.search.tnale",
-    "tensorbench.engine.search.tnga",
-    "tensorbench.engine.search.tnls",
-    "skimage.data",
-)
+
+def preload_modules() -> list[str]:
+    """What the fork server imports once, so that no run pays for it.
+
+    The engine imports its heavy libraries and its task, method and strategy modules
+    lazily, and a worker that imported them itself took ~190 ms to contract a 4-site MPS
+    (0.7 ms in process). The module lists are the registries' own. A module that is not
+    installed is skipped (skimage ships with the ``data`` extra).
+    """
+    from .decompose.base import _FAMILY_MODULES
+    from .run import _BUILTIN_TASK_MODULES
+    from .search.base import _MODULES as _STRATEGY_MODULES
+
+    return [
+        "torch",
+        "numpy",
+        "cotengra",
+        "skimage.data",
+        "tensorbench.engine.data",
+        *_BUILTIN_TASK_MODULES,
+        *(f"tensorbench.engine.decompose.{m}" for m in _FAMILY_MODULES),
+        *(f"tensorbench.engine.search.{m}" for m in _STRATEGY_MODULES),
+    ]
 
 
 class WorkerDiedError(TensorbenchError):
@@ -77,7 +81,7 @@ def _context() -> Any:
         if _CTX is None:
             if "forkserver" in multiprocessing.get_all_start_methods():
                 ctx = multiprocessing.get_context("forkserver")
-                ctx.set_forkserver_preload(list(PRELOAD))
+                ctx.set_forkserver_preload(preload_modules())
             else:  # pragma: no cover - Windows
                 ctx = multiprocessing.get_context("spawn")
             _CTX = ctx

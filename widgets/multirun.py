@@ -536,7 +536,7 @@ def coloured_when_enabled(button: pn.widgets.Button) -> pn.widgets.Button:
 
 class RunPage:
     """What the run pages share: a sidebar/main layout and a periodic poll of their state
-    while runs go on (``_refresh`` draws; it calls :meth:`_stop_poll` when runs end)."""
+    while runs go on (:meth:`_refresh` redraws through the page's ``_draw``)."""
 
     #: Seconds between polls of the running work.
     POLL_S = 0.5
@@ -631,6 +631,23 @@ class RunPage:
             self._poll = None
 
     def _refresh(self, force: bool = False) -> None:
+        """Redraw from a snapshot of the runs when it shows something new (always when
+        ``force``); stop polling once no run goes on."""
+        snap = self.state.snapshot()  # type: ignore[attr-defined]  # every run page has one
+        # Judge "still running" from this snapshot, not from the live state: a run that
+        # ends while this redraw is under way must still get one more (final) redraw.
+        running = any_active(snap)
+        self._show_running(running)
+        if not self._changed(snap, force):
+            return
+        self._draw(snap, force, running)
+        # the status lines last: "ok" stood seconds before the results it announced
+        self.rows.update(snap)  # type: ignore[attr-defined]  # every run page has rows
+        if not running:
+            self._stop_poll()
+
+    def _draw(self, snap: list[dict[str, Any]], force: bool, running: bool) -> None:
+        """Draw the page's results from ``snap`` (plots through :meth:`_redraw_plots`)."""
         raise NotImplementedError
 
     def sidebar(self) -> list[Any]:

@@ -69,6 +69,8 @@ class RunPanel(Viewer):
         )
         self._summary = pn.pane.HTML("", sizing_mode="stretch_width", name="run-summary")
         self.param.watch(self._sync, ["running", "fraction", "message", "error", "result"])
+        # not on every progress event: the summary changes when a run starts or ends
+        self.param.watch(self._show_summary, ["running", "error", "result"])
         self.param.watch(self._new_result, "result")
 
     # ------------------------------------------------------------------ actions
@@ -150,6 +152,8 @@ class RunPanel(Viewer):
         self._status.object = self.message if self.running else ""
         self._alert.object = html.escape(self.error)
         self._alert.visible = bool(self.error)
+
+    def _show_summary(self, *_: Any) -> None:
         if self.error and not self.running:
             # also where the result would be: the alert under the Run button can sit
             # below the window's edge, and the Result tab went on saying "Press Run"
@@ -157,12 +161,14 @@ class RunPanel(Viewer):
                 "<div class='tb-run-error' style='color: #b02a37; font-size: 13px'>"
                 f"The run failed: {html.escape(self.error)}</div>"
             )
-        elif self.result is not None and not self.running:
+        elif self.result is not None:
+            # during a new run, the last result's (the page's stale note says so); the
+            # last run's failure is no news then
             text = html.escape(self.result.summary())
             style = "white-space: pre-wrap; font-size: 12px"
             self._summary.object = f'<pre class="tb-summary" style="{style}">{text}</pre>'
-        elif "tb-run-error" in (self._summary.object or ""):
-            self._summary.object = ""  # a new run: the last one's failure is no news
+        else:
+            self._summary.object = ""
 
     def _new_result(self, event: param.parameterized.Event) -> None:
         if self.on_result is not None and event.new is not None:

@@ -316,12 +316,7 @@ class AttentionPage(RunPage, Viewer):
         self._refresh(force=True)
         self._start_poll()
 
-    def _refresh(self, force: bool = False) -> None:
-        snap = self.state.snapshot()
-        running = any_active(snap)
-        self._show_running(running)
-        if not self._changed(snap, force):
-            return
+    def _draw(self, snap: list[dict[str, Any]], force: bool, running: bool) -> None:
         rows = [x for r in snap for x in r["records"]]
         sweep = self.state.config.task.get("sweep")
         param_name = sweep["param"] if sweep else None
@@ -335,9 +330,6 @@ class AttentionPage(RunPage, Viewer):
         self.table.object = results_table(rows)
         if not running:
             self._draw_heatmaps(snap)
-            self._stop_poll()
-        # the status lines last: "ok" stood seconds before the results it announced
-        self.rows.update(snap)
 
     def _draw_heatmaps(self, snap: list[dict[str, Any]]) -> None:
         res = snap[0]["result"] if snap else None

@@ -228,7 +228,7 @@ class DecomposePage(RunPage, Viewer):
         own copy (the least they need; their methods need more). One at a time, one copy
         is held at once, and the engine's own checks apply."""
         cfg = self.state.config
-        copies = 1 if self.state.sequential else len(self.state.runs_for_config())
+        copies = 1 if self.state.sequential else len(cfg.task["methods"])  # a run each
         if copies < 2:
             return
         itemsize = 8 if cfg.task["dtype"] == "float64" else 4
@@ -247,23 +247,13 @@ class DecomposePage(RunPage, Viewer):
         self.images.objects = []
         self._refresh(force=True)
 
-    def _refresh(self, force: bool = False) -> None:
-        snap = self.state.snapshot()
-        # Judge "still running" from this snapshot, not from the live state: a run that
-        # ends while this redraw is under way must still get one more (final) redraw.
-        running = any_active(snap)
-        self._show_running(running)
-        if not self._changed(snap, force):
-            return
+    def _draw(self, snap: list[dict[str, Any]], force: bool, running: bool) -> None:
         # Rebuilding the plots takes the server's time: spaced out while runs go on.
         self._redraw_plots(lambda: show_plot(self.curves, error_curves(snap)), force, running)
         self.results.object = results_table(snap)
         show_plot(self.sweep_plot, sweep_plot(snap))
         if not running:
-            self._stop_poll()
             self.images.objects = self._image_panes(snap)
-        # the status lines last: "ok" stood seconds before the results it announced
-        self.rows.update(snap)
 
     @staticmethod
     def _status_text(r: dict[str, Any]) -> str:
@@ -471,7 +461,7 @@ def results_table(snap: list[dict[str, Any]]) -> str:
         if r["status"] == "cancelled":
             rows.append(_cancelled_row(r, runs))
         elif r["status"] == "failed":
-            last = next((x for x in reversed(r["records"]) if _measured(x)), None)
+            last = _last_measured(r["records"])
             # a run that died midway (its worker killed) keeps its last error in sight
             got = (
                 []
@@ -504,7 +494,7 @@ def _cancelled_row(r: dict[str, Any], runs: list[dict[str, Any]]) -> str:
     if stopped is None:  # cancelled while it waited its turn: it never ran
         return f"<tr><td>{label}</td><td colspan=6>cancelled before it started</td></tr>"
     mine = [x for x in r["records"] if x.get("method") == stopped["label"]]
-    last = next((x for x in reversed(mine) if _measured(x)), None)
+    last = _last_measured(mine)
     error = (
         f"{last['rel_error']:.6e} <span style='color: #5a6b7b'>(last, at iteration "
         f"{last.get('iter', len(mine))})</span>"
@@ -528,6 +518,11 @@ def _err(x: float | None, spec: str) -> str:
 
 def _measured(x: dict[str, Any]) -> bool:
     return isinstance(x.get("rel_error"), (int, float)) and math.isfinite(x["rel_error"])
+
+
+def _last_measured(records: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The last record with a measured error (a run's last word before it stopped)."""
+    return next((x for x in reversed(records) if _measured(x)), None)
 
 
 def _ranks_cell(run_: dict[str, Any]) -> str:

@@ -393,22 +393,11 @@ class SearchPage(RunPage, Viewer):
         self._refresh(force=True)
         self._start_poll()
 
-    def _refresh(self, force: bool = False) -> None:
-        snap = self.state.snapshot()
-        # "still running" is judged from the snapshot drawn, so a run ending mid-redraw
-        # still gets its final redraw on the next poll.
-        running = any_active(snap)
-        self._show_running(running)
-        if not self._changed(snap, force):
-            return
+    def _draw(self, snap: list[dict[str, Any]], force: bool, running: bool) -> None:
         self._stream_rows(snap)
         self._draw_cards(snap)
         self._redraw_plots(lambda: self._draw_plots(snap), force, running)
         self.summary.object = race_summary(snap)
-        if not running:
-            self._stop_poll()
-        # the status lines last: "ok" stood seconds before the results it announced
-        self.rows.update(snap)
 
     def _draw_plots(self, snap: list[dict[str, Any]]) -> None:
         truth = self.show_truth.value

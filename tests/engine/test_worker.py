@@ -163,9 +163,9 @@ def test_every_preloaded_module_exists():
     # would quietly cost every run its import again
     import importlib.util
 
-    from tensorbench.engine.worker import PRELOAD
+    from tensorbench.engine.worker import preload_modules
 
-    missing = [m for m in PRELOAD if importlib.util.find_spec(m) is None]
+    missing = [m for m in preload_modules() if importlib.util.find_spec(m) is None]
     assert missing in ([], ["skimage.data"]), missing
 
 
