@@ -758,7 +758,8 @@ def _synthetic(
         gen = torch.Generator(device="cpu").manual_seed(noise_seed % 2**63)
         E = torch.randn(tuple(T.shape), generator=gen, dtype=torch.float64)
         E *= noise * t_norm / float(torch.linalg.vector_norm(E))
-        T = T + E.to(dtype=dtype, device=device)
+        # In place: ``T + E`` held a third full-size array at the peak, past the estimate.
+        T.add_(E.to(dtype=dtype, device=device))
         info["noise_norm"] = noise * t_norm
     return T, info
 
