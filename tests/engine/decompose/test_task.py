@@ -197,3 +197,23 @@ def test_methods_do_not_start_at_synthetic_data_from_the_same_seed(method):
     )
     (r,) = run(cfg).metrics["runs"]
     assert r["status"] == "ok" and r["rel_error"] > 1e-3
+
+
+def test_final_error_falls_back_when_the_reconstruction_does_not_fit(monkeypatch):
+    # The exact final error forms the reconstruction; refused for memory, the run keeps
+    # the method's own last error instead of failing a finished fit.
+    from tensorbench.engine.decompose.base import Decomposition
+    from tensorbench.engine.errors import ResourceError
+
+    cfg = config([{"method": "tt_als", "ranks": [2, 3], "max_iter": 3}])
+    exact = run(cfg).metrics["runs"][0]
+
+    def refuse(self):
+        raise ResourceError("the reconstruction needs about 9 GiB")
+
+    monkeypatch.setattr(Decomposition, "reconstruct", refuse)
+    res = run(cfg)
+    got = res.metrics["runs"][0]
+    assert got["status"] == "ok"
+    assert got["rel_error"] == res.history[-1]["rel_error"]  # the method's own last error
+    assert got["rel_error"] == pytest.approx(exact["rel_error"], rel=1e-6)

@@ -277,3 +277,21 @@ def test_mode_product_padding_keeps_the_value(k, width):
     ref = torch.movedim(torch.tensordot(y, m, dims=([k], [0])), -1, k)
     assert out.shape == ref.shape
     torch.testing.assert_close(out, ref, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("shape", [(), (7,), (3, 5), (2050, 3, 700), (1, 4096, 1025)])
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_relative_error_by_slices_matches_the_whole(shape, dtype):
+    # relative_error walks the first mode in slices (no full-size difference); the
+    # shapes straddle the slice size and cross its boundary mid-mode
+    g = torch.Generator().manual_seed(0)
+    X = torch.randn(shape, generator=g, dtype=torch.float64)
+    Y = X + 1e-3 * torch.randn(shape, generator=g, dtype=torch.float64)
+    want = float(
+        torch.linalg.vector_norm(X.to(dtype).double() - Y.to(dtype).double())
+        / torch.linalg.vector_norm(X.to(dtype).double())
+    )
+    assert relative_error(X.to(dtype), Y.to(dtype)) == pytest.approx(want, rel=1e-12)
+    assert relative_error(X.to(dtype), X.to(dtype)) == 0.0
+    with pytest.raises(ValueError, match="differ"):
+        relative_error(X, X.reshape(-1, 1))
