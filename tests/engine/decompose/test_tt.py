@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from tensorbench.engine.decompose import DecompositionError, get_method, relative_error
+from tensorbench.engine.decompose import tt as tt_module
 from tensorbench.engine.decompose.tt import (
     _tall_orth,
     _wide_svd,
@@ -308,6 +309,53 @@ def test_tall_orth_exactly_lower_rank_and_float32():
     Q32 = _tall_orth(Y.float())  # Householder: the Gram thresholds assume float64
     assert Q32.dtype == torch.float32 and Q32.shape == (2000, 20)
     torch.testing.assert_close(Q32.T @ Q32, torch.eye(20), rtol=0, atol=1e-5)
+
+
+def test_randomized_rounding_keeps_one_pass_where_the_second_cannot_show(monkeypatch):
+    # b at 1e-3 of a: most bonds' sketches spread past _GRAM_SAFE, and rounding to rank 10
+    # discards ~1e-3 of the sum. One Gram pass per bond is kept there; forcing the second
+    # pass changes the result by less than the summed estimate and the error not at all.
+    dims, ranks = [10] * 8, [10] * 7
+    a, b = random_tt(dims, ranks, seed=1), random_tt(dims, ranks, seed=2)
+    b = [1e-3 * b[0], *b[1:]]
+    calls = []
+    real = tt_module._tall_orth_factor
+
+    def spy(Y, refine=True):
+        out = real(Y, refine)
+        calls.append((refine, out[2]))
+        return out
+
+    monkeypatch.setattr(tt_module, "_tall_orth_factor", spy)
+    one = tt_round_sum_rand([a, b], 10, seed=0)
+    assert sum(d > 0 for _, d in calls) >= 3  # second passes skipped ...
+    assert not any(refine for refine, _ in calls)  # ... and the one sweep kept
+    drift = sum(d for _, d in calls)
+    monkeypatch.setattr(tt_module, "_DRIFT_SHARE", -1.0)  # any skip sweeps again
+    calls.clear()
+    both = tt_round_sum_rand([a, b], 10, seed=0)
+    assert any(refine for refine, _ in calls)
+    s = tt_add(a, b)
+    norm = float(tt_norm(s))
+
+    def dist(x, y):
+        return float(tt_norm(tt_add(x, [-y[0], *y[1:]]))) / norm
+
+    assert 0 < dist(one, both) <= drift
+    assert dist(s, one) == pytest.approx(dist(s, both), rel=1e-8)
+    assert dist(s, one) == pytest.approx(1e-3, rel=0.2)
+
+
+def test_randomized_rounding_of_a_near_exact_sum_takes_both_passes():
+    # a + 1e-5 b + c - c: input rank 4x, the sum's rank is the target, so nothing real is
+    # discarded and the one-pass bases' error (1e-9 here) would be all of the result's.
+    a, b, c = (random_tt(DIMS, RANKS, seed=s) for s in (1, 2, 3))
+    b = [1e-5 * b[0], *b[1:]]
+    want = dense(a) + dense(b)
+    full = [2 * r for r in RANKS]
+    for seed in range(3):
+        out = tt_round_sum_rand([a, b, c, [-c[0], *c[1:]]], full, oversample=2, seed=seed)
+        assert relative_error(want, dense(out)) < 1e-13
 
 
 def test_randomized_rounding_of_an_ill_conditioned_sum_keeps_it_exactly():
