@@ -92,11 +92,14 @@ class ExportPanel(Viewer):
                 )
             data = self._data()
         except TensorbenchError as e:
+            # nothing to download either: the button saved an empty file
+            self.download.disabled = True
             self.notes.object = notes_html([str(e)], "12px")
             self.preview.objects = []
             return
         except Exception as e:  # a bug: say so on the page instead of breaking it
             log.exception("export preview failed")
+            self.download.disabled = True
             self.notes.object = notes_html([f"internal error ({type(e).__name__}): {e}"], "12px")
             self.preview.objects = []
             return

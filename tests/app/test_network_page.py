@@ -530,3 +530,17 @@ def test_the_example_list_names_an_example_only_while_it_is_on_the_canvas():
     assert page.examples.value == ""
     page.examples.value = "tensor_ring"  # and choosing it again opens it again
     assert page.state.config.network == load_demo("tensor_ring").network
+
+
+def test_an_export_that_cannot_be_made_cannot_be_downloaded():
+    # numpy's einsum takes 52 indices: the page said so and Download saved an empty file
+    page = NetworkPage()
+    panel = page.export_panel
+    panel.active = True
+    panel.target.value = "numpy"
+    assert not panel.download.disabled
+    page.state.replace_network(build_template("mps", sites=30, bond=2, phys=2))
+    assert "52" in panel.notes.object
+    assert panel.download.disabled
+    page.state.replace_network(build_template("mps", sites=4, bond=2, phys=2))
+    assert not panel.download.disabled
