@@ -144,6 +144,24 @@ class Tensor:
         return d
 
 
+def _check_einsum_symbols(equation: str, symbols: str) -> None:
+    """Refuse ASCII punctuation and digits as indices: they are typos of the equation's own
+    syntax (``ab,bc-ac`` read as tensor ``bc-ac`` "with index 'c' twice"). Other
+    characters are indices, as ``opt_einsum.get_symbol`` names those past ``a-zA-Z``."""
+    for c in symbols:
+        if not c.isascii() or c.isalpha():
+            continue
+        if c in "->":
+            hint = "; did you mean '->' before the output?"
+        elif c == ".":
+            hint = "; '...' (broadcast modes) is not supported: name every index"
+        elif c.isdigit():
+            hint = "; indices are letters"
+        else:
+            hint = "; operands are separated by ','"
+        raise NetworkError(f"einsum equation {equation!r}: {c!r} is not an index{hint}")
+
+
 class Network:
     """A validated tensor network: tensors, one size dict and an output order.
 
@@ -583,6 +601,7 @@ class Network:
         if eq.count("->") > 1:
             raise NetworkError(f"einsum equation {equation!r} has more than one '->'")
         lhs, _, rhs = eq.partition("->")
+        _check_einsum_symbols(equation, lhs.replace(",", "") + rhs)
         terms = lhs.split(",")
         if names is None:
             names = [f"T{k}" for k in range(len(terms))]

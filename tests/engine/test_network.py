@@ -15,7 +15,15 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from tb_testing import networks
 
-from tensorbench.engine import Network, NetworkError, Tensor, contract, find_path, network_stats
+from tensorbench.engine import (
+    Network,
+    NetworkError,
+    Tensor,
+    build_template,
+    contract,
+    find_path,
+    network_stats,
+)
 from tensorbench.engine.cost import naive_path, path_cost, reduced_inputs
 from tensorbench.engine.edit import rename_index
 from tensorbench.engine.network import MAX_INDEX_SIZE, MAX_TENSOR_ELEMENTS
@@ -204,6 +212,31 @@ def test_from_einsum():
     assert net.output == ("a", "c")
     with pytest.raises(NetworkError, match="index 'c' has no size"):
         Network.from_einsum("ab,bc->ac", {"a": 2, "b": 3})
+
+
+@pytest.mark.parametrize(
+    ("equation", "match"),
+    [
+        # each was read as a tensor "with index 'c' twice" or an index with no size
+        ("ab,bc-ac", r"'-' is not an index; did you mean '->'"),
+        ("ab,bc>ac", r"'>' is not an index; did you mean '->'"),
+        ("ab;bc->ac", r"';' is not an index; operands are separated by ','"),
+        ("...ab,bc->ac", r"'\.' is not an index; '\.\.\.' \(broadcast modes\) is not supported"),
+        ("a1,1b->ab", r"'1' is not an index; indices are letters"),
+    ],
+)
+def test_einsum_typos_are_named(equation, match):
+    with pytest.raises(NetworkError, match=match):
+        Network.from_einsum(equation, {k: 2 for k in "abc1"})
+
+
+def test_einsum_strings_past_52_indices_come_back():
+    # to_einsum names indices past a-zA-Z with opt_einsum's other symbols: they import
+    net = build_template("mps", sites=30, bond=2, phys=2)
+    eq, _shapes = net.to_einsum()
+    sym = net.symbols()
+    back = Network.from_einsum(eq, {sym[ix]: d for ix, d in net.sizes.items()})
+    assert len(back.indices) == len(net.indices) > 52
 
 
 def test_layout_places_every_tensor_deterministically():
