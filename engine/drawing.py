@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from xml.sax.saxutils import escape, quoteattr
 
-from .layout import diagram_geometry
+from .layout import LEG_LABEL_OUT, diagram_geometry
 
 if TYPE_CHECKING:  # pragma: no cover
     from .network import Network
@@ -46,6 +46,10 @@ LINE_COLORS = {"bond": "#555555", "open": "#888888", "summed": "#bbbbbb", "hyper
 LABEL_COLORS = {"bond": "#1a4d80", "open": "#444444", "summed": "#999999", "hyper": "#d62728"}
 HUB_HALF = 9.0  # half diagonal of a hub's diamond, px
 LEG_END_HALF = 3.0  # half side of a leg end's square, px
+SIDE_GAP_PX = 4.0  # between a sideways leg's end and its label
+SIDEWAYS = 0.35  # |x| of a leg's unit direction from which its label runs beside it
+#: TikZ anchors of the labels' SVG text anchors.
+_TIKZ_ANCHOR = {"middle": "", "start": ", anchor=west", "end": ", anchor=east"}
 
 
 @dataclass
@@ -129,7 +133,15 @@ def scene(net: Network, *, seed: int = 0) -> Scene:
         )
     for lab in geo.labels:
         x, y = px(lab["x"], lab["y"])
-        labels.append({"x": x, "y": y, "text": lab["text"], "kind": lab["kind"]})
+        anchor = "middle"
+        if abs(lab.get("dx", 0.0)) > SIDEWAYS:
+            # A sideways leg: the label starts (or ends) just past its tip, as on the
+            # canvas; centred further out, "p1_0 (2)" (~40 px) covered the tip.
+            dx, dy = lab["dx"], lab["dy"]
+            back = LEG_LABEL_OUT * geo.scale * unit - LEG_END_HALF - SIDE_GAP_PX
+            x, y = x - dx * back, y + dy * back  # screen y runs down
+            anchor = "start" if dx > 0 else "end"
+        labels.append({"x": x, "y": y, "text": lab["text"], "kind": lab["kind"], "anchor": anchor})
 
     # Bounding box of everything drawn, text included, then shift it inside the margins.
     xs0, xs1, ys0, ys1 = [], [], [], []
@@ -151,7 +163,9 @@ def scene(net: Network, *, seed: int = 0) -> Scene:
         half = max(n["r"], _text_width(n["name"], NAME_FONT_PX) / 2)
         extent(n["x"], n["y"], half, n["r"])
     for lab in labels:
-        extent(lab["x"], lab["y"], _text_width(lab["text"], LABEL_FONT_PX) / 2, LABEL_FONT_PX)
+        w = _text_width(lab["text"], LABEL_FONT_PX)
+        shift = {"start": w / 2, "end": -w / 2}.get(lab["anchor"], 0.0)
+        extent(lab["x"] + shift, lab["y"], w / 2, LABEL_FONT_PX)
     title = net.name or None
     top = MARGIN_PX + (TITLE_FONT_PX * 2 if title else 0.0)
     dx, dy = MARGIN_PX - min(xs0), top - min(ys0)
@@ -278,7 +292,8 @@ def to_svg(net: Network, *, seed: int = 0) -> str:
     for lab in sc.labels:
         out.append(
             f'<text x="{_f(lab["x"])}" y="{_f(lab["y"])}" dominant-baseline="central" '
-            f'fill="{LABEL_COLORS[lab["kind"]]}">{_xml_text(lab["text"])}</text>'
+            + (f'text-anchor="{lab["anchor"]}" ' if lab["anchor"] != "middle" else "")
+            + f'fill="{LABEL_COLORS[lab["kind"]]}">{_xml_text(lab["text"])}</text>'
         )
     out += ["</g>", "</svg>", ""]
     return "\n".join(out)
@@ -382,8 +397,9 @@ def to_tikz(net: Network, *, seed: int = 0) -> str:
         )
     for lab in sc.labels:
         body.append(
-            f"\\node[font=\\tiny, text={color(LABEL_COLORS[lab['kind']])}, inner sep=0.5pt] "
-            f"at {pt(lab['x'], lab['y'])} {{{latex_escape(lab['text'])}}};"
+            f"\\node[font=\\tiny, text={color(LABEL_COLORS[lab['kind']])}, inner sep=0.5pt"
+            f"{_TIKZ_ANCHOR[lab['anchor']]}] at {pt(lab['x'], lab['y'])} "
+            f"{{{latex_escape(lab['text'])}}};"
         )
     title = latex_escape(sc.title) if sc.title else "an unnamed network"
     return "\n".join(
@@ -539,7 +555,7 @@ def to_png(net: Network, dpi: int = 150, *, seed: int = 0) -> bytes:
                 lab["x"],
                 lab["y"],
                 lab["text"],
-                ha="center",
+                ha={"start": "left", "end": "right"}.get(lab["anchor"], "center"),
                 va="center",
                 fontsize=LABEL_FONT_PX * pt,
                 color=LABEL_COLORS[lab["kind"]],

@@ -19,6 +19,8 @@ from .network import Network
 __all__ = ["PALETTE", "Geometry", "bond_width", "diagram_geometry"]
 
 LEG_LENGTH = 0.45
+#: How far past a leg's tip its label is centred (in layout units, as LEG_LENGTH).
+LEG_LABEL_OUT = 0.2
 PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22"]
 
 
@@ -210,9 +212,20 @@ def diagram_geometry(net: Network, *, seed: int = 0) -> Geometry:
             geo.leg_ends.append(
                 {"x": tip[0], "y": tip[1], "index": ix, "size": sizes[ix], "kind": kind}
             )
-            lab = p + u * (LEG_LENGTH + 0.2) * scale
+            lab = p + u * (LEG_LENGTH + LEG_LABEL_OUT) * scale
             text = f"{ix} ({sizes[ix]})" if kind == "open" else f"Σ{ix} ({sizes[ix]})"
-            geo.labels.append({"x": lab[0], "y": lab[1], "text": text, "kind": kind})
+            geo.labels.append(
+                {
+                    "x": lab[0],
+                    "y": lab[1],
+                    "text": text,
+                    "kind": kind,
+                    # the leg's direction: pictures set a sideways leg's label beside its
+                    # tip, running away from it (centred, it covered the tip)
+                    "dx": float(u[0]),
+                    "dy": float(u[1]),
+                }
+            )
     return geo
 
 

@@ -418,10 +418,33 @@ def test_no_two_leg_labels_of_a_template_overlap(name):
     # "i1 (6)" and "i2 (6)" were drawn on top of one another
     from tensorbench.engine.drawing import LABEL_FONT_PX, scene
 
-    labels = [lab for lab in scene(build_template(name)).labels if lab["kind"] == "open"]
+    drawn = scene(build_template(name)).labels
+    labels = [_label_box(lab) for lab in drawn if lab["kind"] == "open"]
     for i, a in enumerate(labels):
         for b in labels[i + 1 :]:
-            # half widths of the text as drawn (~0.5 em per character at this size)
-            room = 0.5 * LABEL_FONT_PX * (len(a["text"]) + len(b["text"])) / 2
-            apart = abs(a["x"] - b["x"]) >= room or abs(a["y"] - b["y"]) >= LABEL_FONT_PX
-            assert apart, (a["text"], b["text"])
+            apart = a[1] <= b[0] or b[1] <= a[0] or abs(a[2] - b[2]) >= LABEL_FONT_PX
+            assert apart, (a, b)
+
+
+def _label_box(lab):
+    """(left, right, y) of a label as drawn (~0.5 em per character at this size)."""
+    from tensorbench.engine.drawing import LABEL_FONT_PX
+
+    w = 0.5 * LABEL_FONT_PX * len(lab["text"])
+    left = {"start": lab["x"], "end": lab["x"] - w}.get(lab["anchor"], lab["x"] - w / 2)
+    return left, left + w, lab["y"]
+
+
+@pytest.mark.parametrize("name", ["peps", "mps", "tensor_ring", "ttn", "mera"])
+def test_no_leg_label_covers_a_leg_end(name):
+    # a sideways leg's label was centred past its tip and covered it ("p1_0 (2)" on a
+    # PEPS), in the SVG, PNG and TikZ pictures; it now starts (or ends) beside it
+    from tensorbench.engine.drawing import LABEL_FONT_PX, LEG_END_HALF, scene
+
+    sc = scene(build_template(name))
+    for lab in sc.labels:
+        left, right, y = _label_box(lab)
+        for end in sc.leg_ends:
+            clear_x = right <= end["x"] - LEG_END_HALF or left >= end["x"] + LEG_END_HALF
+            clear_y = abs(y - end["y"]) >= LABEL_FONT_PX / 2 + LEG_END_HALF
+            assert clear_x or clear_y, (lab["text"], end["index"])
