@@ -213,7 +213,7 @@ class DecomposePage(RunPage, Viewer):
             # as `tensorbench run` refuses it: a rank list that does not fit the data
             # failed its own row only, and the exported config would not run at all
             try:
-                check_ranks_fit(self.state.config.task["methods"], shape)
+                check_ranks_fit(self.state.config.task["methods"], shape, self.state.config.network)
                 self._check_copies(shape)
             except TensorbenchError as e:
                 why = in_box_words(str(e), self.state.box_labels)

@@ -81,6 +81,26 @@ def _fail(msg: str) -> DecompositionError:
     return DecompositionError(f"network_als: {msg}")
 
 
+def check_network_fits(network: Network, shape: Sequence[int]) -> None:
+    """Refuse a network whose output does not match data of ``shape``: one output index
+    per mode, in order, of the mode's size (before any data is loaded, where the shape is
+    known without it)."""
+    out = network.output
+    if len(shape) != len(out):
+        raise _fail(
+            f"X has {len(shape)} modes but the network's output has {len(out)} indices "
+            f"({', '.join(out) or 'none'}); the output must list one index per data mode, in order"
+        )
+    sizes = network.sizes
+    for m, ix in enumerate(out):
+        if shape[m] != sizes[ix]:
+            raise _fail(
+                f"mode {m} of X has size {shape[m]} but the network's output index {ix!r} has "
+                f"size {sizes[ix]}; set {ix!r} to {shape[m]} in the network (X has shape "
+                f"{tuple(shape)})"
+            )
+
+
 def _check_input(X: Any, network: Any) -> None:
     """Refuse input ALS cannot fit, with what to change."""
     import torch
@@ -98,20 +118,8 @@ def _check_input(X: Any, network: Any) -> None:
             f"X has dtype {X.dtype}; use a real floating dtype (float64 or float32), e.g. "
             "X.double()"
         )
+    check_network_fits(network, list(X.shape))
     out = network.output
-    if X.ndim != len(out):
-        raise _fail(
-            f"X has {X.ndim} modes but the network's output has {len(out)} indices "
-            f"({', '.join(out) or 'none'}); the output must list one index per data mode, in order"
-        )
-    sizes = network.sizes
-    for m, ix in enumerate(out):
-        if X.shape[m] != sizes[ix]:
-            raise _fail(
-                f"mode {m} of X has size {X.shape[m]} but the network's output index {ix!r} has "
-                f"size {sizes[ix]}; set {ix!r} to {X.shape[m]} in the network (X has shape "
-                f"{tuple(X.shape)})"
-            )
     for ix in out:
         holders = network.tensors_with(ix)
         if len(holders) > 1:

@@ -20,7 +20,7 @@ value; a method without it (the exact one beside a sketched one) runs once, as a
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..config import Config
 from ..errors import ConfigError, ResourceError, TensorbenchError
@@ -28,6 +28,9 @@ from ..fmt import format_seconds
 from ..params import Param, check_entries, first_repeat
 from ..run import Reporter, register_task
 from .base import Decomposition, check_ranks, get_method, relative_error
+
+if TYPE_CHECKING:
+    from ..network import Network
 
 __all__ = [
     "check_data",
@@ -61,9 +64,12 @@ _RANK_COUNT = {
 }
 
 
-def check_ranks_fit(methods: list[dict[str, Any]], shape: list[int]) -> None:
+def check_ranks_fit(
+    methods: list[dict[str, Any]], shape: list[int], network: Network | None = None
+) -> None:
     """Refuse a rank list whose length does not fit data of ``shape`` (TT: one per bond,
-    ``N - 1``; TR: ``N``; Tucker: one per mode), before any method runs.
+    ``N - 1``; TR: ``N``; Tucker: one per mode), or a ``network`` that ``network_als``
+    would fit whose output does not match the shape, before any method runs.
 
     A method checks its ranks when it starts, so a 2-value list for 6-mode data failed
     its own row on the page while the others ran, and ``tensorbench run`` stopped after
@@ -73,6 +79,13 @@ def check_ranks_fit(methods: list[dict[str, Any]], shape: list[int]) -> None:
     n = len(shape)
     for k, entry in enumerate(methods):
         spec = get_method(entry["method"])
+        if entry["method"] == "network_als" and network is not None:
+            from .network_als import check_network_fits
+
+            try:
+                check_network_fits(network, shape)
+            except TensorbenchError as e:
+                raise ConfigError(f"config.task.methods[{k}] ({e})") from None
         ranks = entry.get("ranks")
         if spec.family not in _RANK_COUNT or not isinstance(ranks, list):
             continue
@@ -266,7 +279,7 @@ def decompose_task(config: Config, rep: Reporter) -> dict[str, Any]:
     device = resolve_device(config.device)
     rep.progress(0.0, "loading data")
     X, desc = load_data(task["data"], dtype=task["dtype"], device=device)
-    check_ranks_fit(task["methods"], list(X.shape))
+    check_ranks_fit(task["methods"], list(X.shape), config.network)
     metrics: dict[str, Any] = {
         "device": str(device),
         "data": {**desc, "shape": list(X.shape)},
