@@ -113,6 +113,22 @@ def _cmd_validate(args: argparse.Namespace) -> int:
             f"{len(net.tensors)} tensors, {len(net.indices)} indices, "
             f"{net.num_params} parameters, {sci(stats.optimized.flops, 3)} flops ({optimize} path)"
         )
+    data = cfg.task.get("data")
+    if isinstance(data, dict):
+        # refused here as `run` would refuse it (too big for memory, NaNs, ranks that do
+        # not fit), found without building it: a 14.6 TiB search was "ok" here
+        from tensorbench.engine.data import data_shape
+        from tensorbench.engine.decompose.task import check_ranks_fit
+
+        dtype = cfg.task.get("dtype", "float64")
+        device = cfg.device if cfg.kind == "decompose" else "cpu"  # searches fit on the CPU
+        try:
+            shape = data_shape(data, dtype=dtype, device=device)
+            if cfg.kind == "decompose":
+                check_ranks_fit(cfg.task["methods"], shape, cfg.network)
+        except TensorbenchError as e:
+            return _fail(f"{args.config}: {e}")
+        parts.append(f"data {' x '.join(map(str, shape))} ({data['kind']})")
     print(f"ok: {args.config}: " + "; ".join(parts))
     return 0
 

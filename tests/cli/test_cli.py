@@ -82,6 +82,21 @@ def test_validate_and_overrides(cli, tmp_path):
     assert json.loads((tmp_path / "r.json").read_text())["config"]["seed"] == 3
 
 
+def test_validate_refuses_data_that_run_would_refuse(cli, tmp_path):
+    # a search on a 14.6 TiB synthetic tensor was "ok" here, and refused by `run`
+    cli("template", "tensor_ring", "--task", "search", "-o", "s.json", cwd=tmp_path)
+    ok = cli("validate", "s.json", cwd=tmp_path)
+    assert ok.returncode == 0, ok.stderr
+    shape = json.loads((tmp_path / "s.json").read_text())["network"]["sizes"]
+    assert "; data " in ok.stdout and "(synthetic)" in ok.stdout, ok.stdout
+    doc = json.loads((tmp_path / "s.json").read_text())
+    doc["task"]["data"]["network"]["sizes"] = {ix: 1000 for ix in shape}
+    (tmp_path / "big.json").write_text(json.dumps(doc))
+    big = cli("validate", "big.json", cwd=tmp_path)
+    assert big.returncode == 2 and big.stderr.startswith("tensorbench: error: big.json: ")
+    assert "needs about" in big.stderr and "Traceback" not in big.stderr
+
+
 def test_template_list_and_list_options(cli, tmp_path):
     listed = cli("template", "--list")
     assert listed.returncode == 0
