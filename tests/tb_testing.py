@@ -6,6 +6,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 from hypothesis import strategies as st
 
@@ -181,3 +182,8 @@ def expect_frames(page, count: int, timeout_s: float = 30.0) -> None:
         if time.monotonic() > deadline:
             raise AssertionError(f"expected {count} plot frames over 100 px, got {heights}")
         page.wait_for_timeout(250)
+
+
+def upload(widget: Any, content: bytes, filename: str) -> None:
+    """Choose a file in a FileInput as the browser does: name and content in one change."""
+    widget.param.update(value=content, filename=filename)

@@ -32,7 +32,7 @@ from tensorbench.engine.data import (
 from tensorbench.engine.fmt import format_bytes
 
 from .background import LatestWorker, current_doc, dispatch
-from .forms import ParamForm
+from .forms import ParamForm, watch_uploads
 
 __all__ = ["CustomSource", "DataForm", "save_upload", "upload_dir"]
 
@@ -89,12 +89,20 @@ def save_upload(content: bytes, filename: str | None) -> Path:
     grew without bound). Falls back to a private folder in the system temp folder where
     that is not writable.
     """
+    suffix = (filename or "")[-4:].lower()
+    if suffix not in (".npy", ".npz"):
+        # said of the user's file: saved as .npy it was refused as "broken.npy"
+        raise TensorbenchError(
+            f"{filename or 'the upload'}: not a .npy or .npz file (save arrays with "
+            "numpy.save or numpy.savez)"
+        )
+    if not content:
+        raise TensorbenchError(f"{filename}: the file is empty")
     if len(content) > MAX_UPLOAD_BYTES:
         raise TensorbenchError(
             f"{filename}: {format_bytes(len(content))} is over the "
             f"{format_bytes(MAX_UPLOAD_BYTES)} upload limit"
         )
-    suffix = ".npz" if (filename or "").lower().endswith(".npz") else ".npy"
     # The user's own file name (made safe), so messages and the exported config name the
     # file they chose, not "upload.npy"; never a path, never a dot file.
     stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", Path(filename or "upload").stem).strip("._")
@@ -234,15 +242,17 @@ class DataForm:
             objects: list[Any] = [self._form.column()]
             if any(p.kind == "bytes" for p in source.params):
                 picker = pn.widgets.FileInput(accept=".npy,.npz", sizing_mode="stretch_width")
-                picker.param.watch(lambda e: self._upload(e.new, picker.filename), "value")
+                watch_uploads(picker, self._upload)
                 objects.insert(0, picker)
             self.area.objects = objects
         if fresh:
             self._changed()
 
     def _link_moot(self, source: DataSource) -> None:
-        """Show the fields the source ignores, given the others (:func:`_moot_rules`),
-        disabled, so the form never seems to name data it does not use."""
+        """Hide the fields the source ignores, given the others (:func:`_moot_rules`), so
+        the form never seems to name data it does not use (shown disabled, "template:
+        tensor_train" still named one beside a tensor ring network); their values stay,
+        for a return."""
         assert self._form is not None
         widgets = self._form.widgets
         rules = _moot_rules(source)
@@ -251,14 +261,14 @@ class DataForm:
             moot = _moot(rules, {f: widgets[f].value for f, _g, _r in rules})
             for _f, governed, _r in rules:
                 for name in governed:
-                    widgets[name].disabled = name in moot
+                    widgets[name].visible = name not in moot
 
         for field, _g, _r in rules:
             widgets[field].param.watch(sync, "value")
         sync()
 
-    def _upload(self, content: bytes | None, filename: str | None) -> None:
-        if not content or self._form is None:
+    def _upload(self, content: bytes, filename: str) -> None:
+        if self._form is None:
             return
         try:
             path = save_upload(content, filename)
@@ -274,7 +284,7 @@ class DataForm:
             return self.custom[name].spec()
         assert self._form is not None
         values = self._form.values()
-        # moot fields stay in their (disabled) boxes, for a return, but not in the spec
+        # moot fields keep their (hidden) values, for a return, but not in the spec
         for field in _moot(_moot_rules(get_source(name)), values):
             values.pop(field, None)
         return {"kind": name, **values}

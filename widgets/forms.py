@@ -11,6 +11,7 @@ import decimal
 import html
 import json
 import math
+from collections.abc import Callable
 from typing import Any
 
 import panel as pn
@@ -31,8 +32,36 @@ __all__ = [
     "TemplateForm",
     "parse_numbers",
     "value_of",
+    "watch_uploads",
     "widget_for",
 ]
+
+
+def watch_uploads(widget: pn.widgets.FileInput, handle: Callable[[bytes, str], Any]) -> None:
+    """Call ``handle(content, filename)`` for every file chosen in ``widget``.
+
+    Empty files too: the browser sends one as no content, which reads as nothing chosen,
+    so they were skipped without a word. And the same file again: the input is cleared
+    after each file, as the browser sends nothing for the file it already holds (a user
+    reloading a file to undo edits saw nothing happen).
+    """
+    busy = False
+
+    def fire(*_: Any) -> None:
+        nonlocal busy
+        name = widget.filename
+        if busy or not name or isinstance(name, list):
+            return  # our own reset below, or the input cleared
+        busy = True
+        try:
+            handle(widget.value or b"", name)
+        finally:
+            # forgotten here and in the browser: the next file, the same or not, is news
+            widget.param.update(value=None, filename=None)
+            widget.clear()
+            busy = False
+
+    widget.param.watch(fire, ["value", "filename"])
 
 
 class Checkbox(Viewer):

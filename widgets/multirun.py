@@ -29,7 +29,7 @@ from tensorbench.engine.device import available_cores
 from tensorbench.engine.worker import run_in_process
 
 from .box_words import in_box_words
-from .forms import Checkbox
+from .forms import Checkbox, watch_uploads
 from .toast import clear_error_toast, error_toast
 
 __all__ = [
@@ -421,14 +421,17 @@ class ConfigFiles:
             sizing_mode="stretch_width",
         )
         self.download_script = pn.widgets.FileDownload(
-            callback=lambda: io.BytesIO(export_script(state.config).encode()),
+            # its usage lines name the file it is downloaded as (they said script.py)
+            callback=lambda: io.BytesIO(
+                export_script(state.config, filename=f"tensorbench_{slug}.py").encode()
+            ),
             filename=f"tensorbench_{slug}.py",
             label="Download script",
             color="success",
             sizing_mode="stretch_width",
         )
         self.upload = pn.widgets.FileInput(accept=".json", sizing_mode="stretch_width")
-        self.upload.param.watch(self._on_upload, "value")
+        watch_uploads(self.upload, self._on_upload)
         self.config_view = pn.pane.HTML("", sizing_mode="stretch_width")
         self._escape = html.escape
         state.param.watch(self._show_error, "error")
@@ -451,15 +454,13 @@ class ConfigFiles:
             f"<pre style='font-size: 12px; max-height: 420px; overflow: auto'>{text}</pre>"
         )
 
-    def _on_upload(self, event: Any) -> None:
-        if not event.new:
-            return
+    def _on_upload(self, content: bytes, filename: str) -> None:
         try:
-            text = event.new.decode("utf-8")
+            text = content.decode("utf-8")
         except UnicodeDecodeError:
-            self.state.error = "the upload is not a UTF-8 JSON config"
+            self.state.error = f"{filename}: not a UTF-8 text file (a JSON config is text)"
             return
-        if self.state.load_text(text, self.upload.filename or "upload"):
+        if self.state.load_text(text, filename):
             self.on_loaded()
 
     def open(self, config: Config) -> None:
@@ -480,6 +481,11 @@ def changed_fields(ran: Config, now: Config) -> list[str]:
     return out + [k for k in ("seed", "device") if getattr(ran, k) != getattr(now, k)]
 
 
+def in_words(items: list[str]) -> str:
+    """``a``, ``a and b``, ``a, b and c``."""
+    return " and ".join([", ".join(items[:-1]), items[-1]] if len(items) > 1 else items)
+
+
 def stale_note(state: MultiRunState) -> pn.pane.Alert:
     """A note, shown while the runs on the page were started from another config than the
     one now chosen: after a change of data, method or setting the old curves and table
@@ -490,8 +496,9 @@ def stale_note(state: MultiRunState) -> pn.pane.Alert:
         ran = state.ran
         diff = [] if ran is None else changed_fields(ran, state.config)
         note.object = (
-            f"The results below were run before {', '.join(diff)} changed: run again for "
-            "the settings now chosen."
+            # "run before budget, data, strategies changed" read as a garble
+            f"The results below are from earlier settings: the {in_words(diff)} changed "
+            "since. Run again for the settings now chosen."
             if diff
             else ""
         )

@@ -13,8 +13,8 @@ from panel.viewable import Viewer
 from tensorbench.app.demos import demo_names, load_demo
 from tensorbench.engine import Config, Network, Result
 from tensorbench.widgets.export_panel import ExportPanel
-from tensorbench.widgets.forms import EinsumImport, RunSettings, TemplateForm
-from tensorbench.widgets.multirun import changed_fields
+from tensorbench.widgets.forms import EinsumImport, RunSettings, TemplateForm, watch_uploads
+from tensorbench.widgets.multirun import changed_fields, in_words
 from tensorbench.widgets.network_editor import NetworkEditor
 from tensorbench.widgets.network_state import NetworkState
 from tensorbench.widgets.plots import (
@@ -80,7 +80,7 @@ class NetworkPage(Viewer):
         self.upload = pn.widgets.FileInput(
             accept=".json,application/json", multiple=False, sizing_mode="stretch_width"
         )
-        self.upload.param.watch(self._on_upload, "value")
+        watch_uploads(self.upload, self.state.load_bytes)
         self.download_config = pn.widgets.FileDownload(
             callback=lambda: io.BytesIO(self.state.config_json().encode()),
             filename="tensorbench-config.json",
@@ -143,8 +143,8 @@ class NetworkPage(Viewer):
             text = "A new run is going; the result below is the last one's."
         elif stale:
             text = (
-                f"The result below was run before {', '.join(diff)} changed: press Run for "
-                "the network and settings now on the page."
+                f"The result below is from earlier settings: the {in_words(diff)} changed "
+                "since. Press Run for the network and settings now on the page."
             )
         self.stale_note.object = text if stale else ""
         self.stale_note.visible = stale
@@ -176,10 +176,6 @@ class NetworkPage(Viewer):
         k = largest_step(stats)
         hot = [] if k is None else [names[i] for i in subtree_leaves(stats, len(names), k)]
         self.editor.set_hot(hot)
-
-    def _on_upload(self, event: Any) -> None:
-        if event.new:
-            self.state.load_bytes(event.new, self.upload.filename or "upload")
 
     def _send(self, slug: str) -> None:
         if self.state.network is None:

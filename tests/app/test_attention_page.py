@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import holoviews as hv
+from tb_testing import upload
 
 from tensorbench.app.pages.attention import AttentionPage, default_attention_config
 from tensorbench.engine import get_task, load_config, run
@@ -261,7 +262,7 @@ def test_an_uploaded_config_keeps_its_own_input_parameters():
             "device": "cpu",
         }
     )
-    page.files.upload.value = cfg.to_json().encode()
+    upload(page.files.upload, cfg.to_json().encode(), "upload.json")
     task = page.state.config.task
     assert task["input"] == {"kind": "minilm", "text": "my own words here", "layer": 3}
     assert task["n"] == 64 and task["sweep"] is None and page.state.error == ""

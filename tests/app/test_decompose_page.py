@@ -8,6 +8,7 @@ import tempfile
 import holoviews as hv
 import panel as pn
 import pytest
+from tb_testing import upload
 
 from tensorbench.app.pages.decompose import DecomposePage, error_curves, results_table
 from tensorbench.engine import TensorbenchError, load_config, run
@@ -92,15 +93,14 @@ def test_forms_edit_the_config_and_refuse_bad_values():
     assert "could not read" in page.state.error
     page.data_kind.value = "image"
     assert page.state.config.task["data"]["kind"] == "image"
-    page.upload.filename = "bad.json"
-    page.upload.value = b"{"
+    upload(page.upload, b"{", "bad.json")
     assert "not valid JSON" in page.state.error
     good = json.dumps(
         load_config(
             {"task": {"kind": "decompose", "data": SMALL, "methods": [{"method": "hooi"}]}}
         ).to_dict()
     )
-    page.upload.value = good.encode()
+    upload(page.upload, good.encode(), "upload.json")
     assert page.methods.value == ["hooi"]
 
 
@@ -166,9 +166,9 @@ def test_receive_network_sets_data_and_method():
     assert [m["method"] for m in task["methods"]] == ["hosvd", "network_als"]
     # the form does not name a template the data does not come from
     fields = page.data._form.widgets
-    assert fields["template"].disabled and fields["args"].disabled
+    assert not fields["template"].visible and not fields["args"].visible
     fields["network"].value = ""
-    assert not fields["template"].disabled
+    assert fields["template"].visible
     page.receive_network(net)
     page.state.set_settings(device="cpu")
     page.start()
@@ -259,8 +259,7 @@ def test_uploaded_arrays_are_saved_and_named_by_path(tmp_path):
     picker = page.data_form_area.objects[0]
     buf = io.BytesIO()
     np.save(buf, np.random.default_rng(0).standard_normal((4, 5, 6)))
-    picker.filename = "x.npy"
-    picker.value = buf.getvalue()
+    upload(picker, buf.getvalue(), "x.npy")
     spec = page.state.config.task["data"]
     # saved under the user's own name, so messages and the config name their file
     assert spec["kind"] == "upload" and spec["path"].endswith("/x.npy")
@@ -270,18 +269,28 @@ def test_uploaded_arrays_are_saved_and_named_by_path(tmp_path):
     assert page.state.snapshot()[0]["status"] == "ok"
     bad = io.BytesIO()
     np.save(bad, np.array([object()], dtype=object), allow_pickle=True)
-    picker.filename = "evil.npy"
-    picker.value = bad.getvalue()
+    upload(picker, bad.getvalue(), "evil.npy")
     page.start()
     page.state.wait(60)
     failed = page.state.snapshot()[0]
     assert "failed" in failed["status"] and "evil.npy" in failed["error"]
     from tensorbench.widgets.data_form import save_upload, upload_dir
 
-    for name in ("../../etc/passwd.npy", ".hidden.npz", "", None, "a b;c.npy"):
+    for name in ("../../etc/passwd.npy", ".hidden.npz", ".npy", "a b;c.npy"):
         path = save_upload(b"x", name)
         assert path.parent.parent == upload_dir() and not path.name.startswith(".")
         assert path.suffix in (".npy", ".npz") and "/" not in path.name
+
+
+def test_a_file_that_is_not_an_array_is_refused_by_its_own_name():
+    # a .json was saved as .npy and refused as "broken.npy"; an empty file went unsaid
+    page = page_with([{"method": "hosvd", "ranks": [2, 2, 2]}])
+    page.data_kind.value = "upload"
+    picker = page.data_form_area.objects[0]
+    upload(picker, b'{"task": {}}', "broken.json")
+    assert "broken.json: not a .npy or .npz file" in page.state.error
+    picker.param.update(value=None, filename="empty.npy")  # what an empty file sends
+    assert "empty.npy: the file is empty" in page.state.error
 
 
 def test_uploads_are_kept_once_per_content_where_configs_can_find_them(tmp_path, monkeypatch):
@@ -505,15 +514,16 @@ def test_an_uploaded_sweep_config_shows_its_sweep_and_settings():
     assert cfg.task["sweep"] == {"param": "oversample", "values": [0, 2, 5]} and cfg.seed == 7
 
     page = DecomposePage()
-    page.upload.filename = "sweep.json"
-    page.upload.value = cfg.to_json().encode()
+    upload(page.upload, cfg.to_json().encode(), "sweep.json")
     assert page.state.error == ""
     assert page.state.config == cfg
     assert page.sweep_param.value == "oversample" and page.sweep_values.value == "0, 2, 5"
     assert page.seed.value == 7 and page.dtype.value == "float32"
     # and a config without a sweep clears the fields again
-    page.upload.value = (
-        page_with([{"method": "tt_svd", "ranks": [2, 3]}]).state.config.to_json().encode()
+    upload(
+        page.upload,
+        page_with([{"method": "tt_svd", "ranks": [2, 3]}]).state.config.to_json().encode(),
+        "plain.json",
     )
     assert page.sweep_param.value == "" and page.sweep_values.value == ""
     assert page.state.config.task["sweep"] is None
@@ -548,9 +558,9 @@ def test_results_of_other_settings_are_marked_until_run_again():
     page.state.wait(120)
     assert not note.visible
     page.state.set_data(SMALL | {"seed": 3})
-    assert note.visible and "before data changed" in note.object
+    assert note.visible and "the data changed since" in note.object
     page.seed.value = 5
-    assert "before data, seed changed" in note.object
+    assert "the data and seed changed since" in note.object
     page.state.set_data(SMALL)
     page.seed.value = page.state.ran.seed
     assert not note.visible  # back to what ran
@@ -561,7 +571,7 @@ def test_results_of_other_settings_are_marked_until_run_again():
     from tensorbench.engine import build_template
 
     page.state.set_network(build_template("tensor_train", dims=[8, 9, 10], ranks=[2, 2]))
-    assert note.visible and "before network, methods changed" in note.object
+    assert note.visible and "the network and methods changed since" in note.object
 
 
 def test_the_chosen_data_is_checked_when_chosen_not_first_at_run():
@@ -591,8 +601,7 @@ def test_an_uploaded_config_whose_data_cannot_load_is_refused_at_run():
     bad = page_with([{"method": "hosvd"}]).state.config.replace(
         task={"data": {"kind": "image", "image": "camera", "split": 20}}
     )
-    page.upload.filename = "bad.json"
-    page.upload.value = bad.to_json().encode()
+    upload(page.upload, bad.to_json().encode(), "bad.json")
     form = page.data
     assert form.wait_probe(120)
     assert "cannot be split into 20 factors" in form.facts.object
@@ -707,13 +716,13 @@ def test_leaving_stack_mode_keeps_the_images_out_of_the_data():
     w["mode"].value = "stack"
     w["images"].value = ["moon", "camera"]
     assert page.state.config.task["data"]["images"] == ["moon", "camera"]
-    assert w["image"].disabled and not w["images"].disabled
+    assert not w["image"].visible and w["images"].visible
     w["mode"].value = "gray"
     assert page.state.error == ""
     assert "images" not in page.state.config.task["data"] or not page.state.config.task["data"].get(
         "images"
     )
-    assert w["images"].disabled and not w["image"].disabled
+    assert not w["images"].visible and w["image"].visible
     assert page.data.wait_probe(60) and "the data: 512 x 512" in page.data.facts.object
 
 
@@ -729,6 +738,24 @@ def test_a_rank_list_that_does_not_fit_the_data_is_refused_before_any_run():
         "[4, 4, 4] for the data's 3 modes (8, 9, 10). Fix that input, then run again."
     )
     with pytest.raises(TensorbenchError, match=r"methods\[1\] \(tt_als\).ranks \(one per bond\)"):
+        run(page.state.config)
+
+
+def test_a_network_that_does_not_fit_the_data_is_refused_before_any_run():
+    # a 4-leg structure sent from the Search page, then 3-mode data: network_als started
+    # a worker to fail there, beside methods that ran
+    from tensorbench.engine import build_template
+
+    page = page_with([{"method": "hosvd"}])
+    page.receive_network(build_template("tensor_ring", dims=[3, 3, 3, 3], ranks=2), SMALL)
+    assert [m["method"] for m in page.state.config.task["methods"]] == ["hosvd", "network_als"]
+    assert page.data.wait_probe(60)
+    page.start()
+    assert page.state.runs == {}
+    assert page.state.error.startswith("Not run: ") and (
+        "X has 3 modes but the network's output has 4 indices" in page.state.error
+    )
+    with pytest.raises(TensorbenchError, match=r"methods\[1\] \(network_als: X has 3 modes"):
         run(page.state.config)
 
 
@@ -916,3 +943,22 @@ def test_runs_side_by_side_that_cannot_all_hold_the_data_are_refused(monkeypatch
     page.start()
     page.state.wait(120)
     assert [r["status"] for r in page.state.snapshot()] == ["ok"] * 3
+
+
+def test_the_stale_note_says_what_changed_in_words():
+    # "run before methods, seed changed" read as a garble
+    page = page_with([{"method": "hosvd"}])
+    page.state.ran = page.state.config
+    assert not page.files.stale.visible
+    page.state.set_settings(seed=5)
+    assert "from earlier settings: the seed changed since" in page.files.stale.object
+    page.state.set_methods([{"method": "tt_svd"}])
+    page.state.set_settings(dtype="float32")
+    assert "the dtype, methods and seed changed since" in page.files.stale.object
+
+
+def test_the_downloaded_script_names_its_own_file():
+    page = page_with([{"method": "hosvd"}])
+    download = page.files.download_script
+    assert download.filename == "tensorbench_decompose.py"
+    assert "python tensorbench_decompose.py" in download.callback().getvalue().decode()

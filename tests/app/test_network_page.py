@@ -7,6 +7,7 @@ import json
 import holoviews as hv
 import panel as pn
 import pytest
+from tb_testing import upload
 
 from tensorbench.app.demos import demo_names, load_demo
 from tensorbench.app.pages.network import NetworkPage
@@ -80,8 +81,7 @@ def test_bad_edits_keep_the_work_and_say_why():
 def test_bad_uploads_leave_the_config_alone(data, match):
     page = NetworkPage()
     before = page.state.config
-    page.upload.filename = "bad.json"
-    page.upload.value = data
+    upload(page.upload, data, "bad.json")
     assert match in page.state.error
     assert page.state.config == before
     assert "Traceback" not in page.alert.object
@@ -90,8 +90,7 @@ def test_bad_uploads_leave_the_config_alone(data, match):
 def test_uploads_and_pasted_json_replace_the_config():
     page = NetworkPage()
     cfg = load_demo("peps_4x4")
-    page.upload.filename = "peps.json"
-    page.upload.value = cfg.to_json().encode()
+    upload(page.upload, cfg.to_json().encode(), "peps.json")
     assert page.state.error == ""
     assert page.state.config == cfg
     assert page.state.template == CUSTOM and page.template_form._select.value == CUSTOM
@@ -118,8 +117,7 @@ def test_run_settings_validate_and_sync():
     assert page.state.stats.optimized.flops == 2 * default_config().network.stats().optimized.flops
     rs._seed.value = 9
     assert page.state.config.seed == 9
-    page.upload.filename = "c.json"
-    page.upload.value = load_demo("cp").to_json().encode()
+    upload(page.upload, load_demo("cp").to_json().encode(), "c.json")
     assert rs._widgets["dtype"][1].value == "float64" and rs._seed.value == 0
 
 
@@ -143,7 +141,10 @@ def test_a_result_of_an_earlier_network_is_marked_as_such():
     assert page.run_panel.result.status == "ok" and not page.stale_note.visible
     t = page.state.network.tensors[0].name
     assert page.state.add_legs([t])
-    assert page.stale_note.visible and "run before network changed" in page.stale_note.object
+    assert (
+        page.stale_note.visible
+        and "from earlier settings: the network changed since" in page.stale_note.object
+    )
     page.state.undo()  # the network that was run: the result is its own again
     assert not page.stale_note.visible
     page.state.add_legs([t])
@@ -369,8 +370,7 @@ def test_tensor_network_editor_documents_open_in_the_page():
         },
     }
     page = NetworkPage()
-    page.upload.filename = "pair.json"
-    page.upload.value = json.dumps(doc).encode()
+    upload(page.upload, json.dumps(doc).encode(), "pair.json")
     assert page.state.error == ""
     net = page.state.network
     assert [t.name for t in net.tensors] == ["A", "B"] and len(net.bonds) == 1
@@ -424,8 +424,7 @@ def test_a_config_of_another_kind_uploaded_here_opens_on_its_page():
     assert nav.value == "network"
     picker = next(w for w in side.select(pn.widgets.FileInput) if "json" in w.accept)
     cfg = load_config({"task": {"kind": "attention", "n": 256, "methods": [{"method": "exact"}]}})
-    picker.filename = "attn.json"
-    picker.value = cfg.to_json().encode()
+    upload(picker, cfg.to_json().encode(), "attn.json")
     assert nav.value == "attention"
     widgets = [*app.main[0].select(IntBox), *side.select(IntBox)]
     n_box = next(w for w in widgets if w.name == "sequence length n")
@@ -544,3 +543,20 @@ def test_an_export_that_cannot_be_made_cannot_be_downloaded():
     assert panel.download.disabled
     page.state.replace_network(build_template("mps", sites=4, bond=2, phys=2))
     assert not panel.download.disabled
+
+
+def test_the_same_file_again_reloads_it_and_an_empty_file_is_refused_aloud():
+    # the browser sends nothing for the file its input already holds (so the input is
+    # cleared after each), and an empty file as no content at all (it was skipped)
+    page = NetworkPage()
+    cfg = load_demo("cp")
+    upload(page.upload, cfg.to_json().encode(), "cp.json")
+    assert page.state.config == cfg
+    assert page.upload.value is None and page.upload.filename is None  # ready for the next
+    page.state.add_tensor((0.0, 0.0))
+    assert page.state.config != cfg
+    upload(page.upload, cfg.to_json().encode(), "cp.json")
+    assert page.state.config == cfg
+    page.upload.param.update(value=None, filename="empty.json")  # what an empty file sends
+    assert "empty.json" in page.state.error and "empty" in page.state.error.split(":", 1)[1]
+    assert page.state.config == cfg

@@ -8,6 +8,7 @@ import dataclasses
 import holoviews as hv
 import panel as pn
 import pytest
+from tb_testing import upload
 
 from tensorbench.app.pages.search import SearchPage, _status_text, race_summary
 from tensorbench.engine import Network, build_template, load_config, run
@@ -297,8 +298,7 @@ def test_uploading_another_kind_of_config_is_refused():
 def test_an_uploaded_search_config_fills_the_widgets():
     page = SearchPage()
     cfg = small_page().state.config
-    page.upload.filename = "race.json"
-    page.upload.value = cfg.to_json().encode()
+    upload(page.upload, cfg.to_json().encode(), "race.json")
     assert page.state.config == cfg
     assert page.truth_order.value == 4 and page.truth_ranks.value == "2, 3, 2, 1"
     assert page.strategies.choice.value == ["tnale", "random"]

@@ -8,6 +8,8 @@ from urllib.parse import urlparse
 import pytest
 from playwright.sync_api import Page, expect
 
+from tensorbench.app.demos import load_demo
+
 pytestmark = pytest.mark.ui
 
 LOAD = 60_000  # ms: first render on a busy 2-core machine
@@ -103,6 +105,25 @@ def test_uploading_a_broken_file_is_refused_clearly(page: Page, server: str, tmp
         timeout=20_000
     )
     expect(stat(page, "params")).to_have_text("3136")
+    # an empty file is refused aloud (the browser sends it as no content: it was skipped)
+    empty = tmp_path / "empty.json"
+    empty.write_text("")
+    page.locator("input[type=file]").set_input_files(str(empty))
+    expect(page.get_by_text("empty.json: not valid JSON: the text is empty").first).to_be_visible(
+        timeout=20_000
+    )
+    # and a file chosen again is read again (the browser sends nothing for the file its
+    # input holds), as a way back from edits
+    good = tmp_path / "good.json"
+    good.write_text(load_demo("cp").to_json())
+    page.locator("input[type=file]").set_input_files(str(good))
+    params = stat(page, "params")
+    expect(params).not_to_have_text("3136", timeout=20_000)
+    loaded = params.inner_text()
+    page.get_by_label("template", exact=True).select_option("peps")
+    expect(params).not_to_have_text(loaded, timeout=20_000)
+    page.locator("input[type=file]").set_input_files(str(good))
+    expect(params).to_have_text(loaded, timeout=20_000)
     assert "Traceback" not in page.content()
 
 
