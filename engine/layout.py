@@ -149,7 +149,11 @@ def diagram_geometry(net: Network, *, seed: int = 0) -> Geometry:
             taken[a].append(direction(pa, pb))
             taken[b].append(direction(pb, pa))
             geo.edges.append(_edge(p0, p1, ix, size, "bond"))
-            mid = (p0 + p1) / 2 + perp * 0.12 * scale
+            mid = (pa + pb) / 2 + perp * 0.12 * scale
+            if m > 1:  # past the outermost of the parallel lines, stepped along them (as
+                # on the canvas): beside its own line a size sat on the next one
+                along = d / norm * (j - (m - 1) / 2) * 0.28 * scale
+                mid = (pa + pb) / 2 + perp * ((m - 1) / 2 * 0.18 + 0.14) * scale + along
             geo.labels.append({"x": mid[0], "y": mid[1], "text": str(size), "kind": "bond"})
         elif kind == "hyper":
             members = [pos[names[k]] for k in ks]
@@ -162,14 +166,10 @@ def diagram_geometry(net: Network, *, seed: int = 0) -> Geometry:
             geo.hubs.append(
                 {"x": hub[0], "y": hub[1], "index": ix, "size": size, "degree": net.degree(ix)}
             )
-            # Diagonal offset: hub lines usually run along the axes.
+            # Placed once everything else is (_place_hub_labels): always up-right, "h0=2"
+            # sat on a spoke that ran that way.
             geo.labels.append(
-                {
-                    "x": hub[0] + 0.22 * scale,
-                    "y": hub[1] + 0.2 * scale,
-                    "text": f"{ix}={size}",
-                    "kind": "hyper",
-                }
+                {"x": hub[0], "y": hub[1], "text": f"{ix}={size}", "kind": "hyper", "hub": True}
             )
             if ix in net.output:
                 tip = hub + np.array([0.0, -LEG_LENGTH * scale])
@@ -226,7 +226,33 @@ def diagram_geometry(net: Network, *, seed: int = 0) -> Geometry:
                     "dy": float(u[1]),
                 }
             )
+    _place_hub_labels(geo, scale)
     return geo
+
+
+def _place_hub_labels(geo: Geometry, scale: float) -> None:
+    """Set each hyperedge label beside its hub, in the direction (of eight) whose spot is
+    farthest from every line, tensor and other label drawn."""
+    points = [np.array([n["x"], n["y"]]) for n in geo.nodes]
+    for e in geo.edges:
+        p0, p1 = np.array([e["x0"], e["y0"]]), np.array([e["x1"], e["y1"]])
+        points += [p0 + (p1 - p0) * t for t in np.linspace(0.0, 1.0, 9)]
+    fixed = [lab for lab in geo.labels if not lab.get("hub")]
+    points += [np.array([lab["x"], lab["y"]]) for lab in fixed]
+    cloud = np.array(points) if points else np.zeros((0, 2))
+    for lab in geo.labels:
+        if not lab.pop("hub", False):
+            continue
+        hub = np.array([lab["x"], lab["y"]])
+        best, best_d = hub, -1.0
+        for k in range(8):
+            a = math.radians(45.0 * k + 22.5)
+            spot = hub + 0.3 * scale * np.array([math.cos(a), 0.9 * math.sin(a)])
+            d = float(np.min(np.linalg.norm(cloud - spot, axis=1))) if len(cloud) else 1.0
+            if d > best_d:
+                best, best_d = spot, d
+        lab["x"], lab["y"] = float(best[0]), float(best[1])
+        cloud = np.vstack([cloud, best[None, :]])
 
 
 def _edge(p0: np.ndarray, p1: np.ndarray, ix: str, size: int, kind: str) -> dict[str, Any]:

@@ -448,3 +448,31 @@ def test_no_leg_label_covers_a_leg_end(name):
             clear_x = right <= end["x"] - LEG_END_HALF or left >= end["x"] + LEG_END_HALF
             clear_y = abs(y - end["y"]) >= LABEL_FONT_PX / 2 + LEG_END_HALF
             assert clear_x or clear_y, (lab["text"], end["index"])
+
+
+@pytest.mark.parametrize(
+    ("equation", "sizes"),
+    [
+        ("ab,bc,bd->acd", "abcd"),
+        # two hyperedges between four tensors (a new user's drawing: "h0=2" sat on a spoke)
+        ("ahb,bhjk,ck,hkj->abc", "abchjk"),
+    ],
+)
+def test_hyperedge_labels_keep_off_the_lines(equation, sizes):
+    import numpy as np
+
+    from tensorbench.engine.layout import diagram_geometry
+
+    g = diagram_geometry(Network.from_einsum(equation, dict.fromkeys(sizes, 2)))
+    points = np.array(
+        [
+            (e["x0"] + (e["x1"] - e["x0"]) * t, e["y0"] + (e["y1"] - e["y0"]) * t)
+            for e in g.edges
+            for t in np.linspace(0.0, 1.0, 21)
+        ]
+    )
+    hyper = [lab for lab in g.labels if lab["kind"] == "hyper"]
+    assert hyper
+    for lab in hyper:
+        gap = np.min(np.linalg.norm(points - np.array([lab["x"], lab["y"]]), axis=1))
+        assert gap >= 0.15 * g.scale, (lab["text"], gap / g.scale)
