@@ -201,8 +201,13 @@ export function render({ model, el: root }) {
         line.setAttribute("x1", pa[0] + ox); line.setAttribute("y1", pa[1] + oy);
         line.setAttribute("x2", pc[0] + ox); line.setAttribute("y2", pc[1] + oy);
         if (ref.label) {
-          ref.label.setAttribute("x", (pa[0] + pc[0]) / 2 + ox - dy / d * 10);
-          ref.label.setAttribute("y", (pa[1] + pc[1]) / 2 + oy + dx / d * 10 + 4);
+          // Parallel bonds' sizes sit past the outermost line, stepped along the bond:
+          // beside their own lines, 10 px apart, they were drawn on top of one another
+          // ("2 2 2") and under the neighbouring lines.
+          const along = (b.offset || 0) * 24;
+          const across = b.bundle ? b.bundle * 10 + 14 : 10;
+          ref.label.setAttribute("x", (pa[0] + pc[0]) / 2 - dy / d * across + dx / d * along);
+          ref.label.setAttribute("y", (pa[1] + pc[1]) / 2 + dx / d * across + 4 + dy / d * along);
         }
       }
     }

@@ -16,6 +16,7 @@ from typing import Any, ClassVar
 
 import panel as pn
 import param
+from bokeh.models import Tooltip
 from panel.custom import JSComponent
 from panel.viewable import Viewer
 
@@ -39,7 +40,7 @@ _CSS = """
 .tb-canvas:focus { border-color: #7aa7d6; }
 .tb-hint { fill: #8a98a6; font-size: 14px; }
 .tb-body { stroke: white; stroke-width: 2.5; cursor: move; }
-.tb-tensor.tb-selected .tb-body { stroke: #1f6fd1; stroke-width: 4; }
+.tb-tensor.tb-selected .tb-body { stroke: #0f172a; stroke-width: 3; stroke-dasharray: 5 3; }
 .tb-halo { fill: none; stroke: #ff7f0e; stroke-width: 5; opacity: .6; pointer-events: none; }
 .tb-name { fill: white; font-size: 11px; font-weight: 600; text-anchor: middle;
   pointer-events: none; }
@@ -200,6 +201,7 @@ def canvas_graph(
             j = pair_seen.get(key, 0)
             pair_seen[key] = j + 1
             entry["offset"] = j - (pair_total[key] - 1) / 2
+            entry["bundle"] = (pair_total[key] - 1) / 2  # the outermost offset of its pair
         bonds.append(entry)
     return {
         "tensors": tensors,
@@ -227,7 +229,12 @@ class NetworkEditor(Viewer):
         self.hot: list[str] = []
 
         def button(label: str, handler: Any, tip: str) -> pn.widgets.Button:
-            b = pn.widgets.Button(label=label, description=tip, width=92, height=32, margin=(2, 2))
+            # tips below the buttons: to their right (Panel's default), Clear's ran off the
+            # window's edge
+            below = Tooltip(content=tip, position="bottom")
+            b = pn.widgets.Button(
+                label=label, description=below, width=92, height=32, margin=(2, 2)
+            )
             b.on_click(lambda *_: handler())
             return b
 
