@@ -49,7 +49,12 @@ def stats_rows(stats: NetworkStats) -> list[tuple[str, str, str]]:
             f"{short(stats.compression)}x" if stats.num_open else "none (no open legs)",
         ),
         ("flops", f"flops ({o.optimizer} path)", short(o.flops)),
-        ("naive_flops", "flops (naive order)", f"{short(n.flops)} ({short(stats.speedup, 3)}x)"),
+        (
+            "naive_flops",
+            "flops (naive order)",
+            # nothing to contract: "0 (0x)" read as an infinitely slow order
+            f"{short(n.flops)} ({short(stats.speedup, 3)}x)" if n.flops else "0",
+        ),
         ("largest", "largest intermediate", format_number(o.largest_intermediate)),
         ("width", "width (log2)", f"{o.width:.2f}"),
         (

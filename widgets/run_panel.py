@@ -45,6 +45,9 @@ class RunPanel(Viewer):
         class_=Result, allow_None=True, default=None, doc="The last finished run."
     )
     error = param.String(default="", doc="Why the last run failed.")
+    failed = param.ClassSelector(
+        class_=Config, allow_None=True, default=None, doc="The config of the run that failed."
+    )
     on_result = param.Callable(
         default=None, allow_None=True, doc="Called with each finished Result (e.g. to draw plots)."
     )
@@ -90,7 +93,7 @@ class RunPanel(Viewer):
             # A closed tab must not leave its run burning the server's cores.
             pn.state.on_session_destroyed(self._session_closed)
             self._watching_session = True
-        self.param.update(running=True, fraction=0.0, message="starting", error="")
+        self.param.update(running=True, fraction=0.0, message="starting", error="", failed=None)
         self._thread = threading.Thread(
             target=self._work, args=(cfg, self._cancel, doc), name="tensorbench-run", daemon=True
         )
@@ -127,13 +130,14 @@ class RunPanel(Viewer):
             }
         # a failed run's bar goes (it stood frozen part-filled, as if still at work)
         except TensorbenchError as e:
-            updates |= {"error": str(e), "message": "refused", "fraction": 0.0}
+            updates |= {"error": str(e), "message": "refused", "fraction": 0.0, "failed": cfg}
         except Exception as e:  # a bug: keep the page alive and say so
             log.exception("run failed")
             updates |= {
                 "error": f"internal error ({type(e).__name__}): {e}",
                 "message": "failed",
                 "fraction": 0.0,
+                "failed": cfg,
             }
         dispatch(doc, self.param.update, **updates)
 

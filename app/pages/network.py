@@ -151,6 +151,10 @@ class NetworkPage(Viewer):
 
     def _on_config(self, *_: Any) -> None:
         self._mark_stale()
+        failed = self.run_panel.failed
+        if failed is not None and changed_fields(failed, self.state.config):
+            # a failure of another network or settings (it stayed on after Clear)
+            self.run_panel.param.update(error="", failed=None)
         # the example list shows the example only while the canvas holds it (after an
         # edit it went on naming it, and choosing it again did nothing)
         if self._example is not None and self.state.config.network != self._example:

@@ -167,7 +167,14 @@ def test_run_errors_are_messages():
         page.run_panel.summary_pane.object
     )
     assert not page.run_panel._progress.visible
+    page.state.clear()  # a failure of the network now gone is no news (it stayed on)
+    assert page.run_panel.error == "" and page.run_panel.summary_pane.object == ""
+    page.state.undo()
+    page.run_panel.start()
+    page.run_panel.wait(60)
+    assert "needs about 4.0 PiB" in page.run_panel.error
     page.state.replace_network(build_template("mps", sites=4, bond=2, phys=2))
+    assert "failed" not in page.run_panel.summary_pane.object
     page.run_panel.start()
     assert "failed" not in page.run_panel.summary_pane.object  # not news during the new run
     page.run_panel.wait(60)
@@ -215,6 +222,9 @@ def test_stats_card_rows():
     ring = build_template("tensor_ring", dims=[3, 3, 3], ranks=2)
     closed = Network(ring.tensors, ring.sizes, ()).stats()  # a number: nothing compressed
     assert dict((k, v) for k, _l, v in stats_rows(closed))["compression"] == "none (no open legs)"
+    # one tensor: nothing to contract, not "0 (0x)"
+    one = Network.from_einsum("ab->ab", {"a": 2, "b": 3}).stats()
+    assert dict((k, v) for k, _l, v in stats_rows(one))["naive_flops"] == "0"
 
 
 # ----------------------------------------------------------------------------- diagram
