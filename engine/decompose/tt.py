@@ -370,9 +370,11 @@ def tt_round_sum_rand(
     exact rounding's and what is left is float64 GEMMs near the machine's peak: the
     orthonormal bases come from Gram matrices (:func:`_tall_orth`, 2.5x faster than
     Householder QR here) and are formed only once, in the truncation sweep, so the gain
-    stops near 3.3x on one core. When the sum is
-    nearly of low rank (``a + 0.01 b``) the bases take a second Gram pass to stay
-    orthonormal: 120 ms vs 333 ms (2.8x).
+    stops near 3.3x on one core (3.15x, 124 ms vs 390 ms, in a run where the machine was
+    ~15% slower throughout). When the sum is nearly of low rank (``a + 0.01 b``) the
+    sketches' spectra spread past ``_GRAM_SAFE`` on 5 of 9 bonds, and a second Gram pass
+    there is kept only where it could show in the result (below); here it cannot: 127 ms
+    vs 390 ms (3.07x; 2.8x when every such bond took the second pass).
 
     Accuracy is that of a randomized range finder: with a flat spectral tail the error is
     within ``~sqrt(1 + r / (oversample - 1))`` of exact rounding's (measured on ``a +
