@@ -122,6 +122,7 @@ def diagram_geometry(net: Network, *, seed: int = 0) -> Geometry:
         d = b - a
         return math.degrees(math.atan2(d[1], d[0])) % 360.0
 
+    hub_labels: list[dict[str, Any]] = []  # placed last, clear of all else
     pair_count: dict[tuple[str, str], int] = {}
     pair_seen: dict[tuple[str, str], int] = {}
     for ix in net.indices:
@@ -149,11 +150,11 @@ def diagram_geometry(net: Network, *, seed: int = 0) -> Geometry:
             taken[a].append(direction(pa, pb))
             taken[b].append(direction(pb, pa))
             geo.edges.append(_edge(p0, p1, ix, size, "bond"))
-            mid = (pa + pb) / 2 + perp * 0.12 * scale
-            if m > 1:  # past the outermost of the parallel lines, stepped along them (as
-                # on the canvas): beside its own line a size sat on the next one
-                along = d / norm * (j - (m - 1) / 2) * 0.28 * scale
-                mid = (pa + pb) / 2 + perp * ((m - 1) / 2 * 0.18 + 0.14) * scale + along
+            # Parallel lines' sizes sit past the outermost one, stepped along them (as on
+            # the canvas): beside its own line a size sat on the next one.
+            across = 0.12 if m == 1 else (m - 1) / 2 * 0.18 + 0.14
+            along = d / norm * (j - (m - 1) / 2) * 0.28
+            mid = (pa + pb) / 2 + (perp * across + along) * scale
             geo.labels.append({"x": mid[0], "y": mid[1], "text": str(size), "kind": "bond"})
         elif kind == "hyper":
             members = [pos[names[k]] for k in ks]
@@ -168,9 +169,7 @@ def diagram_geometry(net: Network, *, seed: int = 0) -> Geometry:
             )
             # Placed once everything else is (_place_hub_labels): always up-right, "h0=2"
             # sat on a spoke that ran that way.
-            geo.labels.append(
-                {"x": hub[0], "y": hub[1], "text": f"{ix}={size}", "kind": "hyper", "hub": True}
-            )
+            hub_labels.append({"x": hub[0], "y": hub[1], "text": f"{ix}={size}", "kind": "hyper"})
             if ix in net.output:
                 tip = hub + np.array([0.0, -LEG_LENGTH * scale])
                 geo.edges.append(_edge(hub, tip, ix, size, "open"))
@@ -226,23 +225,20 @@ def diagram_geometry(net: Network, *, seed: int = 0) -> Geometry:
                     "dy": float(u[1]),
                 }
             )
-    _place_hub_labels(geo, scale)
+    _place_hub_labels(geo, hub_labels, scale)
     return geo
 
 
-def _place_hub_labels(geo: Geometry, scale: float) -> None:
-    """Set each hyperedge label beside its hub, in the direction (of eight) whose spot is
-    farthest from every line, tensor and other label drawn."""
+def _place_hub_labels(geo: Geometry, hub_labels: list[dict[str, Any]], scale: float) -> None:
+    """Add each hyperedge label (at its hub) to ``geo``, moved beside the hub in the
+    direction (of eight) whose spot is farthest from every line, tensor and label drawn."""
     points = [np.array([n["x"], n["y"]]) for n in geo.nodes]
     for e in geo.edges:
         p0, p1 = np.array([e["x0"], e["y0"]]), np.array([e["x1"], e["y1"]])
         points += [p0 + (p1 - p0) * t for t in np.linspace(0.0, 1.0, 9)]
-    fixed = [lab for lab in geo.labels if not lab.get("hub")]
-    points += [np.array([lab["x"], lab["y"]]) for lab in fixed]
+    points += [np.array([lab["x"], lab["y"]]) for lab in geo.labels]
     cloud = np.array(points) if points else np.zeros((0, 2))
-    for lab in geo.labels:
-        if not lab.pop("hub", False):
-            continue
+    for lab in hub_labels:
         hub = np.array([lab["x"], lab["y"]])
         best, best_d = hub, -1.0
         for k in range(8):
@@ -252,6 +248,7 @@ def _place_hub_labels(geo: Geometry, scale: float) -> None:
             if d > best_d:
                 best, best_d = spot, d
         lab["x"], lab["y"] = float(best[0]), float(best[1])
+        geo.labels.append(lab)
         cloud = np.vstack([cloud, best[None, :]])
 
 
