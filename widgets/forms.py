@@ -49,17 +49,19 @@ def watch_uploads(widget: pn.widgets.FileInput, handle: Callable[[bytes, str], A
 
     def fire(*_: Any) -> None:
         nonlocal busy
-        name = widget.filename
+        name, content = widget.filename, widget.value or b""
         if busy or not name or isinstance(name, list):
             return  # our own reset below, or the input cleared
+        # Forgotten here and in the browser before the file is handled, so the next
+        # file, the same or not, is news. Cleared after it, the clear could reach the
+        # browser after the next file was chosen there, and wipe that one unread.
         busy = True
         try:
-            handle(widget.value or b"", name)
-        finally:
-            # forgotten here and in the browser: the next file, the same or not, is news
             widget.param.update(value=None, filename=None)
-            widget.clear()
+        finally:
             busy = False
+        widget.clear()
+        handle(content, name)
 
     widget.param.watch(fire, ["value", "filename"])
 
