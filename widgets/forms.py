@@ -378,11 +378,12 @@ class EntriesForm:
         label: str,
     ) -> None:
         self.key, self.specs, self.on_change = key, specs, on_change
-        names = sorted(specs, key=lambda n: (getattr(specs[n], "family", ""), n))
+        self._names = sorted(specs, key=lambda n: (getattr(specs[n], "family", ""), n))
+        chosen = [e[key] for e in entries]
         self.choice = pn.widgets.MultiChoice(
             label=label,
-            options=names,
-            value=[e[key] for e in entries],
+            options=self._ordered(chosen),
+            value=chosen,
             sizing_mode="stretch_width",
         )
         self.area = pn.Column(sizing_mode="stretch_width")
@@ -395,11 +396,21 @@ class EntriesForm:
         """Show ``entries`` (forms rebuilt, no change reported)."""
         self.forms = {}
         self._quiet = True
+        chosen = [e[self.key] for e in entries]
         try:
-            self.choice.value = [e[self.key] for e in entries]
+            self.choice.param.update(options=self._ordered(chosen), value=chosen)
         finally:
             self._quiet = False
         self._build(entries)
+
+    def _ordered(self, chosen: list[str]) -> list[str]:
+        """The options with the chosen ones first, in their order, then the rest sorted.
+
+        A value set from Python is drawn as chips in the options' order (the user's own
+        picks keep their click order): "Decompose with this network" put network_als
+        first among the chips, last among the cards, the config and the runs.
+        """
+        return [*chosen, *(n for n in self._names if n not in chosen)]
 
     def _build(self, entries: list[dict[str, Any]]) -> None:
         given = {e[self.key]: e for e in entries}
@@ -439,6 +450,11 @@ class EntriesForm:
     def _rebuild(self) -> None:
         if self._quiet:
             return
+        chosen = list(self.choice.value)
+        rest = [o for o in self.choice.options if o not in chosen]
+        if rest != [n for n in self._names if n not in chosen]:
+            # a chip taken off the front would head the dropdown list, out of its order
+            self.choice.options = self._ordered(chosen)
         self._build([])
         self.on_change()
 

@@ -962,3 +962,21 @@ def test_the_downloaded_script_names_its_own_file():
     download = page.files.download_script
     assert download.filename == "tensorbench_decompose.py"
     assert "python tensorbench_decompose.py" in download.callback().getvalue().decode()
+
+
+def test_method_chips_are_drawn_in_the_order_of_the_cards_and_runs():
+    # The browser draws a value set from Python in the options' order: network_als, sent
+    # from the Network page, headed the chips while its card and run came last.
+    from tensorbench.engine import build_template
+
+    page = page_with([{"method": "tt_svd"}, {"method": "hooi"}])
+    form = page.method_form
+    page.receive_network(build_template("tensor_ring", dims=[5, 6, 7], ranks=2))
+    order = ["tt_svd", "hooi", "network_als"]
+    assert [m["method"] for m in page.state.config.task["methods"]] == order
+    assert [c.title.split()[0] for c in form.area.objects] == order
+    assert form.choice.value == order and form.choice.options[:3] == order
+    # a chip taken off goes back to its sorted place in the list, not the list's head
+    form.choice.value = ["hooi", "network_als"]
+    rest = form.choice.options[2:]
+    assert rest == sorted(rest, key=form._names.index) and "tt_svd" in rest
