@@ -91,6 +91,28 @@ export function render({ model, el: root }) {
     return [x, y];
   }
 
+  function placeHubLabel(label, hub, ends) {
+    // The size goes where the hub's spokes are not: of eight directions, the one farthest
+    // (in angle) from every spoke. Fixed up and to the right, it lay on a spoke going
+    // that way ("r=6" on the CP template's hub).
+    const spokes = ends.map((p) => Math.atan2(p[1] - hub[1], p[0] - hub[0]));
+    let best = -Math.PI / 4, gap = -1;
+    for (let i = 0; i < 8; i++) {
+      const a = -Math.PI / 4 + i * Math.PI / 4;  // up-right first: the old spot, when free
+      let near = Math.PI;
+      for (const s of spokes) {
+        const d = Math.abs(((a - s) % (2 * Math.PI) + 3 * Math.PI) % (2 * Math.PI) - Math.PI);
+        near = Math.min(near, d);
+      }
+      if (near > gap + 1e-6) { best = a; gap = near; }
+    }
+    const dx = Math.cos(best), dy = Math.sin(best);
+    label.setAttribute("x", hub[0] + dx * 14);
+    // baseline below the hub's lower tip when under it; text grows upward from it
+    label.setAttribute("y", hub[1] + dy * 14 + (dy > 0.3 ? 10 : dy < -0.3 ? 0 : 4));
+    label.style.textAnchor = dx > 0.3 ? "start" : dx < -0.3 ? "end" : "middle";
+  }
+
   function rim(id, towards) {
     const [x, y] = pos[id];
     const d = Math.hypot(towards[0] - x, towards[1] - y) || 1;
@@ -189,7 +211,7 @@ export function render({ model, el: root }) {
           ref.lines[i].setAttribute("x2", hub[0]); ref.lines[i].setAttribute("y2", hub[1]);
         });
         ref.hub.setAttribute("transform", `translate(${hub[0]},${hub[1]})`);
-        if (ref.label) { ref.label.setAttribute("x", hub[0] + 12); ref.label.setAttribute("y", hub[1] - 10); }
+        if (ref.label) placeHubLabel(ref.label, hub, b.tensors.map((id) => pos[id]));
       } else {
         const [a, c] = b.tensors;
         const pa = rim(a, pos[c]), pc = rim(c, pos[a]);

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from urllib.parse import urlparse
 
 import pytest
@@ -210,6 +211,52 @@ def test_leg_labels_stay_off_their_tips(page: Page, server: str):
         apart_x = label["x"] >= tip["x"] + tip["width"] or label["x"] + label["width"] <= tip["x"]
         apart_y = label["y"] >= tip["y"] + tip["height"] or label["y"] + label["height"] <= tip["y"]
         assert apart_x or apart_y, (k, tip, label)
+
+
+_HUB_LABEL_ON_SPOKES_JS = """(g) => {
+  const label = g.querySelector('text.tb-bond-label');
+  const box = label.getBoundingClientRect();
+  const hits = [];
+  for (const line of g.querySelectorAll('line.tb-bond-line')) {
+    const m = line.getScreenCTM();
+    const [x1, y1, x2, y2] = ['x1', 'y1', 'x2', 'y2'].map((a) => +line.getAttribute(a));
+    for (let t = 0; t <= 1; t += 0.02) {
+      const p = new DOMPoint(x1 + t * (x2 - x1), y1 + t * (y2 - y1)).matrixTransform(m);
+      if (p.x > box.left && p.x < box.right && p.y > box.top && p.y < box.bottom) {
+        hits.push([p.x, p.y]);
+      }
+    }
+  }
+  return {text: label.textContent, hits};
+}"""
+
+
+def _centre(locator) -> tuple[float, float]:
+    box = locator.bounding_box()
+    return box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+
+
+def test_a_hyperedge_size_stays_off_its_spokes(page: Page, server: str):
+    # The size of a hyperedge sat up and to the right of its hub, whatever went there:
+    # a factor dragged up-right of the hub had its spoke run through "r=3".
+    open_app(page, server)
+    page.get_by_label("template").select_option("cp")
+    expect(page.locator("g.tb-hyper line.tb-bond-line")).to_have_count(4, timeout=LOAD)
+    page.wait_for_timeout(1000)  # the canvas redraws as the costs arrive: let it settle
+    hub = _centre(page.locator("g.tb-hyper path.tb-hub"))
+    u1 = page.locator("[data-role=tensor][data-tensor=U1]")
+    x, y = _centre(u1)
+    # U1 (right of the hub) turned 45 degrees about it, to the up-right diagonal
+    c = math.sqrt(0.5)
+    dx, dy = x - hub[0], y - hub[1]
+    to = hub[0] + c * (dx + dy), hub[1] + c * (dy - dx)
+    page.mouse.move(x, y)
+    page.mouse.down()
+    page.mouse.move(*to, steps=8)
+    page.mouse.up()
+    page.wait_for_timeout(500)
+    found = page.locator("g.tb-hyper").evaluate(_HUB_LABEL_ON_SPOKES_JS)
+    assert found["text"] == "r=3" and not found["hits"], found
 
 
 def test_a_button_tooltip_does_not_take_its_neighbours_clicks(page: Page, server: str):
