@@ -80,7 +80,9 @@ class DecomposePage(RunPage, Viewer):
         self.in_turn = in_turn_checkbox(self.state)
         self.rows = RunRows(self.state, self._status_text)
         self.run_rows = self.rows.column
-        self.results = pn.pane.HTML("", sizing_mode="stretch_width", name="decompose-results")
+        self.results = pn.pane.HTML(
+            NOTHING_RUN, sizing_mode="stretch_width", name="decompose-results"
+        )
         self.sweep_plot = pn.pane.HoloViews(None, sizing_mode="stretch_width", height=320)
 
         # ---- sweep: one method parameter over several values (e.g. a sketch size)
@@ -250,7 +252,8 @@ class DecomposePage(RunPage, Viewer):
     def _draw(self, snap: list[dict[str, Any]], force: bool, running: bool) -> None:
         # Rebuilding the plots takes the server's time: spaced out while runs go on.
         self._redraw_plots(lambda: show_plot(self.curves, error_curves(snap)), force, running)
-        self.results.object = results_table(snap)
+        # before any run the area said nothing of what would appear there
+        self.results.object = results_table(snap) if snap else NOTHING_RUN
         show_plot(self.sweep_plot, sweep_plot(snap))
         if not running:
             self.images.objects = self._image_panes(snap)
@@ -440,6 +443,17 @@ def error_curves(snap: list[dict[str, Any]]) -> hv.Layout | None:
     left = _overlay(snap, "iteration", "relative error by iteration")
     right = _overlay(snap, "seconds", "relative error by wall time")
     return (left + right).opts(shared_axes=False)
+
+
+#: The results area before any run.
+NOTHING_RUN = (
+    "<div class='tb-nothing-run' style='color: #5a6b7b; font-size: 13px; max-width: 46em'>"
+    "Nothing run yet. <b>Run all</b> fits each chosen method to the data in its own "
+    "process: its relative error against iteration and against wall time is drawn live "
+    "above, and when it ends this table gives its final error, time, iterations, ranks, "
+    "parameters and compression (for an image, the rebuilt picture beside the original)."
+    "</div>"
+)
 
 
 def results_table(snap: list[dict[str, Any]]) -> str:

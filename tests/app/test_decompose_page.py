@@ -980,3 +980,17 @@ def test_method_chips_are_drawn_in_the_order_of_the_cards_and_runs():
     form.choice.value = ["hooi", "network_als"]
     rest = form.choice.options[2:]
     assert rest == sorted(rest, key=form._names.index) and "tt_svd" in rest
+
+
+def test_the_results_area_says_what_will_appear_there_before_any_run():
+    from tensorbench.engine import build_template
+
+    page = page_with([{"method": "tt_svd", "ranks": [2, 3]}])
+    assert "Nothing run yet" in page.results.object
+    page.start()
+    page.state.wait(120)
+    page._refresh(force=True)
+    assert "Nothing run yet" not in page.results.object and "tt_svd" in page.results.object
+    # new data clears the runs: the hint is back, not an empty area
+    page.receive_network(build_template("tensor_ring", dims=[5, 6, 7], ranks=2))
+    assert "Nothing run yet" in page.results.object
