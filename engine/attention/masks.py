@@ -170,10 +170,19 @@ def make_mask(name: str, **params: Any) -> MaskSpec:
         )
     full = defaults | params
     for key, value in full.items():
+        shown = key.rstrip("_")
+        # bool is an int to Python: "causal": 1 is refused, "window": true too
         if key in ("window", "dilation", "block", "n") and (
-            not isinstance(value, int) or value < 1
+            not isinstance(value, int) or isinstance(value, bool) or value < 1
         ):
-            raise AttentionError(f"mask {name}: {key} must be a positive integer, got {value!r}")
+            raise AttentionError(f"mask {name}: {shown} must be a positive integer, got {value!r}")
+        if key in ("prefix", "globals_", "random", "seed") and (
+            not isinstance(value, int) or isinstance(value, bool) or value < 0
+        ):
+            # a negative count was taken as none (prefix -1 drew the plain causal mask)
+            raise AttentionError(f"mask {name}: {shown} must be an integer >= 0, got {value!r}")
+        if key == "causal" and not isinstance(value, bool):
+            raise AttentionError(f"mask {name}: causal must be true or false, got {value!r}")
     return MaskSpec(name, builder(**full), {k.rstrip("_"): v for k, v in full.items()})
 
 

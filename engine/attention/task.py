@@ -21,6 +21,7 @@ of computed entries.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import torch
@@ -33,6 +34,7 @@ from ..params import Param, check_entries, check_params, first_repeat
 from ..run import Reporter, register_task
 from .core import AttentionError
 from .inputs import INPUTS, _heads, load_input
+from .masks import make_mask
 from .methods import get_method, measure, reference_for
 
 __all__ = ["check_input", "check_methods", "method_label"]
@@ -124,6 +126,20 @@ def _check_attention(task: dict[str, Any]) -> None:
                     f"config.task.input: {e}; each key/value head serves the same number of "
                     "query heads"
                 ) from None
+    lengths = sweep["values"] if swept_n else [task["n"]]
+    for spec in specs:
+        # a shared prefix's queries come from the suffix: more than its tokens failed the
+        # run after the methods before it had been measured
+        nq = spec.get("queries") or 0
+        if nq > min(lengths):
+            raise ConfigError(
+                f"config.task.input.queries: {nq} queries per sequence, but the "
+                f"{'shortest ' if len(lengths) > 1 else ''}sequence has {min(lengths)} "
+                f"suffix tokens; use at most {min(lengths)} (0: every suffix token)"
+            )
+    for k, e in enumerate(task["methods"]):
+        if e["method"] == "mask":
+            _check_mask(e, f"config.task.methods[{k}]")
     if not src.square:
         for k, e in enumerate(task["methods"]):
             needs = get_method(e["method"]).needs_square
@@ -133,6 +149,21 @@ def _check_attention(task: dict[str, Any]) -> None:
                     f"as keys, and input {src.name} has more keys than queries; remove it, "
                     "or choose another input"
                 )
+
+
+def _check_mask(entry: dict[str, Any], where: str) -> None:
+    """The mask's options, as the run will read them (a list or a misspelt name failed
+    the run, after the methods before it had been measured)."""
+    opts = entry.get("options")
+    if opts is not None and not isinstance(opts, dict):
+        raise ConfigError(
+            f'{where}.options must be a JSON object such as {{"window": 512}}, or empty for '
+            f"the pattern's defaults; got {json.dumps(opts)[:60]}"
+        )
+    try:
+        make_mask(entry["pattern"], **(opts or {}))
+    except AttentionError as e:
+        raise ConfigError(f"{where}.options: {e}") from None
 
 
 def method_label(entry: dict[str, Any]) -> str:

@@ -224,6 +224,13 @@ def test_masks_refuse_bad_parameters_and_lengths():
         make_mask("sliding_window", width=3)
     with pytest.raises(AttentionError, match="positive integer"):
         make_mask("sliding_window", window=0)
+    # taken before as none (prefix_lm) or as a number (causal "yes" was true)
+    with pytest.raises(AttentionError, match="prefix must be an integer >= 0, got -1"):
+        make_mask("prefix_lm", prefix=-1)
+    with pytest.raises(AttentionError, match="globals must be an integer >= 0"):
+        make_mask("global_window", globals=-1)
+    with pytest.raises(AttentionError, match="causal must be true or false, got 'yes'"):
+        make_mask("sliding_window", causal="yes")
     q, k, v = qkv(nq=64, nk=64)
     with pytest.raises(AttentionError, match="made for 32 tokens"):
         masked_attention(q, k, v, make_mask("bigbird", n=32, block=8))

@@ -91,6 +91,27 @@ def test_sweeps_over_n_and_over_a_method_parameter():
             {"input": {"kind": "shared_prefix"}, "methods": [{"method": "mask"}]},
             "block-sparse masks need as many queries",
         ),
+        # these passed validation and failed the run after the methods before them
+        (
+            {"methods": [{"method": "exact"}, {"method": "mask", "options": [1, 2]}]},
+            r"methods\[1\].options must be a JSON object",
+        ),
+        (
+            {"methods": [{"method": "mask", "options": {"windw": 64}}]},
+            r"methods\[0\].options: mask sliding_window: unknown parameter\(s\) \['windw'\]",
+        ),
+        (
+            {"methods": [{"method": "mask", "options": {"window": -5}}]},
+            "window must be a positive integer, got -5",
+        ),
+        (
+            {
+                "input": {"kind": "shared_prefix", "queries": 5000},
+                "methods": [{"method": "hydragen"}],
+                "sweep": {"param": "n", "values": [512, 1024]},
+            },
+            "5000 queries per sequence, but the shortest sequence has 512 suffix tokens",
+        ),
     ],
 )
 def test_bad_configs_say_what_is_wrong(task, match):
