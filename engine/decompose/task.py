@@ -85,7 +85,10 @@ def check_ranks_fit(
             try:
                 check_network_fits(network, shape)
             except TensorbenchError as e:
-                raise ConfigError(f"config.task.methods[{k}] ({e})") from None
+                # "methods[k] (network_als): why", which a page words as the method's
+                # name ("methods[2] (network_als: why)" read '"methods", value 3 (...')
+                why = str(e).removeprefix("network_als: ")
+                raise ConfigError(f"config.task.methods[{k}] (network_als): {why}") from None
         ranks = entry.get("ranks")
         if spec.family not in _RANK_COUNT or not isinstance(ranks, list):
             continue
