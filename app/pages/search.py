@@ -501,7 +501,10 @@ class SearchPage(RunPage, Viewer):
         if self.handoff is None:
             return
         if slug == "decompose":
-            self.handoff(slug, net, data=self.state.config.task["data"])
+            # the data the candidates were fitted to: the page's may have changed since
+            # (a structure found at order 4 went out with order-5 data)
+            ran = self.state.ran or self.state.config
+            self.handoff(slug, net, data=ran.task["data"])
         else:
             self.handoff(slug, net)
 

@@ -187,6 +187,21 @@ def test_open_in_editor_and_decompose_with_this_hand_off_the_chosen_candidate():
     assert net.num_params == int(page.table.value.iloc[worst]["parameters"])
 
 
+def test_decompose_with_this_sends_the_data_the_candidates_were_fitted_to():
+    # With the data changed after the search (the page marks its results as from earlier
+    # settings), the found structure went out with the new data: order-5 data beside an
+    # order-4 structure, or another seed's tensor fitted without a word.
+    page = small_page(strategies=[{"strategy": "tnale"}])
+    finished(page)
+    searched = page.state.config.task["data"]
+    page.state.set_data(hidden_ring(4, 3, [2, 3, 2, 1], seed=4))
+    assert page.state.config.task["data"] != searched
+    sent = []
+    page.handoff = lambda slug, net, **extra: sent.append((slug, net, extra))
+    page._send("decompose")
+    assert sent[-1][2]["data"] == searched
+
+
 def test_app_hand_offs_between_network_search_and_decompose():
     from tensorbench.app.server import create_app
 
