@@ -11,7 +11,9 @@ browser tab cancels its runs.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import io
 import logging
 import threading
 import time
@@ -387,6 +389,20 @@ class RunRows:
             cancel.disabled = r["status"] not in ACTIVE or r["cancelling"]
 
 
+class DownloadRefusedError(TensorbenchError):
+    """A download asked for while an input is refused (its message says which)."""
+
+
+class _CheckedDownload(pn.widgets.FileDownload):
+    """A FileDownload whose callback may refuse (DownloadRefusedError): nothing is sent,
+    and the page's alert, set by the check, says why (not a traceback in the log)."""
+
+    @param.depends("_clicks", watch=True)
+    def _transfer(self) -> None:
+        with contextlib.suppress(DownloadRefusedError):
+            super()._transfer()
+
+
 class ConfigFiles:
     """A run page's error alert, config view, config upload and config/script downloads.
 
@@ -399,31 +415,40 @@ class ConfigFiles:
         Names the downloaded files (``tensorbench-<slug>.json``, ``tensorbench_<slug>.py``).
     on_loaded : callable
         Called after an uploaded config replaced the state's (to refill the widgets).
+    check : callable, optional
+        Called before a download; False (the alert then says why) downloads nothing. A
+        refused box keeps the last valid config in force while it shows what was typed:
+        lam -5 on show downloaded a config with lam 200.
     """
 
-    def __init__(self, state: MultiRunState, slug: str, on_loaded: Any) -> None:
+    def __init__(
+        self,
+        state: MultiRunState,
+        slug: str,
+        on_loaded: Any,
+        check: Callable[[], bool] | None = None,
+    ) -> None:
         import html
-        import io
 
         from tensorbench.engine import export_script
 
-        self.state, self.on_loaded = state, on_loaded
+        self.state, self.on_loaded, self.check = state, on_loaded, check
         self.alert = pn.pane.Alert(
             "", alert_type="danger", visible=False, sizing_mode="stretch_width"
         )
         #: says when the runs on show were started from other settings (see stale_note)
         self.stale = stale_note(state)
-        self.download_config = pn.widgets.FileDownload(
-            callback=lambda: io.BytesIO(state.config.to_json().encode()),
+        self.download_config = _CheckedDownload(
+            callback=lambda: self._file(state.config.to_json),
             filename=f"tensorbench-{slug}.json",
             label="Download config",
             color="success",
             sizing_mode="stretch_width",
         )
-        self.download_script = pn.widgets.FileDownload(
+        self.download_script = _CheckedDownload(
             # its usage lines name the file it is downloaded as (they said script.py)
-            callback=lambda: io.BytesIO(
-                export_script(state.config, filename=f"tensorbench_{slug}.py").encode()
+            callback=lambda: self._file(
+                lambda: export_script(state.config, filename=f"tensorbench_{slug}.py")
             ),
             filename=f"tensorbench_{slug}.py",
             label="Download script",
@@ -437,6 +462,13 @@ class ConfigFiles:
         state.param.watch(self._show_error, "error")
         state.param.watch(self._show_config, "config")
         self._show_config()
+
+    def _file(self, make: Callable[[], str]) -> io.BytesIO:
+        """The download's bytes, once every input is read again and in force."""
+        if self.check is not None and not self.check():
+            # nothing goes to the browser: the alert says which input to fix
+            raise DownloadRefusedError(self.state.error)
+        return io.BytesIO(make().encode())
 
     def _show_error(self, *_: Any) -> None:
         error = self.state.error
@@ -559,9 +591,9 @@ class RunPage:
     _plots_due: float = 0.0
     _signature: Any = None
 
-    def _inputs_in_force(self, readers: list[Callable[[], Any]]) -> bool:
-        """Read every input again before a run; False, with the reason in the alert, when
-        one is refused.
+    def _inputs_in_force(self, readers: list[Callable[[], Any]], doing: str = "run") -> bool:
+        """Read every input again before a run (or a download: ``doing`` names it in the
+        message); False, with the reason in the alert, when one is refused.
 
         A refused change keeps the last valid config in force while its box goes on
         showing what was typed, and an accepted change elsewhere clears the alert: without
@@ -582,7 +614,8 @@ class RunPage:
                 return True
         finally:
             state.rereading = False
-        state.error = f"Not run: {why}. Fix that input, then run again."
+        done = {"run": "run", "download": "downloaded"}[doing]
+        state.error = f"Not {done}: {why}. Fix that input, then {doing} again."
         return False
 
     def _changed(self, snap: list[dict[str, Any]], force: bool) -> bool:

@@ -5,6 +5,7 @@ method computes, and watch time and error grow over a sweep."""
 from __future__ import annotations
 
 import html
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 import panel as pn
@@ -171,7 +172,12 @@ class AttentionPage(RunPage, Viewer):
         self.heat = pn.pane.HoloViews(None, sizing_mode="stretch_width", name="heatmaps")
         self.heat_caption = pn.pane.HTML("", sizing_mode="stretch_width", name="heat-caption")
         self.table = pn.pane.HTML("", sizing_mode="stretch_width", name="attention-results")
-        self.files = ConfigFiles(self.state, "attention", self._sync_widgets)
+        self.files = ConfigFiles(
+            self.state,
+            "attention",
+            self._sync_widgets,
+            check=lambda: self._inputs_in_force(self._readers(), "download"),
+        )
         self.state.param.watch(lambda *_: self._draw_setup(), "config")
         self._draw_setup()
 
@@ -301,13 +307,22 @@ class AttentionPage(RunPage, Viewer):
 
     # ------------------------------------------------------------------ runs
 
+    def _readers(self) -> list[Callable[[], Any]]:
+        """The change handlers of every input (see ``_inputs_in_force``)."""
+        return [
+            self._input_changed,
+            self._problem_changed,
+            self._methods_changed,
+            self._sweep_changed,
+            self._settings_changed,
+        ]
+
     def start(self) -> None:
         """Run the config in a worker thread and poll its records; not while an input is
         refused."""
         if any_active(self.state.snapshot()):
             return  # one run at a time (the button is disabled meanwhile)
-        readers = [self._input_changed, self._problem_changed, self._methods_changed]
-        if not self._inputs_in_force([*readers, self._sweep_changed, self._settings_changed]):
+        if not self._inputs_in_force(self._readers()):
             return
         self.state.start_all()
         self.rows.reset(self.state.snapshot())

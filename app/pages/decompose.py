@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import html
 import math
+from collections.abc import Callable
 from typing import Any
 
 import holoviews as hv
@@ -99,7 +100,12 @@ class DecomposePage(RunPage, Viewer):
         self.curves = pn.pane.HoloViews(None, sizing_mode="stretch_width", height=340)
         self.images = pn.Column(sizing_mode="stretch_width")
         # ---- files, errors
-        self.files = ConfigFiles(self.state, "decompose", self._sync_widgets)
+        self.files = ConfigFiles(
+            self.state,
+            "decompose",
+            self._sync_widgets,
+            check=lambda: self._inputs_in_force(self._readers(), "download"),
+        )
         self.alert, self.upload = self.files.alert, self.files.upload
         self.config_view = self.files.config_view
 
@@ -202,13 +208,16 @@ class DecomposePage(RunPage, Viewer):
 
     # ------------------------------------------------------------------ runs
 
+    def _readers(self) -> list[Callable[[], Any]]:
+        """The change handlers of every input (see ``_inputs_in_force``)."""
+        return [self.data.apply, self._methods_changed, self._sweep_changed, self._settings_changed]
+
     def start(self) -> None:
         """Run every method (each in its own thread) and poll for progress; not while an
         input is refused."""
         if any_active(self.state.snapshot()):
             return  # one run at a time (the button is disabled meanwhile)
-        readers = [self.data.apply, self._methods_changed, self._sweep_changed]
-        if not self._inputs_in_force([*readers, self._settings_changed]):
+        if not self._inputs_in_force(self._readers()):
             return
         shape = self.data.known_shape()
         if shape is not None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import html
 import math
+from collections.abc import Callable
 from typing import Any
 
 import pandas as pd
@@ -175,7 +176,12 @@ class SearchPage(RunPage, Viewer):
         )
         self.to_decompose.on_click(lambda *_: self._send("decompose"))
         # ---- files, errors
-        self.files = ConfigFiles(self.state, "search", self._sync_widgets)
+        self.files = ConfigFiles(
+            self.state,
+            "search",
+            self._sync_widgets,
+            check=lambda: self._inputs_in_force(self._readers(), "download"),
+        )
         self.alert, self.upload = self.files.alert, self.files.upload
         self.config_view = self.files.config_view
         self._cards_key: Any = None
@@ -370,18 +376,22 @@ class SearchPage(RunPage, Viewer):
 
     # ------------------------------------------------------------------ runs
 
-    def start(self) -> None:
-        """Start every strategy (each in its own thread) and poll for progress; not while
-        an input is refused."""
-        if any_active(self.state.snapshot()):
-            return  # one run at a time (the button is disabled meanwhile)
-        # the inputs on show: the Tucker form alone, or the network search's forms
+    def _readers(self) -> list[Callable[[], Any]]:
+        """The change handlers of the inputs on show (see ``_inputs_in_force``): the Tucker
+        form alone, or the network search's forms."""
         tucker = self.mode.value == "tucker"
         shown = [n for n in self.forms if (n == "tucker") == tucker]
         readers = [self.data.apply, *(lambda n=n: self._section(n) for n in shown)]
         if not tucker:
             readers.append(self._strategies_changed)
-        if not self._inputs_in_force([*readers, self._settings_changed]):
+        return [*readers, self._settings_changed]
+
+    def start(self) -> None:
+        """Start every strategy (each in its own thread) and poll for progress; not while
+        an input is refused."""
+        if any_active(self.state.snapshot()):
+            return  # one run at a time (the button is disabled meanwhile)
+        if not self._inputs_in_force(self._readers()):
             return
         self.state.start_all()
         snap = self.state.snapshot()

@@ -496,3 +496,23 @@ def test_back_from_tucker_mode_no_empty_incumbent_card_and_no_truth_box_without_
     assert page.show_truth.visible
     page.data.kind.value = "image"
     assert not page.show_truth.visible
+
+
+def test_a_download_reads_the_boxes_again_and_refuses_while_one_is_refused():
+    # lam -5 stood refused in its box while Download config gave the lam in force (200)
+    import base64
+    import json
+
+    page = small_page()
+    lam = page.forms["objective"].widgets["lam"]
+    lam.value = -5
+    assert "lam" in page.state.error
+    page.state.error = ""  # an accepted change elsewhere clears the alert
+    download = page.files.download_config
+    download._clicks += 1
+    assert download.data is None
+    assert page.state.error.startswith('Not downloaded: "lam" (objective) must be between')
+    lam.value = 150
+    download._clicks += 1
+    sent = json.loads(base64.b64decode(download.data.split(",", 1)[1]))
+    assert sent["task"]["objective"]["lam"] == 150
