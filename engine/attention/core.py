@@ -17,7 +17,7 @@ A query with no key left to attend to (all masked) gets output 0 and log-sum-exp
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 
@@ -197,12 +197,15 @@ def reference_attention(
     mask: torch.Tensor | None = None,
     causal: bool = False,
     power: float | None = None,
+    check: Callable[[], None] | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Exact attention in float64 on the CPU -- the ground truth every method is measured
     against. Returns ``(out, lse)`` in float64.
 
     Rows are computed in chunks of at most :data:`REFERENCE_CHUNK` score entries, so the
-    memory it takes stays bounded whatever the sequence length.
+    memory it takes stays bounded whatever the sequence length. ``check`` is called
+    before each chunk (a run's cancel check: at 32k tokens the whole reference takes
+    tens of seconds, and Cancel waited for it).
     """
     q64, k64, v64 = (x.detach().to("cpu", torch.float64) for x in (q, k, v))
     mask = None if mask is None else mask.to("cpu")
@@ -211,6 +214,8 @@ def reference_attention(
     step = max(1, REFERENCE_CHUNK // per_row)
     outs, lses = [], []
     for a in range(0, nq, step):
+        if check is not None:
+            check()
         b = min(nq, a + step)
         o, lse = block_attention(
             q64[..., a:b, :],

@@ -213,12 +213,18 @@ def _topk_kept(q: torch.Tensor, k: torch.Tensor, topk: int, causal: bool) -> tor
 # --------------------------------------------------------------------------- measuring
 
 
-def reference_for(inp: AttentionInput, causal: bool, power: float | None = None):
-    """The float64 exact ``(out, lse)`` of ``inp`` (end-aligned causal when asked)."""
+def reference_for(
+    inp: AttentionInput,
+    causal: bool,
+    power: float | None = None,
+    check: Callable[[], None] | None = None,
+):
+    """The float64 exact ``(out, lse)`` of ``inp`` (end-aligned causal when asked);
+    ``check`` is called between chunks (see :func:`reference_attention`)."""
     k, v = inp.full_kv()
     nq, nk = inp.q.shape[-2], k.shape[-2]
     mask = _causal_keep(nq, nk, "cpu") if causal else None
-    return reference_attention(inp.q, k, v, mask=mask, power=power)
+    return reference_attention(inp.q, k, v, mask=mask, power=power, check=check)
 
 
 def counted_flops(
@@ -306,8 +312,10 @@ def measure(
     reference: tuple[torch.Tensor, torch.Tensor] | None = None,
     exact_seconds: float | None = None,
     kept: bool = False,
+    check: Callable[[], None] | None = None,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Run method ``name`` ``repeats`` times (after one warm-up) and measure it.
+    """Run method ``name`` ``repeats`` times (after one warm-up) and measure it;
+    ``check`` (a run's cancel check) is called before each of those runs.
 
     Returns ``(metrics, info)``: metrics are JSON numbers -- ``median_s``, ``p20_s``,
     ``p80_s``, ``peak_bytes`` (CUDA: allocator peak; CPU: peak resident-set growth over one
@@ -320,7 +328,14 @@ def measure(
     """
     spec = get_method(name)
     dev = inp.q.device
-    run = lambda keep=False: spec.func(inp, causal, params, keep)  # noqa: E731
+
+    def run(keep: bool = False) -> tuple[torch.Tensor, dict[str, Any]]:
+        # Cancel waited for every repeat: exact attention at 32k tokens on a CPU is ~20 s
+        # a run, five runs a measurement
+        if check is not None:
+            check()
+        return spec.func(inp, causal, params, keep)
+
     out, info = run(kept)  # warm-up (and the kept map, when asked)
     times = []
     if dev.type == "cuda":

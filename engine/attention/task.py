@@ -263,7 +263,8 @@ def attention_task(config: Config, rep: Reporter) -> dict[str, Any]:
         spec = {**task["input"], sweep["param"]: value} if input_sweep else task["input"]
         inp = load_input(spec, n, seed=config.seed, dtype=dtype, device=device)
         metrics["input"] = inp.facts
-        ref = reference_for(inp, task["causal"]) if task["reference"] else None
+        check = lambda: rep.check_cancel(metrics)  # noqa: E731
+        ref = reference_for(inp, task["causal"], check=check) if task["reference"] else None
         small = inp.full_kv()[0].shape[-2] <= task["heatmap"] and inp.q.shape[-2] <= 4096
         # The baseline is the chosen plain exact entry's own measurement, whose speedup is
         # then 1: measured twice, two medians of the same kernel differed by up to 1.8x on
@@ -280,6 +281,7 @@ def attention_task(config: Config, rep: Reporter) -> dict[str, Any]:
             repeats=task["repeats"],
             reference=ref if plain is not None else None,
             kept=small and plain is not None,
+            check=check,
         )
         if small:
             w = _weights(inp, task["causal"])
@@ -311,6 +313,7 @@ def attention_task(config: Config, rep: Reporter) -> dict[str, Any]:
                         reference=ref,
                         exact_seconds=base["median_s"],
                         kept=small,
+                        check=check,
                     )
             except TensorbenchError:
                 raise

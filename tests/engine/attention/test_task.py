@@ -245,3 +245,29 @@ def test_the_error_against_the_values_scale():
     # the same difference over two scales: their ratio is ||O|| / scale, well below 1 here
     assert m["v_error"] == pytest.approx(m["rel_error"] * out_norm / scale, rel=1e-9)
     assert out_norm < 0.5 * scale and m["v_error"] < m["rel_error"]
+
+
+def test_cancel_is_checked_between_reference_chunks_and_between_measured_runs(monkeypatch):
+    # Cancel waited for the whole float64 reference and all of a method's runs: ~60 s at
+    # 32k tokens on a CPU before "cancelled" showed
+    from tensorbench.engine.attention import core
+
+    inp = load_input({"kind": "gaussian", "heads": 2, "d": 8}, 64, seed=0)
+    calls = []
+    monkeypatch.setattr(core, "REFERENCE_CHUNK", 16 * 2 * 64)  # 16 query rows a chunk
+    reference_for(inp, False, check=lambda: calls.append("ref"))
+    assert calls == ["ref"] * 4
+    calls.clear()
+    measure("exact", inp, causal=False, params={}, repeats=3, check=lambda: calls.append(1))
+    assert len(calls) == 5  # the warm-up, three timed runs, the memory run
+
+    class StopError(Exception):
+        pass
+
+    def stop_second():
+        calls.append(2)
+        if calls.count(2) == 2:
+            raise StopError
+
+    with pytest.raises(StopError):
+        measure("exact", inp, causal=False, params={}, repeats=3, check=stop_second)
