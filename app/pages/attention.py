@@ -429,6 +429,7 @@ def _devices(current: str) -> list[str]:
 def _status_text(r: dict[str, Any]) -> str:
     recs = r["records"]
     if not recs:
-        return f" · {r['message']}" if r["message"] else ""
+        # the run's last word, unless it only repeats the status ("cancelled · cancelled")
+        return f" · {r['message']}" if r["message"] not in ("", r["status"]) else ""
     last = recs[-1]
     return f" · {len(recs)} measured · last: {last['label']} at n={last['n']}"

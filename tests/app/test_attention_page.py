@@ -286,3 +286,13 @@ def test_weights_are_shown_at_the_largest_length_a_method_was_measured_at():
         h["kept"] = {}
     page._draw_heatmaps(snap)
     assert page.heat.object is None and page.heat_caption.object == ""
+
+
+def test_a_run_cancelled_before_its_first_row_does_not_say_cancelled_twice():
+    from tensorbench.app.pages.attention import _status_text
+
+    snap = {"records": [], "message": "cancelled", "status": "cancelled"}
+    assert _status_text(snap) == ""  # the row reads "attention cancelled", once
+    assert _status_text(snap | {"message": "input with n=512", "status": "running"}) == (
+        " · input with n=512"
+    )
