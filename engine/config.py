@@ -150,8 +150,9 @@ class Config:
                 network = Network.from_dict(doc["network"], where="config.network")
             except NetworkError as e:
                 raise ConfigError(str(e)) from None
-        if spec.needs_network and network is None:
-            raise ConfigError(f"config: task {spec.name!r} needs a 'network'")
+        need = spec.network_need(params)
+        if need is not None and network is None:
+            raise ConfigError(f"config: task {spec.name!r} needs a 'network'{need}")
         return cls({"kind": spec.name, **params}, network, seed, device, name)
 
 

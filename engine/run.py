@@ -75,8 +75,10 @@ class TaskSpec:
     summarize : callable
         ``(config, metrics) -> list of str``: the human summary printed by the CLI and by
         exported scripts.
-    needs_network : bool
-        Whether configs of this kind must carry a network.
+    needs_network : bool or callable
+        Whether configs of this kind must carry a network; or ``(task) -> str | None``:
+        why this task needs one (its checked parameters ask for it), None where it
+        does not.
     check_all : callable, optional
         ``(task) -> None``, run on the checked parameters: refuses (ConfigError) what no
         single parameter shows, such as a length the chosen input cannot have, so a run
@@ -88,8 +90,15 @@ class TaskSpec:
     params: tuple[Param, ...]
     doc: str
     summarize: Callable[[Config, dict[str, Any]], list[str]]
-    needs_network: bool = True
+    needs_network: bool | Callable[[dict[str, Any]], str | None] = True
     check_all: Callable[[dict[str, Any]], None] | None = None
+
+    def network_need(self, task: dict[str, Any]) -> str | None:
+        """Why a config of this task needs a network ("" for every config of its kind),
+        None where it does not."""
+        if callable(self.needs_network):
+            return self.needs_network(task)
+        return "" if self.needs_network else None
 
     def check(self, given: Mapping[str, Any]) -> dict[str, Any]:
         """Validate task parameters (defaults filled); raise :class:`ConfigError`."""
@@ -111,7 +120,7 @@ def register_task(
     *params: Param,
     doc: str,
     summarize: Callable[[Config, dict[str, Any]], list[str]],
-    needs_network: bool = True,
+    needs_network: bool | Callable[[dict[str, Any]], str | None] = True,
     check_all: Callable[[dict[str, Any]], None] | None = None,
 ) -> Callable[[Callable[[Config, Reporter], dict[str, Any]]], Callable]:
     """Register a task function under ``name`` (used as a decorator next to its code)."""

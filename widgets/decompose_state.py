@@ -78,6 +78,20 @@ class DecomposeState(MultiRunState):
             methods.append({"method": "network_als"})
         self.set_methods(methods)
 
+    def exported(self) -> Config:
+        """The config without a network no chosen method fits (and without the name it
+        came with, where that was the network's).
+
+        The page keeps the network (adding network_als again uses it), but a download
+        after the methods and data changed carried a tensor ring and its name beside a
+        camera image fitted by tt_svd and hooi.
+        """
+        cfg, net = self.config, self.config.network
+        if net is None or any(m["method"] == "network_als" for m in cfg.task["methods"]):
+            return cfg
+        name = None if cfg.name == net.name else cfg.name
+        return dataclasses.replace(cfg, network=None, name=name)
+
     # ------------------------------------------------------------------ runs
 
     def runs_for_config(self) -> list[tuple[str, dict[str, Any], Config]]:

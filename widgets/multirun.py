@@ -131,6 +131,11 @@ class MultiRunState(param.Parameterized):
         self.param.update(config=cfg, error="")
         return True
 
+    def exported(self) -> Config:
+        """The config as shown and downloaded (the page's own, unless a page leaves out
+        what no entry uses)."""
+        return self.config
+
     def load_text(self, text: str, source: str = "JSON") -> bool:
         """Replace the config with an uploaded or pasted one of this page's kind."""
         try:
@@ -439,7 +444,7 @@ class ConfigFiles:
         #: says when the runs on show were started from other settings (see stale_note)
         self.stale = stale_note(state)
         self.download_config = _CheckedDownload(
-            callback=lambda: self._file(state.config.to_json),
+            callback=lambda: self._file(lambda: state.exported().to_json()),
             filename=f"tensorbench-{slug}.json",
             label="Download config",
             color="success",
@@ -448,7 +453,7 @@ class ConfigFiles:
         self.download_script = _CheckedDownload(
             # its usage lines name the file it is downloaded as (they said script.py)
             callback=lambda: self._file(
-                lambda: export_script(state.config, filename=f"tensorbench_{slug}.py")
+                lambda: export_script(state.exported(), filename=f"tensorbench_{slug}.py")
             ),
             filename=f"tensorbench_{slug}.py",
             label="Download script",
@@ -481,7 +486,7 @@ class ConfigFiles:
             clear_error_toast()
 
     def _show_config(self, *_: Any) -> None:
-        text = self._escape(self.state.config.to_json())
+        text = self._escape(self.state.exported().to_json())
         self.config_view.object = (
             f"<pre style='font-size: 12px; max-height: 420px; overflow: auto'>{text}</pre>"
         )

@@ -138,6 +138,19 @@ def swept(entry: dict[str, Any], sweep: dict[str, Any] | None) -> bool:
     return sweep["param"] in {p.name for p in get_method(entry["method"]).params}
 
 
+def _network_need(task: dict[str, Any]) -> str | None:
+    """Why the config needs a network: a network_als entry fits it (one without it passed
+    validation and failed its run)."""
+    for k, entry in enumerate(task["methods"]):
+        if get_method(entry["method"]).family == "network":
+            return (
+                f": methods[{k}] ({entry['method']}) fits the config's network (draw one on "
+                "the Network page and press 'Decompose with this network', or remove the "
+                "method)"
+            )
+    return None
+
+
 def _check_decompose(task: dict[str, Any]) -> None:
     """A sweep's every run, checked before any runs: a parameter no chosen method has, a
     value its method refuses (a sample count of 0 failed the whole run after the data was
@@ -269,7 +282,7 @@ def _summarize(config: Config, m: dict[str, Any]) -> list[str]:
     Param("dtype", "choice", "float64", "data type of the input", choices=("float64", "float32")),
     doc="decompose one input with several methods; record error against iteration and time",
     summarize=_summarize,
-    needs_network=False,
+    needs_network=_network_need,
     check_all=_check_decompose,
 )
 def decompose_task(config: Config, rep: Reporter) -> dict[str, Any]:

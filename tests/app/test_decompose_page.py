@@ -60,23 +60,22 @@ def test_runs_go_side_by_side_and_match_a_sequential_run():
 
 
 def test_one_run_can_be_cancelled_while_others_finish():
-    page = page_with(
-        [
-            {"method": "tt_svd", "ranks": [2, 3]},
-            {"method": "network_als", "max_iter": 100000, "tol": 0.0},
-        ]
-    )
-    page.state.set_network(None)  # network_als without a network fails clearly
-    assert [m["method"] for m in page.state.config.task["methods"]] == ["tt_svd"]
     from tensorbench.engine import build_template
 
-    page.state.set_network(build_template("tensor_train", dims=[8, 9, 10], ranks=[2, 3]))
+    page = page_with([{"method": "tt_svd", "ranks": [2, 3]}])
+    net = build_template("tensor_train", dims=[8, 9, 10], ranks=[2, 3])
+    page.state.set_network(net)
+    assert [m["method"] for m in page.state.config.task["methods"]] == ["tt_svd", "network_als"]
+    page.state.set_network(None)  # no network: no network_als (it would have none to fit)
+    assert [m["method"] for m in page.state.config.task["methods"]] == ["tt_svd"]
+    page.state.set_network(net)
     page.state.set_methods(
         [
             {"method": "tt_svd", "ranks": [2, 3]},
             {"method": "network_als", "max_iter": 100000, "tol": 0.0},
         ]
     )
+    page._sync_widgets()  # Run reads the boxes: they show what the state was given
     page.start()
     page.state.cancel("network_als")
     page.state.wait(120)
@@ -995,3 +994,29 @@ def test_the_results_area_says_what_will_appear_there_before_any_run():
     # new data clears the runs: the hint is back, not an empty area
     page.receive_network(build_template("tensor_ring", dims=[5, 6, 7], ranks=2))
     assert "Nothing run yet" in page.results.object
+
+
+def test_a_download_leaves_out_a_network_no_chosen_method_fits():
+    # An uploaded tensor-ring config, its methods and data then changed to tt_svd and
+    # hooi on the camera: the download still carried the ring and its name.
+    import json
+
+    from tensorbench.engine import build_template
+
+    net = build_template("tensor_ring", dims=[3, 4, 5], ranks=2)
+    doc = {
+        "name": net.name,
+        "network": net.to_dict(),
+        "task": {"kind": "decompose", "data": SMALL, "methods": [{"method": "network_als"}]},
+    }
+    page = page_with([{"method": "hosvd"}])
+    assert page.state.load_text(json.dumps(doc))
+    page._sync_widgets()
+    page.method_form.choice.value = ["hosvd"]
+    shown = page.state.exported()
+    assert shown.network is None and shown.name is None
+    assert "TR (3, 4, 5)" not in page.files.config_view.object
+    assert page.state.config.network is not None  # kept: adding network_als again uses it
+    page.method_form.choice.value = ["hosvd", "network_als"]
+    assert page.state.error == ""
+    assert page.state.exported().network is not None and page.state.exported().name == net.name

@@ -169,10 +169,13 @@ def test_cancel_keeps_what_finished():
 
 
 def test_network_als_needs_the_configs_network():
-    with pytest.raises(ConfigError, match="add a 'network'"):
-        run(config([{"method": "network_als"}]))
+    # refused with the config (it passed 'validate' and failed its own run)
+    with pytest.raises(ConfigError, match=r"needs a 'network': methods\[0\] \(network_als\)"):
+        config([{"method": "network_als"}])
     net = build_template("tensor_train", dims=[6, 7, 8], ranks=[2, 3])
-    cfg = config([{"method": "network_als", "max_iter": 30}]).replace(network=net)
+    cfg = config([{"method": "hosvd"}]).replace(
+        network=net, task={"methods": [{"method": "network_als", "max_iter": 30}]}
+    )
     r = run(cfg).metrics["runs"][0]
     assert r["status"] == "ok" and r["rel_error"] < 0.05
 
