@@ -307,5 +307,10 @@ def legend_above(entries: int, height: int = 320) -> dict[str, Any]:
     return {
         "legend_position": "top",
         "legend_cols": cols,
+        # Bokeh sizes the panel above the frame without the legend's margin, so the box
+        # reached 10 px into the frame and hid what was drawn there (a sweep's first
+        # point at the top left; a level line near the top): no margin, lifted 6 px.
+        "legend_opts": {"margin": 0, "padding": 5},
+        "legend_offset": (0, 3),
         "height": height + 22 * max(0, rows - 1),
     }

@@ -441,6 +441,9 @@ def _overlay(snap: list[dict[str, Any]], x: str, title: str) -> hv.Overlay:
         # that finished early, in the plot by wall time)
         title=title,
         framewise=True,
+        # points on the frame's edge were cut in half (the first and last by wall time,
+        # the highest error on the top edge)
+        padding=0.05,
         **legend_above(labels),
     )
 
