@@ -24,6 +24,7 @@ from tensorbench.engine import Network
 from tensorbench.engine.layout import PALETTE, bond_width, diagram_geometry
 
 from .forms import IntBox
+from .plots import TABLE_CSS
 
 __all__ = ["SCALE", "NetworkEditor", "TensorCanvas", "canvas_graph"]
 
@@ -254,7 +255,7 @@ class NetworkEditor(Viewer):
         )
         self.side = pn.Column(width=290, name="selection")
         self.index_table = pn.pane.HTML(
-            "", sizing_mode="stretch_width", name="index-table", stylesheets=[_TABLE_CSS]
+            "", sizing_mode="stretch_width", name="index-table", stylesheets=[TABLE_CSS]
         )
         self.einsum = pn.pane.HTML("", sizing_mode="stretch_width", name="einsum")
         self.state.param.watch(self._refresh, ["config", "selection"])
@@ -505,12 +506,3 @@ class NetworkEditor(Viewer):
             ),
             sizing_mode="stretch_width",
         )
-
-
-_TABLE_CSS = """
-.tb-table { border-collapse: collapse; width: 100%; font-size: 12px; }
-.tb-table th, .tb-table td { border-bottom: 1px solid #e3e8ee; padding: 3px 8px;
-  text-align: left; }
-.tb-table th { color: #5a6b7b; font-weight: 600; }
-.tb-table tr.sel td { background: #e8f1fc; }
-"""

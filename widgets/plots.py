@@ -17,7 +17,7 @@ from tensorbench.engine import NetworkStats, Result
 from tensorbench.engine.device import resolve_dtype
 from tensorbench.engine.fmt import format_bytes, format_number, short
 
-__all__ = ["StatsCard", "notes_html", "stats_rows", "step_plot"]
+__all__ = ["TABLE_CSS", "StatsCard", "notes_html", "stats_rows", "step_plot"]
 
 
 def notes_html(notes: list[str], size: str = "13px") -> str:
@@ -64,6 +64,17 @@ def stats_rows(stats: NetworkStats) -> list[tuple[str, str, str]]:
         ),
     ]
 
+
+#: Style of the ``tb-table`` HTML tables (a pane's stylesheet: it lives in the pane's
+#: shadow DOM). Without it the Decompose results ran their cells together
+#: ("methodrelative error", "parameterscompression") once a long note squeezed them.
+TABLE_CSS = """
+.tb-table { border-collapse: collapse; width: 100%; font-size: 12px; }
+.tb-table th, .tb-table td { border-bottom: 1px solid #e3e8ee; padding: 3px 8px;
+  text-align: left; vertical-align: top; }
+.tb-table th { color: #5a6b7b; font-weight: 600; white-space: nowrap; }
+.tb-table tr.sel td { background: #e8f1fc; }
+"""
 
 _CARD_CSS = """
 .tb-stats {display: grid; grid-template-columns: repeat(auto-fill, minmax(150px, 1fr));

@@ -31,6 +31,7 @@ from tensorbench.widgets.multirun import (
     RunRows,
     any_active,
 )
+from tensorbench.widgets.plots import TABLE_CSS
 
 __all__ = ["AttentionPage", "AttentionState", "default_attention_config"]
 
@@ -171,7 +172,9 @@ class AttentionPage(RunPage, Viewer):
         self.legend = pn.pane.HTML("", sizing_mode="stretch_width", name="sweep-legend")
         self.heat = pn.pane.HoloViews(None, sizing_mode="stretch_width", name="heatmaps")
         self.heat_caption = pn.pane.HTML("", sizing_mode="stretch_width", name="heat-caption")
-        self.table = pn.pane.HTML("", sizing_mode="stretch_width", name="attention-results")
+        self.table = pn.pane.HTML(
+            "", sizing_mode="stretch_width", name="attention-results", stylesheets=[TABLE_CSS]
+        )
         self.files = ConfigFiles(
             self.state,
             "attention",

@@ -32,7 +32,7 @@ from tensorbench.widgets.multirun import (
     in_turn_checkbox,
     run_color,
 )
-from tensorbench.widgets.plots import legend_above, notes_html, show_plot
+from tensorbench.widgets.plots import TABLE_CSS, legend_above, notes_html, show_plot
 
 __all__ = ["DecomposePage"]
 
@@ -82,7 +82,10 @@ class DecomposePage(RunPage, Viewer):
         self.rows = RunRows(self.state, self._status_text)
         self.run_rows = self.rows.column
         self.results = pn.pane.HTML(
-            NOTHING_RUN, sizing_mode="stretch_width", name="decompose-results"
+            NOTHING_RUN,
+            sizing_mode="stretch_width",
+            name="decompose-results",
+            stylesheets=[TABLE_CSS],
         )
         self.sweep_plot = pn.pane.HoloViews(None, sizing_mode="stretch_width", height=320)
 

@@ -30,7 +30,7 @@ from tensorbench.widgets.multirun import (
     in_turn_checkbox,
     run_color,
 )
-from tensorbench.widgets.plots import show_plot
+from tensorbench.widgets.plots import TABLE_CSS, show_plot
 from tensorbench.widgets.search_plots import (
     best_curves,
     candidates_scatter,
@@ -141,7 +141,9 @@ class SearchPage(RunPage, Viewer):
         )
         self.curves = pn.pane.HoloViews(None, sizing_mode="stretch_width", height=320)
         self.scatter = pn.pane.HoloViews(None, sizing_mode="stretch_width", height=_SCATTER_HEIGHT)
-        self.tucker_table = pn.pane.HTML("", sizing_mode="stretch_width", name="tucker-results")
+        self.tucker_table = pn.pane.HTML(
+            "", sizing_mode="stretch_width", name="tucker-results", stylesheets=[TABLE_CSS]
+        )
         self.summary = pn.pane.HTML("", sizing_mode="stretch_width", name="search-summary")
         self.table = pn.widgets.Tabulator(
             _empty_table(),

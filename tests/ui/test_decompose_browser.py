@@ -42,6 +42,8 @@ def test_decompose_camera_with_tt_and_tucker(page: Page, server: str, tmp_path, 
     expect(status(page, "tt_als")).to_contain_text("ok", timeout=180_000)
     table = page.locator("table.tb-table")
     expect(table).to_contain_text("tt_als", timeout=30_000)
+    # its cells are spaced (unstyled, "methodrelative error" ran together)
+    assert table.locator("th").first.evaluate("e => getComputedStyle(e).paddingRight") == "8px"
     rows = {
         label: page.locator(f"tr[data-label='{label}'] td").nth(1).inner_text()
         for label in ("tt_als", "hooi")
