@@ -23,15 +23,27 @@ HEATMAP_PX = 256
 
 #: Rough width of one character of an 11 px caption, for sizing the drawing around it.
 _TEXT_PX = 6.5
+#: The same for a box's 15 px bold label.
+_LABEL_PX = 9.5
 
 
 def _box(x: float, y: float, w: float, h: float, fill: str, label: str, sub: str) -> str:
+    # A label wider than its box is set smaller ("K prefix" ran under the K box beside
+    # it), and a caption wider than its box starts at the box's left edge rather than
+    # reaching left over the caption before it.
+    size = min(15.0, 15.0 * (w - 6) / (_LABEL_PX * len(label)))
+    under = (
+        f"x='{x + w / 2:.1f}' text-anchor='middle'"
+        if _TEXT_PX * len(sub) <= w
+        else f"x='{x:.1f}' text-anchor='start'"
+    )
     return (
         f"<rect x='{x:.1f}' y='{y:.1f}' width='{w:.1f}' height='{h:.1f}' rx='4' "
         f"fill='{fill}' stroke='#34495e' stroke-width='1.2'/>"
         f"<text x='{x + w / 2:.1f}' y='{y + h / 2:.1f}' text-anchor='middle' "
-        f"font-size='15' font-weight='600' fill='#1b2733'>{html.escape(label)}</text>"
-        f"<text x='{x + w / 2:.1f}' y='{y + h + 15:.1f}' text-anchor='middle' font-size='11' "
+        f"font-size='{max(size, 9.0):.1f}' font-weight='600' fill='#1b2733'>"
+        f"{html.escape(label)}</text>"
+        f"<text {under} y='{y + h + 15:.1f}' font-size='11' "
         f"fill='#5a6b7b'>{html.escape(sub)}</text>"
     )
 
@@ -65,7 +77,8 @@ def setup_svg(task: dict[str, Any]) -> str:
     x += dd + 26
     parts.append(f"<text x='{x - 14}' y='{top + hq / 2}' font-size='16'>&#183;</text>")
     if prefix:
-        wp = wk * prefix / nk
+        # wide enough for its label (a 1k prefix before a 4k suffix was 50 px)
+        wp = min(max(wk * prefix / nk, 64.0), wk - 24)
         parts.append(_box(x, top, wp, dd, "#f6e3c6", "K prefix", f"{hkv}x{prefix}x{d} shared"))
         parts.append(_box(x + wp, top, wk - wp, dd, "#e4f2dc", "K", f"{b}x{hkv}x{n}x{d}"))
     else:
@@ -97,8 +110,8 @@ def setup_svg(task: dict[str, Any]) -> str:
     # every operand in the same batch x heads x rows x columns order (V once lacked b)
     v_shape = f"{b}x{hkv}x{nk}x{d}" + (" (prefix shared)" if prefix else "")
     parts.append(_box(x, top, dd, wk, "#efe3f6", "V", v_shape))
-    # wide enough for V's caption, centred under a narrow box (it ran off the right edge)
-    right = x + dd / 2 + _TEXT_PX * len(v_shape) / 2
+    # wide enough for V's caption, which starts at the box when wider than it (see _box)
+    right = x + max(dd, _TEXT_PX * len(v_shape))
     x += dd + 20
     methods = ", ".join(m["method"] for m in task["methods"])
     height = max(hq, wk) + 70

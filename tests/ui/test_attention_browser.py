@@ -113,3 +113,47 @@ def test_a_number_box_reads_1e3_as_a_thousand(page: Page, server: str):
     box.press("Enter")
     expect(setup).to_contain_text("1000 x 1000", timeout=10_000)
     expect(box).to_have_value("1000")
+
+
+_SETUP_BOXES_JS = """() => {
+  const svg = document.querySelector('svg.tb-attention-setup');
+  const width = svg.getBoundingClientRect().right;
+  const rect = (e) => { const r = e.getBoundingClientRect();
+                        return {left: r.left, right: r.right, top: r.top, bottom: r.bottom}; };
+  return {width, texts: [...svg.querySelectorAll('text')].map((t) => ({text: t.textContent,
+                                                                       ...rect(t)})),
+          boxes: [...svg.querySelectorAll('rect')].map(rect)};
+}"""
+
+
+@pytest.mark.parametrize("prefix", [64, 1024, 65536])
+def test_the_setup_drawing_keeps_its_words_apart(page: Page, prefix: int):
+    # A 1k prefix before a 4k suffix: "K prefix" ran under the K box beside it ("K prefi")
+    # and its caption reached left over Q's; V's caption was cut at the drawing's edge.
+    from tensorbench.app.pages.attention import default_attention_config
+    from tensorbench.engine import load_config
+    from tensorbench.widgets.attention_view import setup_svg
+
+    task = default_attention_config().task | {
+        "input": {"kind": "shared_prefix", "prefix": prefix},
+        "methods": [{"method": "exact"}, {"method": "hydragen"}],
+    }
+    task = load_config({"task": task}).task
+    page.set_content(f"<html><body style='margin: 0'>{setup_svg(task)}</body></html>")
+    got = page.evaluate(_SETUP_BOXES_JS)
+    texts = [t for t in got["texts"] if t["text"]]
+    assert all(t["right"] <= got["width"] + 0.5 for t in texts), texts
+    for i, a in enumerate(texts):
+        for b in texts[i + 1 :]:
+            apart = (
+                a["right"] <= b["left"] + 0.5
+                or b["right"] <= a["left"] + 0.5
+                or a["bottom"] <= b["top"] + 0.5
+                or b["bottom"] <= a["top"] + 0.5
+            )
+            assert apart, (a, b)
+    label = next(t for t in texts if t["text"] == "K prefix")
+    box = next(
+        r for r in got["boxes"] if r["left"] <= label["left"] and label["right"] <= r["right"]
+    )
+    assert box["top"] <= label["top"] and label["bottom"] <= box["bottom"]
