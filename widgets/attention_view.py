@@ -137,11 +137,12 @@ def heatmaps(heat: dict[str, Any], labels: list[str]) -> hv.Layout | None:
     if not heat:
         return None
     w = np.asarray(heat["weights"], dtype=np.float64)[:HEATMAP_PX, :HEATMAP_PX]
-    shown = np.log10(np.maximum(w, 1e-12))
-    lo = max(float(np.quantile(shown, 0.05)), -8.0)
+    shown = np.log10(np.maximum(w, 1e-12))  # NaN (masked out) stays NaN: grey
+    lo = max(float(np.nanquantile(shown, 0.05)), -8.0) if np.isfinite(shown).any() else -8.0
     common = {
         "cmap": "viridis",
         "clim": (lo, 0.0),
+        "clipping_colors": {"NaN": "#eeeeee"},
         "frame_width": 220,
         "frame_height": 220,
         "tools": ["hover"],
@@ -158,7 +159,7 @@ def heatmaps(heat: dict[str, Any], labels: list[str]) -> hv.Layout | None:
         k = np.asarray(kept, dtype=bool)[:HEATMAP_PX, :HEATMAP_PX]
         panels.append(
             hv.Image(np.flipud(np.where(k, shown, np.nan)), bounds=bounds).opts(
-                title=f"{label}", clipping_colors={"NaN": "#eeeeee"}, **common
+                title=f"{label}", **common
             )
         )
     # three to a row (~900 px): four ran past the right edge of a 1440 px wide page beside

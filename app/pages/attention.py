@@ -369,8 +369,10 @@ class AttentionPage(RunPage, Viewer):
         self.heat_caption.object = (
             f"<div class='tb-heat-caption' style='font-size: 13px'>n = {largest}: exact "
             "attention weights of the first head (log scale; the first "
-            f"{min(HEATMAP_PX, int(largest))} queries and keys), then the entries each method "
-            "computed there (grey: skipped). Of all entries: " + "; ".join(shares) + "</div>"
+            f"{min(HEATMAP_PX, int(largest))} queries and keys"
+            + ("; grey: masked out by causality" if res.config.task.get("causal") else "")
+            + "), then the entries each method computed there (grey: skipped). Of all "
+            "entries: " + "; ".join(shares) + "</div>"
         )
 
     # ------------------------------------------------------------------ layout

@@ -342,7 +342,8 @@ def attention_task(config: Config, rep: Reporter) -> dict[str, Any]:
 
 
 def _weights(inp: Any, causal: bool) -> Any:
-    """Exact attention weights of the first sequence and head (float32 numpy)."""
+    """Exact attention weights of the first sequence and head (float32 numpy); NaN where a
+    causal mask hides the key (a weight of 0 drew as the darkest colour, as if tiny)."""
     import math
 
     k = inp.full_kv()[0]
@@ -353,4 +354,5 @@ def _weights(inp: Any, causal: bool) -> Any:
         nq, nk = s.shape
         keep = torch.arange(nk)[None, :] <= torch.arange(nk - nq, nk)[:, None]
         s = s.masked_fill(~keep, -math.inf)
+        return torch.softmax(s, dim=-1).masked_fill(~keep, math.nan).float().numpy()
     return torch.softmax(s, dim=-1).float().numpy()

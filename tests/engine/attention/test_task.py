@@ -271,3 +271,19 @@ def test_cancel_is_checked_between_reference_chunks_and_between_measured_runs(mo
 
     with pytest.raises(StopError):
         measure("exact", inp, causal=False, params={}, repeats=3, check=stop_second)
+
+
+def test_causal_heatmap_weights_mark_the_masked_entries_not_as_tiny_weights():
+    # masked entries were weights of 0, drawn in the darkest colour as if barely attended
+    import numpy as np
+
+    from tensorbench.widgets.attention_view import heatmaps
+
+    res = run(config(causal=True, methods=[{"method": "exact"}]))
+    heat = res.artifacts["heatmaps"]["128"]
+    w = heat["weights"]
+    above = np.triu(np.ones_like(w, dtype=bool), k=1)
+    assert np.isnan(w[above]).all() and np.isfinite(w[~above]).all()
+    assert np.allclose(np.nansum(w, axis=1), 1.0, atol=1e-5)
+    exact_panel = heatmaps(heat, ["exact"])[0]
+    assert np.isnan(exact_panel.dimension_values(2)).sum() == above.sum()  # grey there
