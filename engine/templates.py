@@ -59,6 +59,8 @@ class TemplateSpec:
     doc: str
     aliases: tuple[str, ...] = ()
     defaults_override: tuple[tuple[str, Any], ...] = ()
+    #: For an alias (``ht``) or a preset (``peps_2x2``): the template it names.
+    alias_of: str | None = None
 
     def defaults(self) -> dict[str, Any]:
         """Default arguments (with this entry's overrides, e.g. for ``peps_2x2``)."""
@@ -83,16 +85,28 @@ def _register(
     def deco(func: Callable[..., Network]) -> Callable[..., Network]:
         TEMPLATES[name] = TemplateSpec(name, func, params, doc)
         for alias, override in (aliases or {}).items():
+            # "ht ... ()" read as a fault: say what the short name stands for
+            what = f"{name} with {', '.join(f'{k}={v}' for k, v in override.items())}"
             TEMPLATES[alias] = TemplateSpec(
                 alias,
                 func,
                 params,
-                f"{doc} ({', '.join(f'{k}={v}' for k, v in override.items())})",
+                f"{what if override else f'short for {name}'}: {doc}",
                 defaults_override=tuple(override.items()),
+                alias_of=name,
             )
         return func
 
     return deco
+
+
+def template_names(current: str | None = None) -> list[str]:
+    """Templates to offer in a list: each once (no short names; presets such as
+    ``peps_2x2`` kept), plus ``current`` when it is a short name in use."""
+    names = [n for n, s in TEMPLATES.items() if s.alias_of is None or s.defaults_override]
+    if current in TEMPLATES and current not in names:
+        names.append(current)
+    return sorted(names)
 
 
 def get_template(name: str) -> TemplateSpec:

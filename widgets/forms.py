@@ -20,6 +20,7 @@ from panel.viewable import Viewer
 
 from tensorbench.engine import TEMPLATES, TensorbenchError, get_task
 from tensorbench.engine.params import Param
+from tensorbench.engine.templates import template_names
 
 from .network_state import CUSTOM
 
@@ -481,7 +482,8 @@ class TemplateForm(Viewer):
 
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)
-        names = sorted(TEMPLATES)
+        # each template once: 'ht' beside 'hierarchical_tucker' read as two templates
+        names = template_names(self.state.template)
         self._select = pn.widgets.Select(
             label="template",
             options=[CUSTOM, *names],
@@ -554,6 +556,8 @@ class TemplateForm(Viewer):
             return
         self._syncing = True
         try:
+            if event.new not in self._select.options:  # a short name, from a loaded file
+                self._select.options = [CUSTOM, *template_names(event.new)]
             self._select.value = event.new
             self._build_fields(event.new, self.state.template_args)
         finally:

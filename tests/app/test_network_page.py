@@ -47,6 +47,16 @@ def test_switching_templates_builds_their_fields():
     assert page.state.config.network.sizes["r3"] == 5
 
 
+def test_the_template_list_names_each_template_once():
+    # 'ht' beside 'hierarchical_tucker' read as two templates
+    page = NetworkPage()
+    options = page.template_form._select.options
+    assert "hierarchical_tucker" in options and "ht" not in options
+    assert "peps_2x2" in options  # a preset, not another name for the same thing
+    page.state.apply_template("ht", {})  # the short name still works, and shows
+    assert page.template_form._select.value == "ht"
+
+
 def test_bad_edits_keep_the_work_and_say_why():
     page = NetworkPage()
     page.template_form._select.value = "tucker"

@@ -115,6 +115,9 @@ def test_template_list_and_list_options(cli, tmp_path):
         "rank_matrix",
     ):
         assert name in listed.stdout
+    # a short name says what it stands for (it read "ht  hierarchical Tucker: ... ()")
+    assert "ht                   short for hierarchical_tucker:" in listed.stdout
+    assert "peps_2x2             peps with rows=2, cols=2:" in listed.stdout
     made = cli(
         "template", "tucker", "--dims", "4,5,6", "--ranks", "2", "-o", "t.json", cwd=tmp_path
     )
