@@ -389,13 +389,16 @@ class EntriesForm:
         )
         self.area = pn.Column(sizing_mode="stretch_width")
         self.forms: dict[str, ParamForm] = {}
+        #: forms of entries taken off the list, kept should they come back: hooi
+        #: removed and added again lost the ranks typed into it
+        self._parked: dict[str, ParamForm] = {}
         self._quiet = False
         self._build(entries)
         self.choice.param.watch(lambda *_: self._rebuild(), "value")
 
     def show(self, entries: list[dict[str, Any]]) -> None:
         """Show ``entries`` (forms rebuilt, no change reported)."""
-        self.forms = {}
+        self.forms, self._parked = {}, {}
         self._quiet = True
         chosen = [e[self.key] for e in entries]
         try:
@@ -421,8 +424,10 @@ class EntriesForm:
         forms, cards = {}, []
         for name in self.choice.value:
             spec = self.specs[name]
-            form = self.forms.get(name) or ParamForm(
-                spec.params, given.get(name, {}), self.on_change
+            form = (
+                self.forms.get(name)
+                or self._parked.pop(name, None)
+                or ParamForm(spec.params, given.get(name, {}), self.on_change)
             )
             forms[name] = form
             family = getattr(spec, "family", "")
@@ -445,6 +450,7 @@ class EntriesForm:
                     stylesheets=[CARD_CHEVRON_CSS],
                 )
             )
+        self._parked.update({n: f for n, f in self.forms.items() if n not in forms})
         self.forms = forms
         self.area.objects = cards
 

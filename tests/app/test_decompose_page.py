@@ -1020,3 +1020,17 @@ def test_a_download_leaves_out_a_network_no_chosen_method_fits():
     page.method_form.choice.value = ["hosvd", "network_als"]
     assert page.state.error == ""
     assert page.state.exported().network is not None and page.state.exported().name == net.name
+
+
+def test_a_method_taken_off_and_added_again_keeps_what_was_typed_into_it():
+    page = page_with([{"method": "tt_svd"}, {"method": "hooi"}])
+    form = page.method_form
+    form.forms["hooi"].widgets["ranks"].value = "4"
+    assert page.state.config.task["methods"][1]["ranks"] == 4
+    form.choice.value = ["tt_svd"]
+    form.choice.value = ["tt_svd", "hooi"]
+    assert page.state.config.task["methods"][1]["ranks"] == 4  # it was back to 10
+    # a loaded config's entries replace them
+    form.show([{"method": "tt_svd"}])
+    form.choice.value = ["tt_svd", "hooi"]
+    assert form.values()[1].get("ranks") != 4
