@@ -210,6 +210,7 @@ class AttentionPage(RunPage, Viewer):
             return
         self._fit_lengths(INPUTS[spec["kind"]].max_n)
         self.state.set_task(input=spec)
+        self._show_n_source()
 
     def _fit_lengths(self, most: int | None) -> None:
         """Bring n and a sweep over n within what the input has (MiniLM: 512 tokens), so
@@ -272,9 +273,16 @@ class AttentionPage(RunPage, Viewer):
 
     def _show_n_source(self) -> None:
         """A sweep over n sets every length: the n box is then not used, and says so."""
-        swept = self.sweep_param.value == "n" and bool((self.sweep_values.value or "").strip())
+        text = (self.sweep_values.value or "").strip()
+        swept = self.sweep_param.value == "n" and bool(text)
         self.n.disabled = swept
-        self.n.name = "sequence length n (set by the sweep)" if swept else "sequence length n"
+        # a shared prefix's n is the length of each sequence's own part
+        prefix = self.input_kind.value == "shared_prefix"
+        what = "suffix length n" if prefix else "sequence length n"
+        # with the lengths the sweep sets: "set by the sweep" beside a 4096 the run never
+        # used read as if it were one of them
+        shown = text if len(text) <= 40 else text[:37] + "..."
+        self.n.name = f"{what} (set by the sweep: {shown})" if swept else what
 
     def _sweep_changed(self) -> None:
         self._show_n_source()
