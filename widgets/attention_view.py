@@ -234,6 +234,7 @@ def sweep_plots(rows: list[dict[str, Any]], param: str | None) -> hv.Layout | No
                     logx=logx,
                     logy=True,
                     ylim=ylim,
+                    yticks=_log_ticks(*(ylim if flat else (min(ys), max(ys)))) if ys else None,
                     xticks=xticks,
                     padding=(0.08, 0.1),  # the end points (and their ticks) off the frame
                     responsive=True,
@@ -250,6 +251,21 @@ def sweep_plots(rows: list[dict[str, Any]], param: str | None) -> hv.Layout | No
     if not panels:
         return None
     return hv.Layout(panels).cols(3).opts(shared_axes=False)
+
+
+def _log_ticks(lo: float, hi: float) -> list[tuple[float, str]] | None:
+    """Ticks at 1, 2 and 5 times powers of ten from ``lo`` to ``hi``, where the span is
+    under two decades (None: Bokeh's own). Within one decade Bokeh's log ticker labelled
+    only its ends: speedups of 0.13 to 1.1 had no label below 0.5."""
+    if not 0 < lo <= hi or hi / lo >= 100:
+        return None
+    ticks = []
+    for e in range(math.floor(math.log10(lo)) - 1, math.ceil(math.log10(hi)) + 1):
+        for m in (1, 2, 5):
+            v = m * 10.0**e
+            if lo / 1.3 <= v <= hi * 1.3:  # the padding shows a little past the points
+                ticks.append((v, f"{v:g}"))
+    return ticks if len(ticks) >= 2 else None
 
 
 def _ms(seconds: Any) -> str:

@@ -299,3 +299,18 @@ def test_a_run_cancelled_before_its_first_row_does_not_say_cancelled_twice():
     assert _status_text(snap | {"message": "input with n=512", "status": "running"}) == (
         " · input with n=512"
     )
+
+
+def test_a_log_axis_within_a_decade_or_two_gets_labelled_ticks():
+    # speedups of 0.13 to 1.1: Bokeh labelled nothing below 0.5
+    from tensorbench.widgets.attention_view import _log_ticks, sweep_plots
+
+    assert _log_ticks(0.131, 1.1) == [(0.2, "0.2"), (0.5, "0.5"), (1.0, "1")]
+    assert _log_ticks(1e-6, 1e-2) is None  # wide spans keep Bokeh's decades
+    rows = [
+        {"label": m, "value": n, "median_s": s * n, "rel_error": 1e-3, "speedup": sp}
+        for m, s, sp in (("exact", 1e-4, 1.0), ("hyper", 8e-4, 0.131))
+        for n in (512, 1024)
+    ]
+    speedup = sweep_plots(rows, "n")[2]
+    assert [t for t, _ in speedup.opts.get().kwargs["yticks"]] == [0.2, 0.5, 1.0]
