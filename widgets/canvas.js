@@ -228,8 +228,13 @@ export function render({ model, el: root }) {
           // ("2 2 2") and under the neighbouring lines.
           const along = (b.offset || 0) * 24;
           const across = b.bundle ? b.bundle * 10 + 14 : 10;
-          ref.label.setAttribute("x", (pa[0] + pc[0]) / 2 - dy / d * across + dx / d * along);
-          ref.label.setAttribute("y", (pa[1] + pc[1]) / 2 + dx / d * across + 4 + dy / d * along);
+          // kept: spreadBondLabels slides from here, not from where it slid it last time
+          ref.base = [
+            (pa[0] + pc[0]) / 2 - dy / d * across + dx / d * along,
+            (pa[1] + pc[1]) / 2 + dx / d * across + 4 + dy / d * along,
+          ];
+          ref.label.setAttribute("x", ref.base[0]);
+          ref.label.setAttribute("y", ref.base[1]);
         }
       }
     }
@@ -248,7 +253,53 @@ export function render({ model, el: root }) {
         order.setAttribute("x", ux * (t.r + 9) - uy * 7); order.setAttribute("y", uy * (t.r + 9) + ux * 7 + 3);
       }
     }
+    spreadBondLabels();
   }
+
+  function sameEnds(b1, b2) {
+    const [a, c] = b1.tensors, [x, y] = b2.tensors;
+    return (a === x && c === y) || (a === y && c === x);
+  }
+
+  function spreadBondLabels() {
+    // Bonds crossing at their middles (an FCTN square's diagonals) put each one's size on
+    // the other's line, side by side. A size that lands on another bond's line, or by a
+    // size placed before it, slides along its own bond (a fifth, then a third, either
+    // way) to the first clear spot, else to the clearest.
+    const placed = [];
+    const segs = [];
+    for (const b of graph.bonds) {
+      if (b.kind === "hyper") {
+        const hub = hubOf(b);
+        for (const id of b.tensors) segs.push({ b, a: pos[id], c: hub });
+      } else segs.push({ b, a: pos[b.tensors[0]], c: pos[b.tensors[1]] });
+    }
+    const clearance = (b, p) => {
+      let m = Infinity;
+      for (const q of placed) m = Math.min(m, Math.hypot(q[0] - p[0], q[1] - p[1]) / 18);
+      for (const s of segs) {
+        if (s.b === b || (s.b.kind !== "hyper" && sameEnds(s.b, b))) continue;  // own bundle
+        m = Math.min(m, distToSegment([p[0], p[1] - 4], s.a, s.c) / 8);
+      }
+      return m;  // >= 1: clear (18 px from other sizes, 8 px from other lines)
+    };
+    for (const b of graph.bonds) {
+      const ref = refs.bonds[b.index];
+      if (!ref || !ref.label) continue;
+      const here = ref.base || [+ref.label.getAttribute("x"), +ref.label.getAttribute("y")];
+      let best = here;
+      if (b.kind !== "hyper" && clearance(b, here) < 1) {
+        const [a, c] = b.tensors;
+        const dx = pos[c][0] - pos[a][0], dy = pos[c][1] - pos[a][1];
+        const tries = [0.2, -0.2, 0.33, -0.33].map((f) => [here[0] + f * dx, here[1] + f * dy]);
+        best = tries.find((p) => clearance(b, p) >= 1)
+          || [here, ...tries].reduce((u, v) => (clearance(b, v) > clearance(b, u) ? v : u));
+      }
+      ref.label.setAttribute("x", best[0]); ref.label.setAttribute("y", best[1]);
+      placed.push(best);
+    }
+  }
+
 
   // ------------------------------------------------------------------ picking
 

@@ -259,6 +259,42 @@ def test_a_hyperedge_size_stays_off_its_spokes(page: Page, server: str):
     assert found["text"] == "r=3" and not found["hits"], found
 
 
+_LABELS_ON_LINES_JS = """(groups) => {
+  const hits = [];
+  const lines = groups.map((g) => [...g.querySelectorAll('line.tb-bond-line')]);
+  groups.forEach((g, i) => {
+    const label = g.querySelector('text.tb-bond-label');
+    if (!label) return;
+    const box = label.getBoundingClientRect();
+    lines.forEach((ls, j) => {
+      if (i === j) return;
+      for (const line of ls) {
+        const m = line.getScreenCTM();
+        const [x1, y1, x2, y2] = ['x1', 'y1', 'x2', 'y2'].map((a) => +line.getAttribute(a));
+        for (let t = 0; t <= 1; t += 0.01) {
+          const p = new DOMPoint(x1 + t * (x2 - x1), y1 + t * (y2 - y1)).matrixTransform(m);
+          if (p.x > box.left && p.x < box.right && p.y > box.top && p.y < box.bottom) {
+            hits.push([label.textContent, i, j]);
+            return;
+          }
+        }
+      }
+    });
+  });
+  return hits;
+}"""
+
+
+def test_bond_sizes_stay_off_other_bonds(page: Page, server: str):
+    # An FCTN square's diagonals cross at their middles: each one's size sat on the other
+    open_app(page, server)
+    page.get_by_label("template").select_option("fctn")
+    groups = page.locator("g.tb-bond")
+    expect(groups).to_have_count(6, timeout=LOAD)
+    page.wait_for_timeout(1000)  # the canvas redraws as the costs arrive: let it settle
+    assert groups.evaluate_all(_LABELS_ON_LINES_JS) == []
+
+
 def test_a_button_tooltip_does_not_take_its_neighbours_clicks(page: Page, server: str):
     # After Undo, its tooltip "Undo (Ctrl+Z)" lay over Redo and took the click.
     open_app(page, server)
