@@ -123,6 +123,7 @@ def diagram_geometry(net: Network, *, seed: int = 0) -> Geometry:
         return math.degrees(math.atan2(d[1], d[0])) % 360.0
 
     hub_labels: list[dict[str, Any]] = []  # placed last, clear of all else
+    bond_spots: list[tuple[dict[str, Any], dict[str, Any], np.ndarray, np.ndarray, tuple]] = []
     pair_count: dict[tuple[str, str], int] = {}
     pair_seen: dict[tuple[str, str], int] = {}
     for ix in net.indices:
@@ -156,6 +157,7 @@ def diagram_geometry(net: Network, *, seed: int = 0) -> Geometry:
             along = d / norm * (j - (m - 1) / 2) * 0.28
             mid = (pa + pb) / 2 + (perp * across + along) * scale
             geo.labels.append({"x": mid[0], "y": mid[1], "text": str(size), "kind": "bond"})
+            bond_spots.append((geo.labels[-1], geo.edges[-1], pa, pb, key))
         elif kind == "hyper":
             members = [pos[names[k]] for k in ks]
             hub = np.mean(members, axis=0)
@@ -225,8 +227,52 @@ def diagram_geometry(net: Network, *, seed: int = 0) -> Geometry:
                     "dy": float(u[1]),
                 }
             )
+    _spread_bond_labels(geo, bond_spots, scale)
     _place_hub_labels(geo, hub_labels, scale)
     return geo
+
+
+def _spread_bond_labels(
+    geo: Geometry,
+    spots: list[tuple[dict[str, Any], dict[str, Any], np.ndarray, np.ndarray, tuple]],
+    scale: float,
+) -> None:
+    """Slide a bond's size that lands on another bond's line, or beside a size placed
+    before it, along its own bond (a fifth, then a third, either way) to the first clear
+    spot, else the clearest (as the canvas does): an FCTN square's crossing diagonals put
+    each one's size on the other's line. Legs are not lines here: they are drawn after."""
+    bundle = {id(edge): key for _lab, edge, _pa, _pb, key in spots}
+    lines = [
+        (np.array([e["x0"], e["y0"]]), np.array([e["x1"], e["y1"]]), e)
+        for e in geo.edges
+        if e["kind"] in ("bond", "hyper")
+    ]
+    placed: list[np.ndarray] = []
+
+    def clearance(p: np.ndarray, edge: dict[str, Any], key: tuple) -> float:
+        m = math.inf
+        for q in placed:
+            m = min(m, float(np.linalg.norm(q - p)) / (0.14 * scale))
+        for a, b, e in lines:
+            if bundle.get(id(e)) != key:  # its own line and its parallel ones aside
+                m = min(m, _seg_dist(p, a, b) / (0.07 * scale))
+        return m
+
+    for lab, edge, pa, pb, key in spots:
+        here = np.array([lab["x"], lab["y"]])
+        best = here
+        if clearance(here, edge, key) < 1:
+            tries = [here + f * (pb - pa) for f in (0.2, -0.2, 0.33, -0.33)]
+            clear = [p for p in tries if clearance(p, edge, key) >= 1]
+            best = clear[0] if clear else max([here, *tries], key=lambda p: clearance(p, edge, key))
+        lab["x"], lab["y"] = float(best[0]), float(best[1])
+        placed.append(best)
+
+
+def _seg_dist(p: np.ndarray, a: np.ndarray, b: np.ndarray) -> float:
+    d = b - a
+    t = float(np.clip(np.dot(p - a, d) / (float(np.dot(d, d)) or 1.0), 0.0, 1.0))
+    return float(np.linalg.norm(p - (a + t * d)))
 
 
 def _place_hub_labels(geo: Geometry, hub_labels: list[dict[str, Any]], scale: float) -> None:

@@ -476,3 +476,25 @@ def test_hyperedge_labels_keep_off_the_lines(equation, sizes):
     for lab in hyper:
         gap = np.min(np.linalg.norm(points - np.array([lab["x"], lab["y"]]), axis=1))
         assert gap >= 0.15 * g.scale, (lab["text"], gap / g.scale)
+
+
+def test_bond_sizes_in_pictures_keep_off_other_bonds():
+    # an FCTN square's diagonals cross at their middles: each one's size sat on the other
+    import numpy as np
+
+    from tensorbench.engine import build_template
+    from tensorbench.engine.layout import diagram_geometry
+
+    g = diagram_geometry(build_template("fctn", dims=[3, 3, 3, 3]))
+    bonds = [e for e in g.edges if e["kind"] == "bond"]
+    labels = [lab for lab in g.labels if lab["kind"] == "bond"]
+    assert len(bonds) == len(labels) == 6
+    for lab, own in zip(labels, bonds, strict=True):
+        p = np.array([lab["x"], lab["y"]])
+        for e in bonds:
+            if e is own:
+                continue
+            a, b = np.array([e["x0"], e["y0"]]), np.array([e["x1"], e["y1"]])
+            t = np.clip(np.dot(p - a, b - a) / np.dot(b - a, b - a), 0, 1)
+            gap = np.linalg.norm(p - (a + t * (b - a)))
+            assert gap >= 0.07 * g.scale, (lab["text"], own["index"], e["index"], gap / g.scale)
