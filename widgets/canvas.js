@@ -88,15 +88,29 @@ export function render({ model, el: root }) {
     for (const id of b.tensors) {
       if (Math.hypot(pos[id][0] - x, pos[id][1] - y) < byId[id].r + 6) { x += 30; y -= 30; break; }
     }
+    // nor on a bond's line (four tensors, three in a triangle: the middle fell on one
+    // side of it): stepped off it, to the side farther from the tensors
+    for (const o of graph.bonds) {
+      if (o.kind === "hyper") continue;
+      const pa = pos[o.tensors[0]], pc = pos[o.tensors[1]];
+      if (distToSegment([x, y], pa, pc) >= 12) continue;
+      const d = Math.hypot(pc[0] - pa[0], pc[1] - pa[1]) || 1;
+      const nx = -(pc[1] - pa[1]) / d * 26, ny = (pc[0] - pa[0]) / d * 26;
+      const room = (p) => Math.min(...graph.tensors.map((t) => Math.hypot(pos[t.id][0] - p[0], pos[t.id][1] - p[1])));
+      const [u, v] = [[x + nx, y + ny], [x - nx, y - ny]];
+      [x, y] = room(u) >= room(v) ? u : v;
+      break;
+    }
     return [x, y];
   }
 
-  function placeHubLabel(label, hub, ends) {
+  function placeHubLabel(label, hub, ends, clear) {
     // The size goes where the hub's spokes are not: of eight directions, the one farthest
     // (in angle) from every spoke. Fixed up and to the right, it lay on a spoke going
-    // that way ("r=6" on the CP template's hub).
+    // that way ("r=6" on the CP template's hub). With ``clear`` (a test of the label's
+    // middle), the first direction in that order whose spot passes it, when one does.
     const spokes = ends.map((p) => Math.atan2(p[1] - hub[1], p[0] - hub[0]));
-    let best = -Math.PI / 4, gap = -1;
+    const dirs = [];
     for (let i = 0; i < 8; i++) {
       const a = -Math.PI / 4 + i * Math.PI / 4;  // up-right first: the old spot, when free
       let near = Math.PI;
@@ -104,13 +118,27 @@ export function render({ model, el: root }) {
         const d = Math.abs(((a - s) % (2 * Math.PI) + 3 * Math.PI) % (2 * Math.PI) - Math.PI);
         near = Math.min(near, d);
       }
-      if (near > gap + 1e-6) { best = a; gap = near; }
+      dirs.push({ a, near, i });
     }
-    const dx = Math.cos(best), dy = Math.sin(best);
-    label.setAttribute("x", hub[0] + dx * 14);
+    dirs.sort((u, v) => v.near - u.near + 1e-9 * (u.i - v.i));
+    const spot = (a) => {
+      const dx = Math.cos(a), dy = Math.sin(a);
+      const x = hub[0] + dx * 14, y = hub[1] + dy * 14 + (dy > 0.3 ? 10 : dy < -0.3 ? 0 : 4);
+      const anchor = dx > 0.3 ? "start" : dx < -0.3 ? "end" : "middle";
+      const w = 7 * label.textContent.length;
+      const mid = [anchor === "start" ? x + w / 2 : anchor === "end" ? x - w / 2 : x, y - 4];
+      return { x, y, anchor, mid };
+    };
+    let best = spot(dirs[0].a);
+    if (clear) {
+      const ok = dirs.filter((d) => d.near > Math.PI / 8).map((d) => spot(d.a)).find((s) => clear(s.mid));
+      if (ok) best = ok;
+    }
+    label.setAttribute("x", best.x);
     // baseline below the hub's lower tip when under it; text grows upward from it
-    label.setAttribute("y", hub[1] + dy * 14 + (dy > 0.3 ? 10 : dy < -0.3 ? 0 : 4));
-    label.style.textAnchor = dx > 0.3 ? "start" : dx < -0.3 ? "end" : "middle";
+    label.setAttribute("y", best.y);
+    label.style.textAnchor = best.anchor;
+    return best.mid;
   }
 
   function rim(id, towards) {
@@ -278,7 +306,7 @@ export function render({ model, el: root }) {
       let m = Infinity;
       for (const q of placed) m = Math.min(m, Math.hypot(q[0] - p[0], q[1] - p[1]) / 18);
       for (const s of segs) {
-        if (s.b === b || (s.b.kind !== "hyper" && sameEnds(s.b, b))) continue;  // own bundle
+        if (s.b === b || (b.kind !== "hyper" && s.b.kind !== "hyper" && sameEnds(s.b, b))) continue;  // own bundle
         m = Math.min(m, distToSegment([p[0], p[1] - 4], s.a, s.c) / 8);
       }
       return m;  // >= 1: clear (18 px from other sizes, 8 px from other lines)
@@ -286,9 +314,19 @@ export function render({ model, el: root }) {
     for (const b of graph.bonds) {
       const ref = refs.bonds[b.index];
       if (!ref || !ref.label) continue;
+      if (b.kind === "hyper") {
+        // its size, beside the hub away from the spokes, also clear of other bonds' lines
+        // and sizes where a direction allows ("h0=2" sat on a bond the hub lay on)
+        const hub = hubOf(b);
+        const w = 7 * ref.label.textContent.length;
+        const mid = placeHubLabel(ref.label, hub, b.tensors.map((id) => pos[id]),
+          (p) => [-0.4, 0, 0.4].every((f) => clearance(b, [p[0] + f * w, p[1] + 4]) >= 1));
+        placed.push([mid[0], mid[1] + 4]);
+        continue;
+      }
       const here = ref.base || [+ref.label.getAttribute("x"), +ref.label.getAttribute("y")];
       let best = here;
-      if (b.kind !== "hyper" && clearance(b, here) < 1) {
+      if (clearance(b, here) < 1) {
         const [a, c] = b.tensors;
         const dx = pos[c][0] - pos[a][0], dy = pos[c][1] - pos[a][1];
         const tries = [0.2, -0.2, 0.33, -0.33].map((f) => [here[0] + f * dx, here[1] + f * dy]);

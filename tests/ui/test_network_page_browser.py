@@ -295,6 +295,52 @@ def test_bond_sizes_stay_off_other_bonds(page: Page, server: str):
     assert groups.evaluate_all(_LABELS_ON_LINES_JS) == []
 
 
+_HUB_ON_BONDS_JS = """(groups) => {
+  const hub = groups.find((g) => g.classList.contains('tb-hyper')).querySelector('path.tb-hub');
+  const h = hub.getBoundingClientRect();
+  const c = [(h.left + h.right) / 2, (h.top + h.bottom) / 2];
+  let gap = Infinity;
+  for (const g of groups) {
+    if (g.classList.contains('tb-hyper')) continue;
+    const line = g.querySelector('line.tb-bond-line');
+    const m = line.getScreenCTM();
+    const [x1, y1, x2, y2] = ['x1', 'y1', 'x2', 'y2'].map((a) => +line.getAttribute(a));
+    for (let t = 0; t <= 1; t += 0.01) {
+      const p = new DOMPoint(x1 + t * (x2 - x1), y1 + t * (y2 - y1)).matrixTransform(m);
+      gap = Math.min(gap, Math.hypot(p.x - c[0], p.y - c[1]));
+    }
+  }
+  return gap;
+}"""
+
+
+def test_a_hub_and_its_size_keep_off_other_bonds(page: Page, server: str, tmp_path):
+    # Three tensors in a triangle and a fourth outside, one hyperedge over all four: the
+    # hub (their middle) fell on a side of the triangle, "h0=2" over that line and size
+    doc = {
+        "task": {"kind": "contract"},
+        "network": {
+            "tensors": [
+                {"name": "T0", "indices": ["a", "b", "d"], "pos": [0.0, 0.0]},
+                {"name": "T1", "indices": ["a", "e", "d"], "pos": [2.0, 0.0]},
+                {"name": "T2", "indices": ["e", "b", "d"], "pos": [1.0, 1.7]},
+                {"name": "T3", "indices": ["d"], "pos": [3.0, 1.7]},
+            ],
+            "sizes": {"a": 5, "b": 2, "d": 2, "e": 2},
+            "output": [],
+        },
+    }
+    path = tmp_path / "triangle.json"
+    path.write_text(json.dumps(doc))
+    open_app(page, server)
+    page.locator("input[type=file]").set_input_files(str(path))
+    groups = page.locator("g.tb-bond")
+    expect(groups).to_have_count(4, timeout=LOAD)
+    page.wait_for_timeout(1000)  # the canvas redraws as the costs arrive: let it settle
+    assert groups.evaluate_all(_HUB_ON_BONDS_JS) >= 12
+    assert groups.evaluate_all(_LABELS_ON_LINES_JS) == []
+
+
 def test_a_button_tooltip_does_not_take_its_neighbours_clicks(page: Page, server: str):
     # After Undo, its tooltip "Undo (Ctrl+Z)" lay over Redo and took the click.
     open_app(page, server)
