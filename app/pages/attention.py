@@ -280,9 +280,17 @@ class AttentionPage(RunPage, Viewer):
         prefix = self.input_kind.value == "shared_prefix"
         what = "suffix length n" if prefix else "sequence length n"
         # with the lengths the sweep sets: "set by the sweep" beside a 4096 the run never
-        # used read as if it were one of them
-        shown = text if len(text) <= 40 else text[:37] + "..."
-        self.n.name = f"{what} (set by the sweep: {shown})" if swept else what
+        # used read as if it were one of them (as a range: the list ran off the sidebar)
+        try:
+            values = parse_numbers(text, "sweep values", "512") if swept else []
+        except TensorbenchError:
+            values = []
+        ints = [v for v in values if isinstance(v, int)]
+        if ints:
+            span = f"{min(ints)}" if len(set(ints)) == 1 else f"{min(ints)} to {max(ints)}"
+            self.n.name = f"{what} (swept: {span})"
+        else:
+            self.n.name = f"{what} (set by the sweep)" if swept else what
 
     def _sweep_changed(self) -> None:
         self._show_n_source()

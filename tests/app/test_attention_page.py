@@ -188,7 +188,7 @@ def test_the_n_box_says_when_a_sweep_sets_the_lengths():
     # With a sweep over n the box's value is not used: it read 1024 while the run measured
     # 512..4096 and the drawing showed 1024 x 1024.
     page = small_page()  # sweeps n over 64, 128
-    assert page.n.disabled and page.n.name == "sequence length n (set by the sweep: 64, 128)"
+    assert page.n.disabled and page.n.name == "sequence length n (swept: 64 to 128)"
     assert "128 x 128" in page.setup.object and "largest, n = 128" in page.setup.object
     page.sweep_param.value = ""
     assert not page.n.disabled and page.n.name == "sequence length n"

@@ -22,7 +22,7 @@ def test_attention_4k_problem_heatmaps_sweeps_and_minilm(page: Page, server: str
     expect(page.locator("svg.tb-attention-setup")).to_contain_text("4096")
 
     # the sweep over n sets the lengths: the n box says so and is not used
-    n_box = page.get_by_label("sequence length n (set by the sweep: 512, 1024, 2048, 4096)")
+    n_box = page.get_by_label("sequence length n (swept: 512 to 4096)")
     expect(n_box).to_be_disabled()
     # a repeated length is refused with the reason before anything runs
     values = page.get_by_label("values", exact=True)
