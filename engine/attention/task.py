@@ -110,6 +110,18 @@ def _check_attention(task: dict[str, Any]) -> None:
             )
     inp = task["input"]
     specs = [inp]
+    if sweep is not None and sweep["param"] != "n":
+        # checked with the config: 'validate' said ok and 'run' refused it
+        owners = [p.name for p in src.params] + [
+            p.name for e in task["methods"] for p in get_method(e["method"]).params
+        ]
+        if sweep["param"] not in owners:
+            chosen = ", ".join(e["method"] for e in task["methods"])
+            raise ConfigError(
+                f"config.task.sweep.param: {sweep['param']!r} belongs to none of the methods "
+                f"chosen ({chosen}) nor to input {src.name}; sweep 'n' or one of their "
+                "parameters"
+            )
     if sweep is not None:
         values = sweep["values"]
         repeated, v = first_repeat(values)
@@ -242,17 +254,7 @@ def attention_task(config: Config, rep: Reporter) -> dict[str, Any]:
     input_params = {p.name for p in INPUTS[task["input"]["kind"]].params}
     # a sweep over an input parameter (e.g. MiniLM's layer) changes the input for everyone
     input_sweep = sweep["param"] in input_params
-    if sweep["param"] not in (None, "n") and not input_sweep:
-        owners = [
-            e
-            for e in entries
-            if any(p.name == sweep["param"] for p in get_method(e["method"]).params)
-        ]
-        if not owners:
-            raise ConfigError(
-                f"sweep parameter {sweep['param']!r} belongs to none of the methods chosen "
-                f"nor to the input"
-            )
+    # (a sweep parameter no method nor the input has is refused with the config)
     metrics: dict[str, Any] = {"rows": [], "device": str(device)}
     jobs = len(sweep["values"]) * len(entries)
     done = 0

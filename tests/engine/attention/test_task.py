@@ -91,6 +91,7 @@ def test_sweeps_over_n_and_over_a_method_parameter():
             {"input": {"kind": "shared_prefix"}, "methods": [{"method": "mask"}]},
             "block-sparse masks need as many queries",
         ),
+        ({"sweep": {"param": "nope", "values": [1]}}, r"sweep.param: 'nope' belongs to none"),
         # these passed validation and failed the run after the methods before them
         (
             {"methods": [{"method": "exact"}, {"method": "mask", "options": [1, 2]}]},
