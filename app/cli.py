@@ -14,7 +14,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from tensorbench.engine import CODE_TARGETS, EXPORT_TARGETS, TensorbenchError, __version__
+from tensorbench.engine import (
+    CODE_TARGETS,
+    EXPORT_TARGETS,
+    ConfigError,
+    TensorbenchError,
+    __version__,
+)
 from tensorbench.engine.fmt import sci
 from tensorbench.engine.params import Param
 
@@ -156,10 +162,24 @@ class _Bar:
             sys.stderr.flush()
 
 
+def _check_output(out: Path, source: Path | None = None) -> None:
+    """Refuse an output path that cannot be written before any work is done (a missing
+    folder was found after the whole run), or that is the input itself ('run c.json -o
+    c.json' replaced the config with its result)."""
+    if out.is_dir():
+        raise ConfigError(f"-o {out}: is a folder; give a file name, e.g. {out / 'result.json'}")
+    if not out.parent.is_dir():
+        raise ConfigError(f"-o {out}: no folder {out.parent}; create it or write elsewhere")
+    if source is not None and out.exists() and source.exists() and out.samefile(source):
+        raise ConfigError(f"-o {out}: is the config being run; write the result elsewhere")
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
     from tensorbench.engine import load_config, run
 
     cfg = load_config(args.config)
+    out = Path(args.output) if args.output else Path(Path(args.config).stem + ".result.json")
+    _check_output(out, Path(args.config))
     if args.device:
         cfg = cfg.replace(device=args.device)
     if args.seed is not None:
@@ -198,7 +218,6 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if "error" in box:
         raise box["error"]
     result = box["result"]
-    out = Path(args.output) if args.output else Path(Path(args.config).stem + ".result.json")
     result.save(out)
     print(result.summary())
     if not args.quiet:
@@ -215,6 +234,8 @@ def _cmd_export(args: argparse.Namespace) -> int:
     if binary and to_stdout:
         return _fail(f"--to {target} writes binary data: give a file with -o, e.g. -o net{suffix}")
     cfg = load_config(args.config)
+    if not to_stdout:
+        _check_output(Path(args.output), Path(args.config))
     kw: dict[str, Any] = {}
     if target == "script":
         kw["filename"] = "script.py" if to_stdout else Path(args.output).name
@@ -272,6 +293,7 @@ def _cmd_template(args: argparse.Namespace, rest: Sequence[str]) -> int:
     cfg = Config.from_dict(cfg.to_dict())  # validate device/seed like any loaded config
     text = cfg.to_json()
     if args.output and args.output != "-":
+        _check_output(Path(args.output))
         Path(args.output).write_text(text + "\n")
         print(f"config written to {args.output}", file=sys.stderr)
     else:

@@ -100,6 +100,12 @@ class Config:
 
         if not isinstance(doc, Mapping):
             raise ConfigError(f"config: expected a JSON object, got {type(doc).__name__}")
+        if doc.get("format") == "tensorbench/result":
+            # it has a 'config' field, which was named as the fault
+            raise ConfigError(
+                "that is a result file (what 'tensorbench run' wrote), not a config: the "
+                "config it ran is its 'config' field; run or load the config file itself"
+            )
         extra = set(doc) - _KEYS
         if extra:
             allowed = ", ".join(sorted(_KEYS))
@@ -208,6 +214,8 @@ def load_config(source: Config | Mapping[str, Any] | str | os.PathLike[str]) -> 
         isinstance(source, str) and not source.lstrip().startswith("{")
     ):
         path = Path(source)
+        if path.is_dir():
+            raise ConfigError(f"{path}: is a folder; give the path of a config .json file")
         if not path.is_file():
             raise ConfigError(f"{path}: no such config file")
         size = path.stat().st_size

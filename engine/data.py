@@ -1141,6 +1141,8 @@ def _upload(
     if path is not None:
         name = os.path.basename(path)
         full = os.path.expanduser(path)
+        if os.path.isdir(full):
+            raise DataError(f"{path!r} is a folder; give the path of a .npy or .npz file")
         if not os.path.isfile(full):
             raise DataError(f"no such file: {path!r}; give the path of a .npy or .npz file")
         size = os.path.getsize(full)

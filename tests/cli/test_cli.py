@@ -248,3 +248,25 @@ def test_bad_option_values_are_one_line(cli):
     proc = cli("template", "rank_matrix", "--ranks", "[" * 100_000)
     assert proc.returncode == 2 and "is not a matrix" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_files_that_are_not_configs_and_outputs_that_cannot_be_written(cli, tmp_path):
+    made = cli("template", "mps", "--sites", "3", "-o", "c.json", cwd=tmp_path)
+    assert made.returncode == 0, made.stderr
+    assert cli("run", "c.json", "-q", cwd=tmp_path).returncode == 0
+    cases = [
+        # a result file was refused over its 'config' field ("unknown field 'config'")
+        (("validate", "c.result.json"), "that is a result file (what 'tensorbench run' wrote)"),
+        (("run", "."), ".: is a folder; give the path of a config .json file"),
+        (("run", "c.json", "-o", "."), "-o .: is a folder; give a file name"),
+        # found before the run, not after it
+        (("run", "c.json", "-o", "no/r.json"), "-o no/r.json: no folder no; create it"),
+        # the config was replaced by its result
+        (("run", "c.json", "-o", "c.json"), "-o c.json: is the config being run"),
+        (("export", "c.json", "--to", "png", "-o", "no/x.png"), "no folder no"),
+    ]
+    for argv, message in cases:
+        proc = cli(*argv, cwd=tmp_path)
+        assert proc.returncode == 2 and message in proc.stderr, (argv, proc.stderr)
+        assert "Traceback" not in proc.stderr
+    assert json.loads((tmp_path / "c.json").read_text())["format"] == "tensorbench/config"

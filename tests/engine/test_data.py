@@ -478,3 +478,9 @@ def test_upload_zip_with_a_pickled_member_is_refused():
     with zipfile.ZipFile(buf, "w") as zf:
         zf.writestr("x.npy", npy_bytes(np.array([[{}]], dtype=object)))
     refused({"kind": "upload", "content": buf.getvalue()}, "Python objects")
+
+
+def test_an_upload_path_that_is_a_folder_says_so(tmp_path):
+    # it read "no such file: '/tmp'"
+    with pytest.raises(DataError, match="is a folder; give the path of a .npy or .npz file"):
+        load_data({"kind": "upload", "path": str(tmp_path)})
