@@ -119,6 +119,13 @@ def _cmd_validate(args: argparse.Namespace) -> int:
             f"{len(net.tensors)} tensors, {len(net.indices)} indices, "
             f"{net.num_params} parameters, {sci(stats.optimized.flops, 3)} flops ({optimize} path)"
         )
+    if cfg.kind == "contract":
+        from tensorbench.engine.contract import check_contract_config
+
+        try:
+            check_contract_config(cfg)
+        except TensorbenchError as e:
+            return _fail(f"{args.config}: {e}")
     data = cfg.task.get("data")
     if isinstance(data, dict):
         # refused here as `run` would refuse it (too big for memory, NaNs, ranks that do

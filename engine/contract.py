@@ -292,6 +292,26 @@ def _summarize(config: Config, m: dict[str, Any]) -> list[str]:
     return lines
 
 
+def check_contraction_fits(net: Network, need: int, device: Any) -> None:
+    """Refuse (ResourceError) a contraction needing ``need`` bytes that ``device`` lacks,
+    saying how to make it smaller."""
+    # closing legs helps only a network that has open ones
+    hint = "lower the bond or leg sizes" + (", or close some open legs" if net.output else "")
+    check_memory(need, device, "this contraction", hint)
+
+
+def check_contract_config(config: Config) -> None:
+    """What ``run`` refuses of a contract config before any work, found without building
+    anything ('validate' said ok to a 179 GiB contraction)."""
+    net = config.network
+    assert net is not None  # guaranteed by the config
+    task = config.task
+    path = find_path(net, task["optimize"], seed=config.seed)
+    check_contraction_fits(
+        net, estimate_bytes(net, path, task["dtype"]), resolve_device(config.device)
+    )
+
+
 @register_task(
     "contract",
     Param("dtype", "choice", "float64", "data type of the random tensors", choices=DTYPES),
@@ -323,9 +343,7 @@ def contract_task(config: Config, rep: Reporter) -> dict[str, Any]:
         "predicted_bytes": need,
         "predicted_peak_bytes": resolve_dtype(dtype).itemsize * predicted.peak_size,
     }
-    # closing legs helps only a network that has open ones
-    hint = "lower the bond or leg sizes" + (", or close some open legs" if net.output else "")
-    check_memory(need, device, "this contraction", hint)
+    check_contraction_fits(net, need, device)
     plan = ContractionPlan(net, path)  # refuses impossible steps before any allocation
     rep.check_cancel(metrics)
     rep.progress(0.02, "generating random data")

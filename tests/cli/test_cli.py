@@ -270,3 +270,16 @@ def test_files_that_are_not_configs_and_outputs_that_cannot_be_written(cli, tmp_
         assert proc.returncode == 2 and message in proc.stderr, (argv, proc.stderr)
         assert "Traceback" not in proc.stderr
     assert json.loads((tmp_path / "c.json").read_text())["format"] == "tensorbench/config"
+
+
+def test_validate_refuses_a_contraction_run_would_refuse_for_memory(cli, tmp_path):
+    # 'validate' said ok, with its parameters and flops, to a 179 GiB contraction
+    assert cli("template", "mps", "-o", "c.json", cwd=tmp_path).returncode == 0
+    doc = json.loads((tmp_path / "c.json").read_text())
+    doc["network"]["sizes"]["p0"] = 10**9
+    (tmp_path / "big.json").write_text(json.dumps(doc))
+    for command in ("validate", "run"):
+        proc = cli(command, "big.json", cwd=tmp_path)
+        assert proc.returncode == 2, proc.stdout
+        assert "this contraction needs about" in proc.stderr and "GiB" in proc.stderr
+    assert cli("validate", "c.json", cwd=tmp_path).returncode == 0
