@@ -118,7 +118,9 @@ class Param:
         if kind == "ints":
             if isinstance(value, int) and not isinstance(value, bool) and self.scalar_ok:
                 return self._int(value, where, error)
-            if not _is_list(value) or not value:
+            if _is_list(value) and not value:  # an emptied box read "must be ..., got []"
+                raise error(f"{where} is empty: give at least one integer")
+            if not _is_list(value):
                 what = (
                     "an integer or a list of integers" if self.scalar_ok else "a list of integers"
                 )
@@ -152,7 +154,7 @@ class Param:
 
 def _bound(x: float) -> str:
     """A range end as a person types it: 4194304, not 4.1943e+06 (huge ends stay short)."""
-    if float(x).is_integer() and abs(x) < 1e12:
+    if float(x).is_integer() and abs(x) < 1e16:  # 2**40 read "1.09951e+12"
         return str(int(x))
     return f"{x:g}"
 

@@ -133,7 +133,7 @@ def _per_item(value: int | Sequence[int], n: int, what: str) -> list[int]:
         return [value] * n
     value = list(value)
     if len(value) != n:
-        raise NetworkError(f"{what}: expected {n} values, got {len(value)}")
+        raise NetworkError(f"{what}: expected {n} value{'s' if n != 1 else ''}, got {len(value)}")
     return value
 
 

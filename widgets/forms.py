@@ -223,7 +223,12 @@ def widget_for(p: Param, value: Any) -> pn.widgets.Widget | Checkbox:
     if p.kind == "choice":
         return pn.widgets.Select(value=value, options=list(p.choices), **common)
     if p.kind == "ints":
-        return pn.widgets.TextInput(value=_ints_text(value), placeholder="e.g. 4, 4, 4", **common)
+        # the default as the example where there is one: Tucker budgets showed "e.g. 4, 4,
+        # 4", which reads as a core shape
+        example = _ints_text(p.default) if p.default else "4, 4, 4"
+        return pn.widgets.TextInput(
+            value=_ints_text(value), placeholder=f"e.g. {example}", **common
+        )
     if p.kind == "str":
         return pn.widgets.TextInput(value=value or "", **common)
     if p.kind == "json":

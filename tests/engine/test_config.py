@@ -180,3 +180,13 @@ def test_cuda_without_a_gpu_is_a_clear_error():
     cfg = load_config(_put(good_doc(), ("device",), "cuda"))
     with pytest.raises(ConfigError, match="use 'auto' or 'cpu'"):
         run(cfg)
+
+
+def test_an_emptied_list_and_a_large_bound_read_as_a_person_would_write_them():
+    from tensorbench.engine.params import Param, check_params
+
+    budgets = (Param("budgets", "ints", [1000], "budgets", max=2**40, scalar_ok=True),)
+    with pytest.raises(ConfigError, match=r"budgets is empty: give at least one integer"):
+        check_params(budgets, {"budgets": []}, "tucker", ConfigError)  # it read "got []"
+    with pytest.raises(ConfigError, match=r"between 1 and 1099511627776, got 0"):
+        check_params(budgets, {"budgets": [0]}, "tucker", ConfigError)  # not 1.09951e+12
