@@ -249,7 +249,7 @@ def _spread_bond_labels(
     ]
     placed: list[np.ndarray] = []
 
-    def clearance(p: np.ndarray, edge: dict[str, Any], key: tuple) -> float:
+    def clearance(p: np.ndarray, key: tuple) -> float:
         m = math.inf
         for q in placed:
             m = min(m, float(np.linalg.norm(q - p)) / (0.14 * scale))
@@ -258,13 +258,13 @@ def _spread_bond_labels(
                 m = min(m, _seg_dist(p, a, b) / (0.07 * scale))
         return m
 
-    for lab, edge, pa, pb, key in spots:
+    for lab, _edge, pa, pb, key in spots:
         here = np.array([lab["x"], lab["y"]])
         best = here
-        if clearance(here, edge, key) < 1:
+        if clearance(here, key) < 1:
             tries = [here + f * (pb - pa) for f in (0.2, -0.2, 0.33, -0.33)]
-            clear = [p for p in tries if clearance(p, edge, key) >= 1]
-            best = clear[0] if clear else max([here, *tries], key=lambda p: clearance(p, edge, key))
+            clear = [p for p in tries if clearance(p, key) >= 1]
+            best = clear[0] if clear else max([here, *tries], key=lambda p: clearance(p, key))
         lab["x"], lab["y"] = float(best[0]), float(best[1])
         placed.append(best)
 
