@@ -223,6 +223,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
             pass
     bar.close()
     if "error" in box:
+        if isinstance(box["error"], TensorbenchError):  # named by its file, as validate does
+            return _fail(f"{args.config}: {box['error']}")
         raise box["error"]
     result = box["result"]
     result.save(out)
