@@ -310,6 +310,8 @@ class SearchPage(RunPage, Viewer):
             w.visible = networks
         # no truth to show or hide for other data
         self.show_truth.visible = networks and self.data.kind.value == HIDDEN
+        # core shapes are solved in the page's run, with no worker processes to set
+        self.workers.visible = networks
         # The score plots are emptied and flattened, not hidden: "visible" set on a pane
         # that holds a plot layout raised on the server ("unexpected attribute 'design' to
         # GridPlot"), and Tucker mode then kept the network views; and hidden inside a

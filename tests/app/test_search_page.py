@@ -377,7 +377,8 @@ def test_tucker_mode_shows_only_what_it_uses():
     """The Tucker solvers give one table of core shapes: the hidden-truth box, incumbent
     cards, score plots, evaluations table and "one at a time" are the network search's."""
     page = SearchPage()
-    network_only = [page.show_truth, page.in_turn, page.cards]
+    # (workers: "per strategy", and the core-shape solvers use none)
+    network_only = [page.show_truth, page.in_turn, page.cards, page.workers]
     assert all(w.visible for w in network_only) and page.table.visible
     assert not page.tucker_table.visible and "Select a row" in page.table_hint.object
     page.mode.value = "tucker"
