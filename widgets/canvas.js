@@ -108,7 +108,8 @@ export function render({ model, el: root }) {
     // The size goes where the hub's spokes are not: of eight directions, the one farthest
     // (in angle) from every spoke. Fixed up and to the right, it lay on a spoke going
     // that way ("r=6" on the CP template's hub). With ``clear`` (a test of the label's
-    // middle), the first direction in that order whose spot passes it, when one does.
+    // middle, at its baseline as bond sizes' spots are), the first direction in that
+    // order whose spot passes it, when one does.
     const spokes = ends.map((p) => Math.atan2(p[1] - hub[1], p[0] - hub[0]));
     const dirs = [];
     for (let i = 0; i < 8; i++) {
@@ -126,7 +127,7 @@ export function render({ model, el: root }) {
       const x = hub[0] + dx * 14, y = hub[1] + dy * 14 + (dy > 0.3 ? 10 : dy < -0.3 ? 0 : 4);
       const anchor = dx > 0.3 ? "start" : dx < -0.3 ? "end" : "middle";
       const w = 7 * label.textContent.length;
-      const mid = [anchor === "start" ? x + w / 2 : anchor === "end" ? x - w / 2 : x, y - 4];
+      const mid = [anchor === "start" ? x + w / 2 : anchor === "end" ? x - w / 2 : x, y];
       return { x, y, anchor, mid };
     };
     let best = spot(dirs[0].a);
@@ -239,7 +240,7 @@ export function render({ model, el: root }) {
           ref.lines[i].setAttribute("x2", hub[0]); ref.lines[i].setAttribute("y2", hub[1]);
         });
         ref.hub.setAttribute("transform", `translate(${hub[0]},${hub[1]})`);
-        if (ref.label) placeHubLabel(ref.label, hub, b.tensors.map((id) => pos[id]));
+        // (its size is placed by spreadBondLabels, at the end of every layout)
       } else {
         const [a, c] = b.tensors;
         const pa = rim(a, pos[c]), pc = rim(c, pos[a]);
@@ -296,10 +297,11 @@ export function render({ model, el: root }) {
     // way) to the first clear spot, else to the clearest.
     const placed = [];
     const segs = [];
+    const hubs = new Map();
     for (const b of graph.bonds) {
       if (b.kind === "hyper") {
-        const hub = hubOf(b);
-        for (const id of b.tensors) segs.push({ b, a: pos[id], c: hub });
+        hubs.set(b, hubOf(b));
+        for (const id of b.tensors) segs.push({ b, a: pos[id], c: hubs.get(b) });
       } else segs.push({ b, a: pos[b.tensors[0]], c: pos[b.tensors[1]] });
     }
     const clearance = (b, p) => {
@@ -317,11 +319,10 @@ export function render({ model, el: root }) {
       if (b.kind === "hyper") {
         // its size, beside the hub away from the spokes, also clear of other bonds' lines
         // and sizes where a direction allows ("h0=2" sat on a bond the hub lay on)
-        const hub = hubOf(b);
         const w = 7 * ref.label.textContent.length;
-        const mid = placeHubLabel(ref.label, hub, b.tensors.map((id) => pos[id]),
-          (p) => [-0.4, 0, 0.4].every((f) => clearance(b, [p[0] + f * w, p[1] + 4]) >= 1));
-        placed.push([mid[0], mid[1] + 4]);
+        const mid = placeHubLabel(ref.label, hubs.get(b), b.tensors.map((id) => pos[id]),
+          (p) => [-0.4, 0, 0.4].every((f) => clearance(b, [p[0] + f * w, p[1]]) >= 1));
+        placed.push(mid);
         continue;
       }
       const here = ref.base || [+ref.label.getAttribute("x"), +ref.label.getAttribute("y")];
@@ -337,7 +338,6 @@ export function render({ model, el: root }) {
       placed.push(best);
     }
   }
-
 
   // ------------------------------------------------------------------ picking
 

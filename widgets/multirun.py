@@ -596,6 +596,15 @@ class RunPage:
     _plots_due: float = 0.0
     _signature: Any = None
 
+    def _readers(self) -> list[Callable[[], Any]]:
+        """The change handlers of the inputs on show, each page's own (see
+        :meth:`_inputs_in_force`)."""
+        raise NotImplementedError
+
+    def _download_ready(self) -> bool:
+        """Every input read again and in force before a download (the files' ``check``)."""
+        return self._inputs_in_force(self._readers(), "download")
+
     def _inputs_in_force(self, readers: list[Callable[[], Any]], doing: str = "run") -> bool:
         """Read every input again before a run (or a download: ``doing`` names it in the
         message); False, with the reason in the alert, when one is refused.

@@ -179,7 +179,7 @@ class AttentionPage(RunPage, Viewer):
             self.state,
             "attention",
             self._sync_widgets,
-            check=lambda: self._inputs_in_force(self._readers(), "download"),
+            check=self._download_ready,
         )
         self.state.param.watch(lambda *_: self._draw_setup(), "config")
         self._draw_setup()

@@ -107,7 +107,7 @@ class DecomposePage(RunPage, Viewer):
             self.state,
             "decompose",
             self._sync_widgets,
-            check=lambda: self._inputs_in_force(self._readers(), "download"),
+            check=self._download_ready,
         )
         self.alert, self.upload = self.files.alert, self.files.upload
         self.config_view = self.files.config_view
