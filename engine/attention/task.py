@@ -100,7 +100,8 @@ def _check_attention(task: dict[str, Any]) -> None:
     sweep = task["sweep"]
     swept_n = sweep is not None and sweep["param"] == "n"
     where = "config.task.sweep.values" if swept_n else "config.task.n"
-    for n in sweep["values"] if swept_n else [task["n"]]:
+    lengths = sweep["values"] if swept_n else [task["n"]]
+    for n in lengths:
         if n > MAX_N:
             raise ConfigError(f"{where}: {n} tokens is over the limit of {MAX_N}")
         if src.max_n is not None and n > src.max_n:
@@ -138,7 +139,6 @@ def _check_attention(task: dict[str, Any]) -> None:
                     f"config.task.input: {e}; each key/value head serves the same number of "
                     "query heads"
                 ) from None
-    lengths = sweep["values"] if swept_n else [task["n"]]
     for spec in specs:
         # a shared prefix's queries come from the suffix: more than its tokens failed the
         # run after the methods before it had been measured
