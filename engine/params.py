@@ -154,9 +154,12 @@ class Param:
 
 def _bound(x: float) -> str:
     """A range end as a person types it: 4194304, not 4.1943e+06 (huge ends stay short)."""
-    if float(x).is_integer() and abs(x) < 1e16:  # 2**40 read "1.09951e+12"
-        return str(int(x))
-    return f"{x:g}"
+    short = f"{x:g}"
+    if float(x).is_integer() and abs(x) < 1e16:
+        # in full (2**40 read "1.09951e+12"), unless a large bound reads exactly as
+        # 1e+12 (in full it is a row of zeros to count)
+        return short if abs(x) >= 1e12 and float(short) == x else str(int(x))
+    return short
 
 
 def first_repeat(values: Sequence[Any]) -> tuple[bool, Any]:

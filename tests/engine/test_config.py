@@ -190,3 +190,6 @@ def test_an_emptied_list_and_a_large_bound_read_as_a_person_would_write_them():
         check_params(budgets, {"budgets": []}, "tucker", ConfigError)  # it read "got []"
     with pytest.raises(ConfigError, match=r"between 1 and 1099511627776, got 0"):
         check_params(budgets, {"budgets": [0]}, "tucker", ConfigError)  # not 1.09951e+12
+    lam = (Param("lam", "float", 200.0, "lam", min=1e-6, max=1e12),)
+    with pytest.raises(ConfigError, match=r"between 1e-06 and 1e\+12, got -5"):
+        check_params(lam, {"lam": -5}, "objective", ConfigError)  # not 1000000000000
