@@ -177,6 +177,14 @@ class SearchPage(RunPage, Viewer):
             "Decompose page",
         )
         self.to_decompose.on_click(lambda *_: self._send("decompose"))
+        # Tucker mode's rows are an HTML table: the shape the buttons send is picked here
+        self.tucker_pick = pn.widgets.Select(
+            label="core shape for the buttons",
+            options={_BEST_SHAPE: ""},
+            value="",
+            width=330,
+            visible=False,
+        )
         # ---- files, errors
         self.files = ConfigFiles(
             self.state,
@@ -325,12 +333,13 @@ class SearchPage(RunPage, Viewer):
             self.scatter.height = _SCATTER_HEIGHT
             self._draw_plots(self.state.snapshot())
         self.table.visible = networks
-        self.tucker_table.visible = not networks
+        self.tucker_table.visible = self.tucker_pick.visible = not networks
         self.table_hint.object = (
             "Select a row to choose a candidate; with none selected the buttons take the best one."
             if networks
-            else "The buttons take the core shape with the lowest error (the fewest "
-            "parameters among those within 1% of it), as a Tucker network."
+            else "The buttons take the core shape picked beside them, as a Tucker network; "
+            "by default the one with the lowest error (the fewest parameters among those "
+            "within 1% of it)."
         )
 
     def _sync_widgets(self) -> None:
@@ -418,6 +427,18 @@ class SearchPage(RunPage, Viewer):
         show_plot(self.curves, best_curves(snap, show_truth=truth))
         self.scatter.object = candidates_scatter(snap, show_truth=truth)
         self.tucker_table.object = tucker_table(snap)
+        self._offer_shapes(snap)
+
+    def _offer_shapes(self, snap: list[dict[str, Any]]) -> None:
+        """List the core shapes of the Tucker table for the buttons (a pick that is still
+        listed stays picked)."""
+        options = {_BEST_SHAPE: ""}
+        for x in _tucker_rows(snap):
+            options[_shape_label(x)] = _shape_key(x)
+        if options != self.tucker_pick.options:
+            keep = self.tucker_pick.value
+            self.tucker_pick.options = options
+            self.tucker_pick.value = keep if keep in options.values() else ""
 
     def _stream_rows(self, snap: list[dict[str, Any]]) -> None:
         """Append the evaluations not yet in the table (sent as a stream, not a reload)."""
@@ -485,7 +506,7 @@ class SearchPage(RunPage, Viewer):
         if dims is None:
             return None
         if self.mode.value == "tucker":  # not a network run's leftover row or incumbent
-            return _best_core_shape(snap, dims)
+            return _picked_core_shape(snap, dims, self.tucker_pick.value)
         rec = None
         sel = self.table.selection
         if sel:
@@ -546,7 +567,7 @@ class SearchPage(RunPage, Viewer):
         # table came up empty. Re-sending the value refreshes that data first.
         self.table.param.trigger("value")
         table = pn.Column(
-            pn.Row(self.open_editor, self.to_decompose),
+            pn.Row(self.open_editor, self.to_decompose, self.tucker_pick),
             self.table_hint,
             self.table,
             sizing_mode="stretch_width",
@@ -608,9 +629,36 @@ def _best_core_shape(snap: list[dict[str, Any]], dims: list[int]) -> tuple[Netwo
         return None
     low = min(x["rse"] for x in rows)
     near = [x for x in rows if x["rse"] <= low * 1.01 + 1e-12]
-    best = min(near, key=lambda x: (x["params"], x["rse"]))
-    net = build_template("tucker", dims=dims, ranks=list(best["shape"]))
-    return net, f"Tucker core {tuple(best['shape'])} ({best['solver']}, budget {best['budget']})"
+    return _shape_network(min(near, key=lambda x: (x["params"], x["rse"])), dims)
+
+
+def _shape_network(row: dict[str, Any], dims: list[int]) -> tuple[Network, str]:
+    """A Tucker table row as a Tucker network of the data's shape, and its description."""
+    net = build_template("tucker", dims=dims, ranks=list(row["shape"]))
+    return net, f"Tucker core {tuple(row['shape'])} ({row['solver']}, budget {row['budget']})"
+
+
+#: The Tucker shape picker's first choice.
+_BEST_SHAPE = "the lowest error (fewest parameters)"
+
+
+def _shape_key(x: dict[str, Any]) -> str:
+    """A Tucker record's key in the picker: budget, solver and shape identify a row."""
+    return f"{x['budget']}|{x['solver']}|{','.join(map(str, x['shape']))}"
+
+
+def _shape_label(x: dict[str, Any]) -> str:
+    return f"budget {x['budget']} · {x['solver']} · {tuple(x['shape'])} · error {x['rse']:.3g}"
+
+
+def _picked_core_shape(
+    snap: list[dict[str, Any]], dims: list[int], key: str
+) -> tuple[Network, str] | None:
+    """The Tucker row ``key`` names (see :func:`_shape_key`) as a Tucker network of the
+    data's shape; the best one (:func:`_best_core_shape`) when ``key`` is empty or no row
+    has it."""
+    row = next((x for x in _tucker_rows(snap) if key and _shape_key(x) == key), None)
+    return _best_core_shape(snap, dims) if row is None else _shape_network(row, dims)
 
 
 def _empty_table() -> pd.DataFrame:

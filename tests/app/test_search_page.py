@@ -270,6 +270,25 @@ def test_tucker_mode_fills_the_core_shape_table():
     page.handoff = lambda slug, net, **extra: sent.append((slug, net, extra))
     page._send("decompose")
     assert sent and sent[0][0] == "decompose" and sent[0][2]["data"]["template"] == "tucker"
+    # any row can be sent: the picker beside the buttons lists every row of the table
+    assert page.tucker_pick.visible and len(page.tucker_pick.options) == 1 + 4
+    other = next(x for x in rows if tuple(x["shape"]) != tuple(best["shape"]))
+    label = next(
+        k
+        for k in page.tucker_pick.options
+        if f"· {other['solver']} ·" in k and f"budget {other['budget']} " in k
+    )
+    page.tucker_pick.value = page.tucker_pick.options[label]
+    net, what = page.chosen_structure()
+    assert net.shape(net.tensors[0]) == tuple(other["shape"])
+    assert what == (
+        f"Tucker core {tuple(other['shape'])} ({other['solver']}, budget {other['budget']})"
+    )
+    # a redraw with the same rows keeps the pick; back in network mode it is hidden
+    page._refresh(force=True)
+    assert page.chosen_structure()[0].shape(net.tensors[0]) == tuple(other["shape"])
+    page.mode.value = "network"
+    assert not page.tucker_pick.visible
 
 
 def test_a_config_with_one_budget_shows_again():
