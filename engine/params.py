@@ -95,6 +95,8 @@ class Param:
                     raise error(
                         f"{where}[{k}] must be one of: {', '.join(self.choices)}; got {brief(v)}"
                     )
+                if v in value[:k]:
+                    raise error(f"{where}: {v!r} appears twice; give each name once")
             return list(value)
         if kind == "bytes":
             if not isinstance(value, (bytes, bytearray, memoryview)):
@@ -215,6 +217,7 @@ def check_entries(
     if not isinstance(value, list) or not value:
         raise error(f"{where} must be a non-empty list such as [{example}]")
     out = []
+    seen: list[tuple[str, dict[str, Any]]] = []
     for k, entry in enumerate(value):
         here = f"{where}[{k}]"
         if not isinstance(entry, dict) or key not in entry:
@@ -227,5 +230,16 @@ def check_entries(
         # the entry's name beside its position: "methods[2] (tt_als).max_iter ..." points
         # at a card on the page, where a position alone made the user count
         named = f"{here} ({entry[key]})"
-        out.append((entry, spec, check_params(spec.params, given, named, error)))
+        clean = check_params(spec.params, given, named, error)
+        # the same entry twice runs twice to the same numbers: a slip, so it is named
+        settings = {**clean, **{n: entry[n] for n in skip if n in entry}}
+        for j, (spec0, settings0) in enumerate(seen):
+            if spec0 == spec.name and settings0 == settings:
+                raise error(
+                    f"{named} repeats {where.rsplit('.', 1)[-1]}[{j}] with the same settings, "
+                    "so it would run twice to the same numbers; remove one or change its "
+                    "settings"
+                )
+        seen.append((spec.name, settings))
+        out.append((entry, spec, clean))
     return out

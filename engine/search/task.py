@@ -34,7 +34,7 @@ from ..config import Config
 from ..decompose.task import check_data
 from ..errors import ConfigError, TensorbenchError
 from ..fmt import format_seconds
-from ..params import Param, check_entries, check_params
+from ..params import Param, check_entries, check_params, first_repeat
 from ..run import Reporter, register_task
 from .base import get_strategy, run_strategy
 from .evaluator import Evaluation, Evaluator, FitOptions, default_workers
@@ -110,6 +110,16 @@ def _section(params: tuple[Param, ...], where: str):
 
     check.__name__ = f"check_{where}"
     return check
+
+
+def _check_tucker(value: Any, where: str) -> dict[str, Any]:
+    """The Tucker section, with each budget once (a repeat solves the same shapes again)."""
+    clean = _section(_TUCKER, "tucker")(value, where)
+    budgets = clean["budgets"] if isinstance(clean["budgets"], list) else [clean["budgets"]]
+    repeated, v = first_repeat(budgets)
+    if repeated:
+        raise ConfigError(f"{where}.budgets: {v} appears twice; give each value once")
+    return clean
 
 
 def check_strategies(value: Any, where: str) -> list[dict[str, Any]]:
@@ -291,7 +301,7 @@ def _summarize(config: Config, m: dict[str, Any]) -> list[str]:
         "json",
         None,
         "budgets and solvers (mode tucker)",
-        validator=_section(_TUCKER, "tucker"),
+        validator=_check_tucker,
     ),
     doc="race structure searches (greedy, TnALE, TNLS, TNGA, random) or pick Tucker core shapes",
     summarize=_summarize,

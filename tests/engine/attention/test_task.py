@@ -74,6 +74,10 @@ def test_sweeps_over_n_and_over_a_method_parameter():
             r"sweep.values: input minilm has at most 512 tokens, got 1024",
         ),
         ({"sweep": {"param": "n", "values": [64, 64]}}, "64 appears twice"),
+        (
+            {"methods": [{"method": "exact"}, {"method": "hyper"}, {"method": "hyper"}]},
+            r"methods\[2\] \(hyper\) repeats methods\[1\] with the same settings",
+        ),
         ({"sweep": {"param": "n", "values": [2**23]}}, "over the limit"),
         ({"input": {"kind": "clustered", "heads": 4, "kv_heads": 3}}, "multiple of kv_heads"),
         (

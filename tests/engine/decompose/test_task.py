@@ -129,6 +129,16 @@ def test_a_bad_sweep_is_refused_with_the_config(methods, sweep, message):
         config(methods, sweep=sweep)
 
 
+def test_a_method_given_twice_with_the_same_settings_is_refused():
+    with pytest.raises(
+        ConfigError,
+        match=r"methods\[1\] \(hooi\) repeats methods\[0\] with the same settings, so it "
+        "would run twice to the same numbers",
+    ):
+        config([{"method": "hooi", "ranks": [2, 3, 2]}, {"method": "hooi", "ranks": [2, 3, 2]}])
+    config([{"method": "hooi", "ranks": [2, 3, 2]}, {"method": "hooi", "ranks": [2, 2, 2]}])
+
+
 def test_a_method_without_the_swept_parameter_runs_once_as_the_baseline():
     # exact CP-ALS beside a sample sweep of the sampled one: the sweep plot's reference
     cfg = config(

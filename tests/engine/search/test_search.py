@@ -391,6 +391,31 @@ def test_search_task_refuses_bad_settings_clearly():
     # lambda 0: the error would not count, and the bare network "reached the truth"
     with pytest.raises(ConfigError, match=r"objective.lam must be between 1e-06"):
         _config(objective={"kind": "penalty", "lam": 0.0})
+    # a repeat runs twice to the same numbers; one with other settings is a real race
+    with pytest.raises(
+        ConfigError, match=r"strategies\[1\] \(random\) repeats strategies\[0\] with the same"
+    ):
+        _config(strategies=[{"strategy": "random"}, {"strategy": "random"}])
+    with pytest.raises(ConfigError, match=r"strategies\[2\] \(tnga\) repeats strategies\[0\]"):
+        # spelled out, the default population is the same setting
+        _config(
+            strategies=[
+                {"strategy": "tnga"},
+                {"strategy": "greedy"},
+                {"strategy": "tnga", "population": _default("tnga", "population")},
+            ]
+        )
+    _config(strategies=[{"strategy": "tnga"}, {"strategy": "tnga", "patience": 1000}])
+    with pytest.raises(ConfigError, match=r"tucker.budgets: 100 appears twice"):
+        _config(mode="tucker", tucker={"budgets": [100, 200, 100]})
+    with pytest.raises(ConfigError, match=r"tucker.solvers: 'ip' appears twice"):
+        _config(mode="tucker", tucker={"solvers": ["ip", "greedy", "ip"]})
+
+
+def _default(strategy: str, name: str):
+    from tensorbench.engine.search import get_strategy
+
+    return next(p.default for p in get_strategy(strategy).params if p.name == name)
 
 
 def test_search_task_can_be_cancelled():
