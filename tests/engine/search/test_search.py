@@ -4,6 +4,7 @@ greedy's warm start, and the greedy and TnALE searches recovering hidden tensor 
 from __future__ import annotations
 
 import itertools
+import random
 import re
 import threading
 import time
@@ -216,6 +217,47 @@ def test_greedy_and_tnale_recover_a_hidden_tensor_ring(hidden_ring, name):
     ev, _ = run_strategy(name, Evaluator(X, space, Objective(lam=200), max_evals=150), seed=0)
     assert ev.best.structure.key() == truth.key(), ev.best.structure.describe()
     assert ev.best.rse < 1e-6
+
+
+def test_holding_is_the_smallest_uniform_network_with_room_for_the_data():
+    ring = SearchSpace((3, 3, 3, 3), "ring", 4, permute=True)
+    held = ring.holding((2, 0, 1, 3))
+    # rank 2 has 48 parameters for 81 entries; rank 3 has 108
+    assert ring.edge_ranks(held) == [3, 3, 3, 3] and held.perm == (2, 0, 1, 3)
+    assert (
+        SearchSpace((3,) * 4, "full", 4).edge_ranks(SearchSpace((3,) * 4, "full", 4).holding())
+        == [2] * 6
+    )
+    # order 6: rank 4 has 288 parameters for 729 entries
+    assert SearchSpace((3,) * 6, "ring", 4).holding() is None
+
+
+@pytest.mark.parametrize(
+    ("order", "start", "first_ranks", "interp"),
+    [
+        (4, "auto", [3] * 4, False),  # a rank within the limit holds the data
+        (6, "auto", None, True),  # none does: the paper's random point
+        (6, "full", [4] * 6, False),  # asked for: the largest rank
+        (4, "random", None, True),
+    ],
+)
+def test_tnale_starts_where_asked(monkeypatch, order, start, first_ranks, interp):
+    from tensorbench.engine.search import tnale as tnale_mod
+
+    X, _ = _permuted_ring([2] * order, list(range(order)), seed=0)
+    space = SearchSpace(tuple(X.shape), "ring", 4, permute=True)
+    seen = {}
+
+    def stop(ev, rng, current, radius, interp_rounds, *rest):
+        seen["first"], seen["interp"] = current.structure, interp_rounds
+        raise BudgetSpent
+
+    monkeypatch.setattr(tnale_mod, "_descend", stop)
+    run_strategy("tnale", Evaluator(X, space, Objective(), max_evals=5), seed=7, start=start)
+    want = space.random(random.Random(7))  # the random start, and the full start's mode order
+    assert seen["first"].perm == want.perm
+    assert space.edge_ranks(seen["first"]) == (first_ranks or space.edge_ranks(want))
+    assert seen["interp"] == (1 if interp else 0)
 
 
 def _permuted_ring(ranks, perm, seed):
