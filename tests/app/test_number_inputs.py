@@ -293,3 +293,15 @@ def test_an_emptied_float_box_shows_empty_and_is_refused(page_cls: type) -> None
     if page_cls is SearchPage:
         page.truth_noise.value = None
         assert page.state.error == "hidden truth: noise must be a number from 0 to 10, got None"
+
+
+def test_an_optional_number_says_that_empty_means_its_default():
+    # TnALE's interp_rounds and the sampled methods' samples showed a bare empty box
+    from tensorbench.engine.params import Param
+    from tensorbench.widgets.forms import widget_for
+
+    optional = widget_for(Param("samples", "int", None, "rows sampled"), None)
+    assert optional.value is None and optional.placeholder == "empty: the default (see ?)"
+    given = widget_for(Param("rank", "int", 3, "CP rank"), 3)
+    assert given.placeholder == ""
+    assert widget_for(Param("eps", "float", None, "tolerance"), None).placeholder
