@@ -8,6 +8,16 @@ only the two ends of each range are fitted next to the current value and the sco
 between are predicted by linear interpolation; the predicted best is fitted and kept only
 if it really improves -- the paper's device for covering a wide range cheaply early on.
 
+A round that changes nothing is not yet convergence: with ``final_check`` (on by
+default) the search first looks once more at a larger radius, as the paper does before it
+stops -- every edge's ranks within ``final_radius``, every swap of two cores' modes (not
+only neighbours), and every swap of neighbours together with one of the edges the swap
+rewires lowered by one. That last move is what a swap on its own cannot show: the swap
+that leads to a smaller network usually scores the same as the incumbent (it is the same
+size, and both fit exactly), so it is never taken, and the rank it frees is never
+lowered. When one of these candidates improves, the rounds resume; otherwise the search
+stops (as it does when the budget is spent).
+
 Where it starts: ``start="full"`` puts every edge at the smallest rank whose network has as
 many parameters as the data has entries (or at the largest rank when none has; a random
 mode order), so the first candidate can hold the data and the rounds only take ranks away:
@@ -207,7 +217,8 @@ def _descend(
         min=0,
         max=1000,
     ),
-    doc="TnALE: enumerate each edge's rank in turn (interpolating at first), then mode swaps",
+    doc="TnALE: from a network with room for the data (or a random one), enumerate each "
+    "edge's rank in turn, then mode swaps",
 )
 def tnale(
     ev: Evaluator,
