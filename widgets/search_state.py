@@ -15,7 +15,7 @@ from typing import Any, ClassVar
 
 from tensorbench.engine import Config, Network, TensorbenchError, get_task
 from tensorbench.engine.search.objective import Structure
-from tensorbench.engine.search.task import hidden_ring
+from tensorbench.engine.search.task import hidden_ring, strategy_labels
 
 from .multirun import MultiRunState
 
@@ -97,15 +97,13 @@ class SearchState(MultiRunState):
     # ------------------------------------------------------------------ runs
 
     def runs_for_config(self) -> list[tuple[str, dict[str, Any], Config]]:
-        """One single-strategy config per strategy, labelled (twice-chosen ones get a ')."""
+        """One single-strategy config per strategy, labelled by :func:`strategy_labels` (a
+        strategy chosen twice is told apart by its settings)."""
         if self.config.task["mode"] != "network":
             return [(TUCKER_RUN, {"strategy": "tucker"}, self.config)]
-        out, seen = [], set()
-        for entry in self.config.task["strategies"]:
-            label = entry["strategy"]
-            while label in seen:
-                label += "'"
-            seen.add(label)
+        out = []
+        entries = self.config.task["strategies"]
+        for label, entry in zip(strategy_labels(entries), entries, strict=True):
             cfg = self.config.replace(task={"strategies": [entry]})
             out.append((label, copy.deepcopy(entry), cfg))
         return out

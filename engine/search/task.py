@@ -26,6 +26,7 @@ it reached the truth's score (``success``).
 
 from __future__ import annotations
 
+import json
 import math
 import time
 from typing import Any
@@ -120,6 +121,27 @@ def _check_tucker(value: Any, where: str) -> dict[str, Any]:
     if repeated:
         raise ConfigError(f"{where}.budgets: {v} appears twice; give each value once")
     return clean
+
+
+def strategy_labels(entries: list[dict[str, Any]]) -> list[str]:
+    """Each strategy entry's label: its name, followed where the name is chosen more than
+    once by the settings that differ from its defaults (``tnga patience=1000``), so a race
+    of one strategy in two settings tells its runs apart."""
+    names = [e["strategy"] for e in entries]
+    labels = []
+    for e in entries:
+        name = e["strategy"]
+        if names.count(name) == 1:
+            labels.append(name)
+            continue
+        defaults = {p.name: p.default for p in get_strategy(name).params}
+        changed = [
+            f"{k}={v if isinstance(v, str) else json.dumps(v)}"
+            for k, v in e.items()
+            if k != "strategy" and v != defaults.get(k)
+        ]
+        labels.append(" ".join([name, *changed]))
+    return labels
 
 
 def check_strategies(value: Any, where: str) -> list[dict[str, Any]]:
@@ -223,7 +245,8 @@ def _summarize(config: Config, m: dict[str, Any]) -> list[str]:
             )
         )
         lines.append(
-            f"{r['strategy']}: best score {best.get('score', float('nan')):.6g}{ok}, "
+            f"{r.get('label', r['strategy'])}: best score {best.get('score', float('nan')):.6g}"
+            f"{ok}, "
             f"{best.get('edges', '-')}, {r['fits']} fits, {format_seconds(r['seconds'])}, "
             f"{r['stop']}"
         )
@@ -341,6 +364,7 @@ def search_task(config: Config, rep: Reporter) -> dict[str, Any]:
             structure=truth.to_dict(),
         )
     n = len(task["strategies"])
+    labels = strategy_labels(task["strategies"])
     for k, entry in enumerate(task["strategies"]):
         name = entry["strategy"]
         params = {key: v for key, v in entry.items() if key != "strategy"}
@@ -389,6 +413,7 @@ def search_task(config: Config, rep: Reporter) -> dict[str, Any]:
             stop = "cancelled"
         run = {
             "strategy": name,
+            "label": labels[k],
             "params_given": entry,
             "stop": stop,
             "seconds": time.perf_counter() - t0,

@@ -141,6 +141,15 @@ def test_one_at_a_time_races_the_strategies_in_turn():
         assert [x["score"] for x in evaluations(a)] == [x["score"] for x in evaluations(b)]
 
 
+def test_a_strategy_chosen_twice_is_labelled_by_its_settings():
+    # the page labelled the second "tnga'", which said nothing of what differed
+    page = small_page(strategies=[{"strategy": "tnga"}, {"strategy": "tnga", "patience": 1000}])
+    assert [label for label, _, _ in page.state.runs_for_config()] == [
+        "tnga",
+        "tnga patience=1000",
+    ]
+
+
 def test_the_table_keeps_its_rows_when_the_page_is_shown_again():
     # The app rebuilds a page's main area each time its tab is chosen; a view built after
     # the rows were streamed in must hold them all (it came up empty: Panel's stream does

@@ -410,15 +410,34 @@ def test_search_task_races_strategies_against_the_hidden_truth():
         assert r["success"] is reached
         assert (r["fits_to_truth"] is not None) is reached
     # greedy grows i2-i3 then i1-i2 and stops at the truth (i0 is a rank-1 factor); TnALE
-    # from its random start stops in a local optimum of 45 parameters: both are reported
-    greedy = m["runs"][0]
+    # starts from rank 3 everywhere (room for the 81 entries) and takes ranks away to the
+    # truth too -- from a random start it stopped in a local optimum of 45 parameters
+    greedy, tnale = m["runs"]
     assert greedy["success"] and greedy["best"]["key"] == m["truth"]["key"]
+    assert tnale["success"] and tnale["best"]["key"] == m["truth"]["key"]
     recs = [h for h in res.history if h.get("strategy") == "greedy"]
     assert recs and all({"score", "best", "edges", "structure"} <= set(h) for h in recs)
     # the best score only goes down
     bests = [h["best"] for h in recs if h["best"] is not None]
     assert all(b <= a for a, b in itertools.pairwise(bests))
     assert "greedy: best score 0.333333 (reached the truth's score)" in res.summary()
+
+
+def test_one_strategy_in_two_settings_is_told_apart_by_them():
+    from tensorbench.engine.search.task import strategy_labels
+
+    entries = [
+        {"strategy": "tnale"},
+        {"strategy": "tnale", "start": "random"},
+        {"strategy": "tnga"},
+    ]
+    assert strategy_labels(entries) == ["tnale", "tnale start=random", "tnga"]
+    res = run(_config(strategies=entries[:2], budget={"evaluations": 3}))
+    assert [r["label"] for r in res.metrics["runs"]] == ["tnale", "tnale start=random"]
+    lines = res.summary().splitlines()
+    assert lines[-2].startswith("tnale: best score") and lines[-1].startswith(
+        "tnale start=random: best score"
+    )
 
 
 def test_search_task_refuses_bad_settings_clearly():
