@@ -325,7 +325,8 @@ def _same_success(rows: list[dict[str, Any]]) -> list[str]:
     smallest over every TNGA configuration run on the same seeds (its parameters are part
     of the label). This compares the effort to reach a success rate, which does not favour
     the strategy that solves only the easy seeds (as comparing on the seeds both solved
-    does).
+    does). Success rates only a TNGA configuration reached get a row too ("never" for
+    TnALE, or a lower bound when its run ran out of budget).
     """
     out = [
         "| order | seeds solved | tnale fits | best TNGA fits | TNGA configuration | ratio |",
@@ -435,7 +436,8 @@ def markdown(
                 "For k of the seeds solved: TnALE's k-th smallest fits-to-truth, against the "
                 "smallest k-th over every TNGA configuration run (`> n`: a lower bound, from "
                 "runs that ran out of budget unsolved; `never`: every configuration stopped "
-                "on its own with fewer solved).\n",
+                "on its own with fewer solved; a row with `never` for TnALE and `TNGA only` "
+                "is a success rate some TNGA configuration reached and TnALE did not).\n",
                 *same,
                 "",
             ]

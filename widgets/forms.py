@@ -207,8 +207,9 @@ def widget_for(p: Param, value: Any) -> pn.widgets.Widget | Checkbox:
     # No start/end on number inputs: the browser silently keeps the old value when a typed
     # one is out of bounds; unbounded, the value reaches the Param check, which says why.
     if p.kind in ("int", "float") and p.default is None:
-        # an optional number: its empty box means "the default", which the help says
-        common["placeholder"] = "empty: the default (see ?)"
+        # an optional number: empty means not given (a computed default, or the option
+        # off), which the help says
+        common["placeholder"] = "empty: not given (see ?)"
     if p.kind == "int":
         return IntBox(value=value, **common)
     if p.kind == "float":

@@ -499,8 +499,9 @@ class SearchPage(RunPage, Viewer):
     # ------------------------------------------------------------------ hand-offs
 
     def chosen_structure(self) -> tuple[Network, str] | None:
-        """The candidate selected in the table, else the best one seen, else (Tucker mode)
-        the core shape with the lowest error; None before any."""
+        """The candidate selected in the table, else the best one seen; in Tucker mode the
+        core shape picked beside the buttons (by default the one with the lowest error);
+        None before any."""
         snap = self.state.snapshot()
         dims = data_shape(snap)
         if dims is None:

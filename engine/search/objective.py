@@ -263,15 +263,16 @@ class SearchSpace:
         return self.make([1] * len(self.edges()))
 
     def holding(self, perm: Sequence[int] | None = None) -> Structure | None:
-        """Every edge at the smallest rank whose network has as many parameters as the data
-        has entries: the smallest uniform network with room for any data of this shape,
-        e.g. rank 3 for a ring over four modes of size 3 (108 parameters, 81 entries);
-        None when even ``max_rank`` has too few."""
+        """Every edge at the smallest rank whose network has at least as many parameters
+        as the data has entries (e.g. rank 3 for a ring over four modes of size 3: 108
+        parameters, 81 entries), a count any exact fit needs; None when no rank up to
+        ``max_rank`` has it, or when that network has a core ALS cannot solve
+        (:meth:`Structure.underdetermined`, e.g. beside a mode much larger than the rest)."""
         n_edges = len(self.edges())
         for r in range(1, self.max_rank + 1):
             s = self.make([r] * n_edges, perm)
             if s.params(self.dims) >= self.entries:
-                return s
+                return None if s.underdetermined(self.dims) else s
         return None
 
 

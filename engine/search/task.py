@@ -389,6 +389,7 @@ def search_task(config: Config, rep: Reporter) -> dict[str, Any]:
             rep.record(
                 kind="evaluation",
                 strategy=name,
+                label=labels[k],
                 index=e.index,
                 fits=evaluator.fits,
                 score=e.score,
@@ -402,7 +403,7 @@ def search_task(config: Config, rep: Reporter) -> dict[str, Any]:
                 elapsed=evaluator.elapsed,
             )
             frac = min(1.0, evaluator.fits / max(1, budget["evaluations"]))
-            rep.progress((k + frac) / n, f"{name}: {evaluator.fits} fits")
+            rep.progress((k + frac) / n, f"{labels[k]}: {evaluator.fits} fits")
 
         evaluator.on_eval = on_eval
         t0 = time.perf_counter()

@@ -295,13 +295,13 @@ def test_an_emptied_float_box_shows_empty_and_is_refused(page_cls: type) -> None
         assert page.state.error == "hidden truth: noise must be a number from 0 to 10, got None"
 
 
-def test_an_optional_number_says_that_empty_means_its_default():
+def test_an_optional_number_says_that_empty_means_not_given():
     # TnALE's interp_rounds and the sampled methods' samples showed a bare empty box
     from tensorbench.engine.params import Param
     from tensorbench.widgets.forms import widget_for
 
     optional = widget_for(Param("samples", "int", None, "rows sampled"), None)
-    assert optional.value is None and optional.placeholder == "empty: the default (see ?)"
+    assert optional.value is None and optional.placeholder == "empty: not given (see ?)"
     given = widget_for(Param("rank", "int", 3, "CP rank"), 3)
     assert given.placeholder == ""
     assert widget_for(Param("eps", "float", None, "tolerance"), None).placeholder

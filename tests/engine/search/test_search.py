@@ -230,6 +230,31 @@ def test_holding_is_the_smallest_uniform_network_with_room_for_the_data():
     )
     # order 6: rank 4 has 288 parameters for 729 entries
     assert SearchSpace((3,) * 6, "ring", 4).holding() is None
+    # beside a mode of 50, the rank-4 ring's small cores have more unknowns than equations:
+    # ALS cannot solve them, so there is no such start (it was refused, never fitted)
+    assert SearchSpace((3, 4, 50), "ring", 4).holding() is None
+
+
+def test_tnale_auto_start_keeps_within_a_parameter_budget(monkeypatch):
+    # under a budget of 60 parameters the rank-3 ring's 108 can never score: each step down
+    # from there would be a fit wasted on an infeasible network, so the start is random
+    from tensorbench.engine.search import tnale as tnale_mod
+
+    X, _ = _permuted_ring([2] * 4, list(range(4)), seed=0)
+    space = SearchSpace(tuple(X.shape), "ring", 4, permute=True)
+    seen = {}
+
+    def stop(ev, rng, current, *rest):
+        seen["first"] = current.structure
+        raise BudgetSpent
+
+    monkeypatch.setattr(tnale_mod, "_descend", stop)
+    for objective, ranks in [
+        (Objective("budget", max_params=60), space.edge_ranks(space.random(random.Random(7)))),
+        (Objective("budget", max_params=200), [3] * 4),
+    ]:
+        run_strategy("tnale", Evaluator(X, space, objective, max_evals=5), seed=7)
+        assert space.edge_ranks(seen["first"]) == ranks
 
 
 @pytest.mark.parametrize(
