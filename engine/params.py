@@ -9,13 +9,20 @@ from __future__ import annotations
 import copy
 import json
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from .errors import TensorbenchError, brief
 
-__all__ = ["Param", "ParamKind", "check_entries", "check_params", "first_repeat"]
+__all__ = [
+    "Param",
+    "ParamKind",
+    "changed_settings",
+    "check_entries",
+    "check_params",
+    "first_repeat",
+]
 
 ParamKind = Literal[
     "int", "float", "bool", "choice", "ints", "int_matrix", "str", "json", "names", "bytes"
@@ -162,6 +169,19 @@ def _bound(x: float) -> str:
         # 1e+12 (in full it is a row of zeros to count)
         return short if abs(x) >= 1e12 and float(short) == x else str(int(x))
     return short
+
+
+def changed_settings(
+    params: Sequence[Param], given: Mapping[str, Any], skip: Sequence[str] = ()
+) -> list[str]:
+    """``name=value`` for each of ``params`` that ``given`` sets to other than its default,
+    in the parameters' order (``skip`` left out): what tells an entry from another of the
+    same name in a label, e.g. ``hyper block=128`` or ``tnga patience=1000``."""
+    return [
+        f"{p.name}={given[p.name]}"
+        for p in params
+        if p.name in given and p.name not in skip and given[p.name] != p.default
+    ]
 
 
 def first_repeat(values: Sequence[Any]) -> tuple[bool, Any]:

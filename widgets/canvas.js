@@ -240,7 +240,7 @@ export function render({ model, el: root }) {
           ref.lines[i].setAttribute("x2", hub[0]); ref.lines[i].setAttribute("y2", hub[1]);
         });
         ref.hub.setAttribute("transform", `translate(${hub[0]},${hub[1]})`);
-        // (its size is placed by spreadBondLabels, at the end of every layout)
+        ref.hubAt = hub;  // its size is placed by spreadBondLabels, beside this drawn hub
       } else {
         const [a, c] = b.tensors;
         const pa = rim(a, pos[c]), pc = rim(c, pos[a]);
@@ -300,7 +300,9 @@ export function render({ model, el: root }) {
     const hubs = new Map();
     for (const b of graph.bonds) {
       if (b.kind === "hyper") {
-        hubs.set(b, hubOf(b));
+        // the hub as drawn (a drag redraws only the bonds it moves)
+        const ref = refs.bonds[b.index];
+        hubs.set(b, (ref && ref.hubAt) || hubOf(b));
         for (const id of b.tensors) segs.push({ b, a: pos[id], c: hubs.get(b) });
       } else segs.push({ b, a: pos[b.tensors[0]], c: pos[b.tensors[1]] });
     }

@@ -30,7 +30,7 @@ from ..config import Config
 from ..device import resolve_device
 from ..errors import ConfigError, TensorbenchError
 from ..fmt import format_seconds
-from ..params import Param, check_entries, check_params, first_repeat
+from ..params import Param, changed_settings, check_entries, check_params, first_repeat
 from ..run import Reporter, register_task
 from .core import AttentionError
 from .inputs import INPUTS, _heads, load_input
@@ -183,12 +183,7 @@ def method_label(entry: dict[str, Any]) -> str:
     if entry.get("label"):
         return str(entry["label"])
     spec = get_method(entry["method"])
-    extras = [
-        f"{p.name}={entry[p.name]}"
-        for p in spec.params
-        if p.name in entry and entry[p.name] != p.default and p.name != "seed"
-    ]
-    return " ".join([spec.name, *extras])
+    return " ".join([spec.name, *changed_settings(spec.params, entry, skip=("seed",))])
 
 
 def _summarize(config: Config, m: dict[str, Any]) -> list[str]:
@@ -259,13 +254,13 @@ def attention_task(config: Config, rep: Reporter) -> dict[str, Any]:
     jobs = len(sweep["values"]) * len(entries)
     done = 0
     measured_once: set[str] = set()
+    check = lambda: rep.check_cancel(metrics)  # noqa: E731
     for value in sweep["values"]:
         n = value if sweep["param"] == "n" else task["n"]
         rep.progress(done / jobs, f"input with n={n}", force=True)
         spec = {**task["input"], sweep["param"]: value} if input_sweep else task["input"]
         inp = load_input(spec, n, seed=config.seed, dtype=dtype, device=device)
         metrics["input"] = inp.facts
-        check = lambda: rep.check_cancel(metrics)  # noqa: E731
         ref = reference_for(inp, task["causal"], check=check) if task["reference"] else None
         small = inp.full_kv()[0].shape[-2] <= task["heatmap"] and inp.q.shape[-2] <= 4096
         # The baseline is the chosen plain exact entry's own measurement, whose speedup is

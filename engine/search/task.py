@@ -26,7 +26,6 @@ it reached the truth's score (``success``).
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from typing import Any
@@ -35,7 +34,7 @@ from ..config import Config
 from ..decompose.task import check_data
 from ..errors import ConfigError, TensorbenchError
 from ..fmt import format_seconds
-from ..params import Param, check_entries, check_params, first_repeat
+from ..params import Param, changed_settings, check_entries, check_params, first_repeat
 from ..run import Reporter, register_task
 from .base import get_strategy, run_strategy
 from .evaluator import Evaluation, Evaluator, FitOptions, default_workers
@@ -128,20 +127,12 @@ def strategy_labels(entries: list[dict[str, Any]]) -> list[str]:
     once by the settings that differ from its defaults (``tnga patience=1000``), so a race
     of one strategy in two settings tells its runs apart."""
     names = [e["strategy"] for e in entries]
-    labels = []
-    for e in entries:
-        name = e["strategy"]
-        if names.count(name) == 1:
-            labels.append(name)
-            continue
-        defaults = {p.name: p.default for p in get_strategy(name).params}
-        changed = [
-            f"{k}={v if isinstance(v, str) else json.dumps(v)}"
-            for k, v in e.items()
-            if k != "strategy" and v != defaults.get(k)
-        ]
-        labels.append(" ".join([name, *changed]))
-    return labels
+    return [
+        " ".join([e["strategy"], *changed_settings(get_strategy(e["strategy"]).params, e)])
+        if names.count(e["strategy"]) > 1
+        else e["strategy"]
+        for e in entries
+    ]
 
 
 def check_strategies(value: Any, where: str) -> list[dict[str, Any]]:

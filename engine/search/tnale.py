@@ -244,12 +244,12 @@ def tnale(
     space = ev.space
     first = space.random(rng)  # the full start takes its random mode order
     full = None if start == "random" else space.holding(first.perm)
-    budget = ev.objective
+    objective = ev.objective
     if (
         full is not None
         and start == "auto"
-        and budget.kind == "budget"
-        and full.params(space.dims) > budget.max_params
+        and objective.kind == "budget"
+        and full.params(space.dims) > objective.max_params
     ):
         full = None  # over the parameter budget: every step down would be a wasted fit
     if full is None and start == "full":
