@@ -182,7 +182,7 @@ class SearchPage(RunPage, Viewer):
             label="core shape for the buttons",
             options={_BEST_SHAPE: ""},
             value="",
-            width=330,
+            width=440,  # a row reads "budget 10000 · bang_for_buck · (4, 8, 16) · error 0.00998"
             visible=False,
         )
         # ---- files, errors
