@@ -483,7 +483,8 @@ def results_table(snap: list[dict[str, Any]]) -> str:
             rows.append(
                 f"<tr data-label='{html.escape(run_['label'], quote=True)}'>"
                 f"<td>{html.escape(run_['label'])}</td>"
-                f"<td>{_err(run_['rel_error'], '.6e')}</td><td>{run_['seconds']:.3g} s</td>"
+                f"<td>{_err(run_['rel_error'], '.6e')}{_warning(run_)}</td>"
+                f"<td>{run_['seconds']:.3g} s</td>"
                 f"<td>{run_['iterations']}</td><td>{_ranks_cell(run_)}</td>"
                 f"<td>{run_['params']}</td>{_compression_cell(run_['compression'])}</tr>"
             )
@@ -536,6 +537,18 @@ def _cancelled_row(r: dict[str, Any], runs: list[dict[str, Any]]) -> str:
         f"<td>{html.escape(stopped['label'])}</td><td>{error}</td>"
         f"<td>{stopped['seconds']:.3g} s</td><td>{iters}</td>"
         "<td colspan=3>cancelled: no decomposition kept</td></tr>"
+    )
+
+
+def _warning(run_: dict[str, Any]) -> str:
+    """A method's warning about its result (a sampled run that stalled), under its error:
+    an error of 1.02 alone did not say the run had failed, nor what to change."""
+    text = (run_.get("info") or {}).get("warning")
+    if not text:
+        return ""
+    return (
+        "<div class='tb-warning' style='color: #b02a37; font-size: 12px; max-width: 420px'>"
+        f"{html.escape(text)}</div>"
     )
 
 

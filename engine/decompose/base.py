@@ -68,7 +68,9 @@ class Decomposition:
     history : list of dict
         One record per iteration (``iter``, ``rel_error``, ``elapsed`` and extras).
     info : dict
-        Method-specific facts (sketch sizes, convergence flag, ...), JSON-able.
+        Method-specific facts (sketch sizes, convergence flag, ...), JSON-able. A
+        ``warning`` (str) says the result should not be trusted as it stands and why;
+        the summary, the CLI and the Decompose page show it.
     """
 
     method: str

@@ -252,6 +252,8 @@ def _summarize(config: Config, m: dict[str, Any]) -> list[str]:
             f"({r['compression']:.4g}x), {r['iterations']} iterations, "
             f"{format_seconds(r['seconds'])}"
         )
+        if warning := (r.get("info") or {}).get("warning"):
+            lines.append(f"  warning: {warning}")
     return lines
 
 

@@ -683,7 +683,10 @@ def tr_als_lev(
     tol : float
         Stopping rule (fit stagnation): stop when two exact evaluations in a row lower the
         best relative error so far by less than ``tol`` (a sampled sweep may raise the
-        error a little, so one bad evaluation does not stop), or after ``max_iter``.
+        error a little, so one bad evaluation does not stop), or after ``max_iter``. A
+        best error of 1 or more (no better than all zeros) is a stall, never
+        convergence: the sweeps go on to ``max_iter``, and if it stays,
+        ``info["warning"]`` says so and what to change.
     eval_every : int
         Sweeps between exact evaluations (each costs one pass over X).
     init : {"subtensor", "random"}
@@ -702,7 +705,8 @@ def tr_als_lev(
         error (when a later sampled sweep ended above it, the history's last record says
         so with ``restored``, the iteration it came from, as ``network_als`` does).
         ``info`` has ``samples``, ``converged``, ``iterations``, ``init`` (the start
-        used), ``subtensor`` (its index counts, or None) and ``subtensor_sweeps``.
+        used), ``subtensor`` (its index counts, or None), ``subtensor_sweeps`` and,
+        where the sweeps stalled at an error of 1 or more, ``warning``.
     """
     given = {
         "ranks": ranks,
@@ -791,7 +795,13 @@ def tr_als_lev(
             stalls = stalls + 1 if best - rel < p["tol"] else 0
             if rel < best:
                 best, best_cores, best_it = rel, list(cores), it
-            if stalls >= 2:
+            # An error of 1 or more is no better than the zero tensor, which every exact
+            # ALS update beats: the sampled solves are fitting sampling noise (too few
+            # samples for a start this far off). That is a stall, not convergence: go on,
+            # as more sweeps can still leave it (8^6 ranks 4, 480 samples, Gaussian start:
+            # one seed stopped there after 15 sweeps; going on, it left at sweep 25 and
+            # reached 1.1 x the noise).
+            if stalls >= 2 and best < 1:
                 converged = True
                 break
     if best_it != it:
@@ -800,7 +810,7 @@ def tr_als_lev(
         # less): return the best exactly evaluated one, and say so in the history.
         cores = best_cores
         clock.record(iter=it, rel_error=best, exact=True, restored=best_it)
-    info = {
+    info: dict[str, Any] = {
         "ranks": rs,
         "samples": m,
         "eval_every": p["eval_every"],
@@ -811,4 +821,14 @@ def tr_als_lev(
         "subtensor": sizes,
         "subtensor_sweeps": sub_sweeps,
     }
+    if best >= 1:
+        info["warning"] = (
+            f"stalled: after {it} sweeps the error is {best:.4g}, no better than all zeros "
+            f"(the sampled solves fit sampling noise); use more samples (now {m}), "
+            + (
+                "or tr_als"
+                if sizes is not None
+                else "init='subtensor' where X is large enough for it, or tr_als"
+            )
+        )
     return tr_decomposition(cores, "tr_als_lev", clock.history, info)

@@ -1034,3 +1034,40 @@ def test_a_method_taken_off_and_added_again_keeps_what_was_typed_into_it():
     form.show([{"method": "tt_svd"}])
     form.choice.value = ["tt_svd", "hooi"]
     assert form.values()[1].get("ranks") != 4
+
+
+def test_results_table_shows_a_methods_warning():
+    # A sampled run that stalled worse than all zeros showed "1.47" and nothing else.
+    cfg = load_config(
+        {
+            "task": {
+                "kind": "decompose",
+                "data": {
+                    "kind": "synthetic",
+                    "template": "tensor_ring",
+                    "args": {"dims": [8] * 5, "ranks": [3] * 5},
+                    "noise": 0.001,
+                    "seed": 5,
+                },
+                "methods": [
+                    {
+                        "method": "tr_als_lev",
+                        "ranks": 3,
+                        "samples": 30,
+                        "max_iter": 20,
+                        "init": "random",
+                    },
+                    {"method": "tr_als", "ranks": 3},
+                ],
+            },
+            "device": "cpu",
+            "seed": 1,
+        }
+    )
+    page = DecomposePage(cfg)
+    page.start()
+    page.state.wait(120)
+    table = results_table(page.state.snapshot())
+    assert table.count("class='tb-warning'") == 1
+    row = table.split("<tr data-label='tr_als_lev'>")[1].split("</tr>")[0]
+    assert "stalled: after 20 sweeps the error is 1." in row and "(now 30)" in row

@@ -66,6 +66,23 @@ def test_runs_every_method_and_records_each_iteration():
     assert lines[0].startswith("decompose: ") and len(lines) == 4
 
 
+def test_a_stalled_run_says_so_in_the_summary():
+    # A sampled TR-ALS with far too few samples ends worse than all zeros; the summary
+    # (the CLI's and the exported script's output) carried only "relative error 1.48".
+    data = {
+        "kind": "synthetic",
+        "template": "tensor_ring",
+        "args": {"dims": [8] * 5, "ranks": [3] * 5},
+        "noise": 0.001,
+        "seed": 5,
+    }
+    method = {"method": "tr_als_lev", "ranks": 3, "samples": 30, "max_iter": 20, "init": "random"}
+    lines = run(config([method, {"method": "tr_als", "ranks": 3}], data)).summary().splitlines()
+    assert lines[1].startswith("tr_als_lev: relative error 1.")
+    assert lines[2].startswith("  warning: stalled: after 20 sweeps") and "(now 30)" in lines[2]
+    assert lines[3].startswith("tr_als: relative error ") and len(lines) == 4
+
+
 def test_exported_script_gives_the_same_final_errors(tmp_path):
     cfg = config(
         [{"method": "tt_svd", "ranks": [2, 3]}, {"method": "tucker_rand", "ranks": [2, 6, 3]}]

@@ -230,6 +230,22 @@ def test_subtensor_start_recovers_exact_ring(big_ring):
     assert relative_error(X, dec.reconstruct()) < 1e-6
 
 
+def test_lev_stuck_above_zero_fit_is_a_stall_not_convergence():
+    # 30 samples for 9 unknowns from a Gaussian start: every evaluation is above an
+    # error of 1 (worse than all zeros). That stopped after 15 sweeps as "converged";
+    # it runs on to max_iter and says what went wrong.
+    X = noisy(dense(random_tr([8] * 5, [3] * 5, 5)), 1e-3, 6)
+    dec = tr_als_lev(X, ranks=3, seed=1, samples=30, max_iter=20, init="random")
+    assert min(r["rel_error"] for r in dec.history if r["exact"]) >= 1
+    assert dec.info["iterations"] == 20 and not dec.info["converged"]
+    warning = dec.info["warning"]
+    assert warning.startswith("stalled: after 20 sweeps the error is 1.")
+    assert "more samples (now 30)" in warning and "init='subtensor'" in warning
+    # A run that fits says nothing of the kind.
+    ok = tr_als_lev(X, ranks=3, seed=1, max_iter=20)
+    assert ok.rel_error < 0.01 and "warning" not in ok.info
+
+
 def test_lev_returns_its_best_evaluated_iterate(big_ring):
     # With 4 samples for 4 unknowns every sampled solve interpolates noise, so the
     # sweeps end far above the start: the result must be the start, and say so.
