@@ -231,3 +231,21 @@ def all_finite(X: torch.Tensor) -> bool:
     if bool(torch.isfinite(torch.linalg.vector_norm(X))):
         return True
     return bool(torch.isfinite(X).all())
+
+
+def no_fit(best: float) -> bool:
+    """Whether a sampled run's best exact relative error is no better than all zeros.
+
+    Every exact ALS update fits at least as well as zero (zero is among its solutions'
+    candidates), so an error of 1 or more means the sampled solves are fitting sampling
+    noise: a stall, never convergence, whatever the stagnation rule says.
+    """
+    return best >= 1.0
+
+
+def stall_warning(sweeps: int, best: float, advice: str) -> str:
+    """The ``info["warning"]`` of a sampled run that ended with :func:`no_fit`."""
+    return (
+        f"stalled: after {sweeps} sweeps the error is {best:.4g}, no better than all zeros "
+        f"(the sampled solves fit sampling noise); {advice}"
+    )

@@ -37,7 +37,9 @@ from .base import (
     DecompositionError,
     IterationClock,
     all_finite,
+    no_fit,
     register_method,
+    stall_warning,
 )
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -827,7 +829,7 @@ def _sampled_als(
                 ref, stall = rel, 0
             else:
                 stall += 1
-            done = stall >= p["patience"]
+            done = stall >= p["patience"] and not no_fit(best)
             if done:
                 stop = "stagnation"
             if (done or last) and best_state is not None and best < rel:
@@ -859,6 +861,9 @@ def _sampled_als(
     }
     if leverage:
         info["det_threshold"] = threshold
+    if no_fit(best):
+        other = "" if leverage else "cp_als_lev (leverage-score rows), "
+        info["warning"] = stall_warning(it, best, f"use more samples (now {S}), {other}or cp_als")
     return _result(name, dims, factors, lam, clock, info)
 
 
@@ -896,6 +901,8 @@ _SAMPLED_DOC = """
     error is computed (one MTTKRP over ``X``); the run stops once ``patience`` evaluations
     in a row failed to lower the error by a factor ``1 - tol`` below the last one that did,
     and hands back the best evaluated iterate (its record carries ``restored_from``).
+    While no evaluation is below an error of 1 (no better than all zeros) the run is
+    stalled, not converged: it goes on to ``max_iter`` and ends with ``info["warning"]``.
     In between, ``rel_error`` is estimated from a fixed seeded sample of ``2**13`` entries
     (``exact`` in the record says which; tensors with fewer entries are evaluated exactly).
 

@@ -38,7 +38,9 @@ from .base import (
     DecompositionError,
     IterationClock,
     all_finite,
+    no_fit,
     register_method,
+    stall_warning,
 )
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -500,9 +502,10 @@ def network_als(
     run stops after ``max_iter`` sweeps, when the error is below 100 machine epsilons, or
     when a sweep lowers it by less than ``tol`` times its value. Sampled runs apply the
     stagnation test to their exact evaluations against the best one so far and stop after
-    three evaluations in a row fail it; they return the best evaluated cores (a final
-    record, marked ``restored`` with the sweep they come from, says so when those are not
-    the last).
+    three evaluations in a row fail it, unless no evaluation was below an error of 1 (no
+    better than all zeros: a stall, which runs on to ``max_iter`` and ends with
+    ``info["warning"]``); they return the best evaluated cores (a final record, marked
+    ``restored`` with the sweep they come from, says so when those are not the last).
 
     Contractions with ``X`` run in ``X``'s dtype on its device; Gram matrices and their
     solves (cores and ``P x P`` matrices only) run in at least float64, because normal
@@ -592,13 +595,18 @@ def network_als(
         if best is None or rel < best[0]:
             best = (rel, sweep, [g.clone() for g in cores])
         prev = min(prev, rel)
-        done = "exact" if rel <= 100 * eps else "stagnation" if stale >= _PATIENCE else None
+        stalled = stale >= _PATIENCE and not no_fit(best[0])
+        done = "exact" if rel <= 100 * eps else "stagnation" if stalled else None
         if done:
             info |= {"converged": True, "stop": done}
             break
     if sampled and best is not None and best[1] != sweep:
         cores = best[2]
         clock.record(iter=sweep, rel_error=best[0], exact=True, restored=best[1])
+    if sampled and best is not None and no_fit(best[0]):
+        info["warning"] = stall_warning(
+            sweep, best[0], f"use more samples (now {max(per_core)} per core), or sampled=False"
+        )
     info["sweeps"] = sweep
     return _result(setup, cores, clock, info)
 

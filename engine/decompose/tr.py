@@ -34,7 +34,9 @@ from .base import (
     DecompositionError,
     IterationClock,
     check_ranks,
+    no_fit,
     register_method,
+    stall_warning,
 )
 from .tt import check_data
 
@@ -795,13 +797,11 @@ def tr_als_lev(
             stalls = stalls + 1 if best - rel < p["tol"] else 0
             if rel < best:
                 best, best_cores, best_it = rel, list(cores), it
-            # An error of 1 or more is no better than the zero tensor, which every exact
-            # ALS update beats: the sampled solves are fitting sampling noise (too few
-            # samples for a start this far off). That is a stall, not convergence: go on,
-            # as more sweeps can still leave it (8^6 ranks 4, 480 samples, Gaussian start:
+            # No fit yet (too few samples for a start this far off) is a stall: go on, as
+            # more sweeps can still leave it (8^6 ranks 4, 480 samples, Gaussian start:
             # one seed stopped there after 15 sweeps; going on, it left at sweep 25 and
             # reached 1.1 x the noise).
-            if stalls >= 2 and best < 1:
+            if stalls >= 2 and not no_fit(best):
                 converged = True
                 break
     if best_it != it:
@@ -821,14 +821,7 @@ def tr_als_lev(
         "subtensor": sizes,
         "subtensor_sweeps": sub_sweeps,
     }
-    if best >= 1:
-        info["warning"] = (
-            f"stalled: after {it} sweeps the error is {best:.4g}, no better than all zeros "
-            f"(the sampled solves fit sampling noise); use more samples (now {m}), "
-            + (
-                "or tr_als"
-                if sizes is not None
-                else "init='subtensor' where X is large enough for it, or tr_als"
-            )
-        )
+    if no_fit(best):
+        starts = "" if sizes is not None else "init='subtensor' where X is large enough for it, "
+        info["warning"] = stall_warning(it, best, f"use more samples (now {m}), {starts}or tr_als")
     return tr_decomposition(cores, "tr_als_lev", clock.history, info)
