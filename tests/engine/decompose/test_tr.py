@@ -230,6 +230,20 @@ def test_subtensor_start_recovers_exact_ring(big_ring):
     assert relative_error(X, dec.reconstruct()) < 1e-6
 
 
+def test_subtensor_start_on_a_large_share_of_x():
+    # 6 of 8 indices per mode is 24% of X: that start was refused (over an eighth of X)
+    # and the Gaussian start's sampled sweeps, at few samples, stalled worse than zeros.
+    assert _subtensor_sizes([8] * 5, [2] * 5) == [6] * 5
+    assert _subtensor_sizes([8] * 6, [4] * 6) == [6] * 6  # the benchmark's 8^6 case
+    X = noisy(dense(random_tr([8] * 5, [2] * 5, 5)), 1e-3, 6)
+    exact = tr_als(X, ranks=2, seed=0)
+    dec = tr_als_lev(X, ranks=2, seed=0, samples=12, max_iter=20)
+    assert dec.info["init"] == "subtensor" and "warning" not in dec.info
+    assert dec.rel_error <= 1.05 * exact.rel_error
+    gauss = tr_als_lev(X, ranks=2, seed=0, samples=12, max_iter=20, init="random")
+    assert gauss.rel_error > 10 * exact.rel_error
+
+
 def test_lev_stuck_above_zero_fit_is_a_stall_not_convergence():
     # 30 samples for 9 unknowns from a Gaussian start: every evaluation is above an
     # error of 1 (worse than all zeros). That stopped after 15 sweeps as "converged";
