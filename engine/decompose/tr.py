@@ -519,9 +519,10 @@ def _subtensor_sizes(dims: list[int], ranks: list[int]) -> list[int] | None:
     restricted core's least squares has at least that many equations per unknown, and
     the ranks always pass :func:`_check_tr_ranks` there); None when that sub-tensor is X
     itself. A large share of X is still worth it: the alternative inside ``tr_als_lev``
-    is a Gaussian start, whose sampled sweeps cost more (8^6 ranks 4: the 6^6 start, 18%
-    of X, reached the floor in 16-29 ms; the Gaussian start's sweeps in 104-116 ms, and
-    none at 320 samples).
+    is a Gaussian start, whose sampled sweeps cost more (8^6 ranks 4, benchmark seeds:
+    the 6^6 start, 18% of X, is at the floor in 20-26 ms with its exact check; the
+    Gaussian start's sweeps take 67-123 ms, and at 320 samples none of 5 seeds reached it
+    in 100 sweeps, where the start did in 17-23 ms).
     """
     n = len(dims)
     for s in range(2, max(dims) + 1):
@@ -659,10 +660,11 @@ def tr_als_lev(
     and at half the default samples they often never leave (TensorLy's sampled TR-ALS
     reached the floor on 2 of 5 seeds there; with the sub-tensor start, 5 of 5). The
     sweeps after the start end ~1.02 x the noise (the sampled solves' excess), above the
-    start, which is then what is returned. At ``8^6`` sampling cannot pay: 55-65 ms
-    against 14-15 ms, as an exact sweep there is ~3 ms of GEMMs and a sampled one ~7 ms
-    of operations on ~2560-row arrays (and a sub-tensor with enough entries would be over
-    an eighth of X).
+    start, which is then what is returned. At ``8^6`` sampling cannot pay: an exact
+    sweep there is ~3 ms of GEMMs and a sampled one ~10 ms of operations on ~2560-row
+    arrays. The start (a 6^6 sub-tensor) reaches the floor in 23 ms (median; 19 ms at
+    320 samples, where TensorLy's sampled TR-ALS stalls on 5 of 5 seeds) against
+    ``tr_als``'s 17 ms; from the Gaussian start the sweeps take 70 ms.
 
     Parameters
     ----------
