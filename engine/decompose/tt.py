@@ -364,8 +364,8 @@ def tt_round_sum_rand(
     sketched on its own, so the block-diagonal zeros of :func:`tt_add` cost nothing
     (another factor ``~s`` on the sketch). Measured (AMD EPYC, 1 thread, float64, 10
     modes of 100, rounded to 50; benchmarks/bench_decompose.py): sum of two rank-50 TTs
-    (``R = 100``) 100-113 ms vs 321-368 ms exact (3.2-3.4x in five runs, 2.9x in a
-    sixth: the 3x mark lies inside this machine's run-to-run spread); of four
+    (``R = 100``) 100-124 ms vs 321-390 ms exact (3.2-3.4x in five runs, 2.9x in two
+    others: the 3x mark lies inside this machine's run-to-run spread); of four
     (``R = 200``) 157-170 ms vs 1.61-1.83 s (~10x). With two terms the flops are ~1/4 of
     exact rounding's and what is left is float64 GEMMs near the machine's peak: the
     orthonormal bases come from Gram matrices (:func:`_tall_orth`, 2.5x faster than
@@ -374,7 +374,8 @@ def tt_round_sum_rand(
     ~15% slower throughout). When the sum is nearly of low rank (``a + 0.01 b``) the
     sketches' spectra spread past ``_GRAM_SAFE`` on 5 of 9 bonds, and a second Gram pass
     there is kept only where it could show in the result (below); here it cannot: 127 ms
-    vs 390 ms (3.07x; 2.8x when every such bond took the second pass).
+    vs 390 ms (3.07x; 2.99x in the next run; 2.8x when every such bond took the second
+    pass).
 
     Accuracy is that of a randomized range finder: with a flat spectral tail the error is
     within ``~sqrt(1 + r / (oversample - 1))`` of exact rounding's (measured on ``a +
