@@ -826,6 +826,9 @@ def tr_als_lev(
         "subtensor_sweeps": sub_sweeps,
     }
     if no_fit(best):
-        starts = "" if sizes is not None else "init='subtensor' where X is large enough for it, "
+        # Suggest the sub-tensor start only where this X has one (init="random" chose
+        # against it); where the sub-tensor would be X itself it is no option.
+        can = sizes is None and _subtensor_sizes(dims, rs) is not None
+        starts = "init='subtensor', " if can else ""
         info["warning"] = stall_warning(it, best, f"use more samples (now {m}), {starts}or tr_als")
     return tr_decomposition(cores, "tr_als_lev", clock.history, info)

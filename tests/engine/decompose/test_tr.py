@@ -241,7 +241,8 @@ def test_subtensor_start_on_a_large_share_of_x():
     assert dec.info["init"] == "subtensor" and "warning" not in dec.info
     assert dec.rel_error <= 1.05 * exact.rel_error
     gauss = tr_als_lev(X, ranks=2, seed=0, samples=12, max_iter=20, init="random")
-    assert gauss.rel_error > 10 * exact.rel_error
+    # It stalls worse than zeros; this X has a sub-tensor start, so the warning offers it.
+    assert gauss.rel_error > 1 and gauss.info["warning"].endswith("init='subtensor', or tr_als")
 
 
 def test_lev_stuck_above_zero_fit_is_a_stall_not_convergence():
@@ -254,7 +255,8 @@ def test_lev_stuck_above_zero_fit_is_a_stall_not_convergence():
     assert dec.info["iterations"] == 20 and not dec.info["converged"]
     warning = dec.info["warning"]
     assert warning.startswith("stalled: after 20 sweeps the error is 1.")
-    assert "more samples (now 30)" in warning and "init='subtensor'" in warning
+    # 8^5 at ranks 3 has no sub-tensor start (it would be all of X): not suggested
+    assert warning.endswith("use more samples (now 30), or tr_als")
     # A run that fits says nothing of the kind.
     ok = tr_als_lev(X, ranks=3, seed=1, max_iter=20)
     assert ok.rel_error < 0.01 and "warning" not in ok.info
