@@ -283,7 +283,9 @@ class DecomposePage(RunPage, Viewer):
             # finished: the numbers of the results table (the final error is measured
             # once more on the data; the last progress record may be an estimate)
             last = runs[-1]
-            return f" · iteration {last['iterations']} · error {_err(last['rel_error'], '.4g')}"
+            text = f" · iteration {last['iterations']} · error {_err(last['rel_error'], '.4g')}"
+            # "ok" beside a stalled run's error read as a success
+            return text + (" · stalled: see the results" if _warned(last) else "")
         if not r["records"]:
             return ""
         last = r["records"][-1]
@@ -540,10 +542,15 @@ def _cancelled_row(r: dict[str, Any], runs: list[dict[str, Any]]) -> str:
     )
 
 
+def _warned(run_: dict[str, Any]) -> str | None:
+    """The method's warning about its result (a sampled run that stalled), if any."""
+    return (run_.get("info") or {}).get("warning")
+
+
 def _warning(run_: dict[str, Any]) -> str:
-    """A method's warning about its result (a sampled run that stalled), under its error:
-    an error of 1.02 alone did not say the run had failed, nor what to change."""
-    text = (run_.get("info") or {}).get("warning")
+    """A method's warning about its result, under its error: an error of 1.02 alone did
+    not say the run had failed, nor what to change."""
+    text = _warned(run_)
     if not text:
         return ""
     return (

@@ -1071,3 +1071,7 @@ def test_results_table_shows_a_methods_warning():
     assert table.count("class='tb-warning'") == 1
     row = table.split("<tr data-label='tr_als_lev'>")[1].split("</tr>")[0]
     assert "stalled: after 20 sweeps the error is 1." in row and "(now 30)" in row
+    # the run's status line beside it does not read as a plain success
+    lev, exact = page.state.snapshot()
+    assert DecomposePage._status_text(lev).endswith(" · stalled: see the results")
+    assert "stalled" not in DecomposePage._status_text(exact)
