@@ -38,10 +38,12 @@ trial (the trials are quoted below and in the tables):
    tensor every sweep, and its tol test stops at the first uptick of the sampled
    estimate). quimb: ``TensorNetwork.fit(method="als")`` on a ring from a Gaussian start
    scaled to ||X|| (as ``tr_als`` starts). Both sampled methods also run with twice the
-   default samples (marked: not a default), with half of them and with an eighth (320):
-   there a Gaussian start stalls near error 1 on most seeds (at 16^6 and half the samples,
-   measured: TensorLy 3 of 5 after 60 sweeps, ours from a Gaussian start 4 of 5), so the
-   sub-tensor start is what converges.
+   default samples (marked: not a default), with half of them and with an eighth (320),
+   where a Gaussian start can stall near error 1 (measured apart from this table: at 16^6
+   and half the samples, TensorLy on 3 of 5 seeds after 60 sweeps, ours from a Gaussian
+   start on 4 of 5; at 8^6 and 320 samples, ours from a Gaussian start reached the floor
+   on none of 5 seeds in 100 sweeps, 4 of them never below error 1), so the sub-tensor
+   start is what converges.
 4. TT rounding, 10 modes of 100: the sum of two (and of four) random rank-50 TTs rounded
    to rank 50, and the nearly low-rank sums a + 0.01 b (+ 0.01 c + 0.01 d). Exact
    ``tt_round`` vs ``tt_round_rand`` (on the summed TT) and ``tt_round_sum_rand`` (on the

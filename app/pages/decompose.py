@@ -277,7 +277,11 @@ class DecomposePage(RunPage, Viewer):
         if r["status"] == "ok" and len(swept) > 1:
             # a sweep: every value's error, not the last one's as if it were the only one
             param = r["result"].config.task["sweep"]["param"]
-            errors = ", ".join(f"{x['sweep_value']}: {_err(x['rel_error'], '.4g')}" for x in swept)
+            errors = ", ".join(
+                f"{x['sweep_value']}: {_err(x['rel_error'], '.4g')}"
+                + (" (stalled)" if _warned(x) else "")
+                for x in swept
+            )
             return f" · {len(swept)} values of {param} · errors {errors}"
         if r["status"] == "ok" and runs and runs[-1].get("status") == "ok":
             # finished: the numbers of the results table (the final error is measured
@@ -551,12 +555,7 @@ def _warning(run_: dict[str, Any]) -> str:
     """A method's warning about its result, under its error: an error of 1.02 alone did
     not say the run had failed, nor what to change."""
     text = _warned(run_)
-    if not text:
-        return ""
-    return (
-        "<div class='tb-warning' style='color: #b02a37; font-size: 12px; max-width: 420px'>"
-        f"{html.escape(text)}</div>"
-    )
+    return notes_html([text], "12px") if text else ""
 
 
 def _err(x: float | None, spec: str) -> str:

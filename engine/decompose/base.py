@@ -236,9 +236,11 @@ def all_finite(X: torch.Tensor) -> bool:
 def no_fit(best: float) -> bool:
     """Whether a sampled run's best exact relative error is no better than all zeros.
 
-    Every exact ALS update fits at least as well as zero (zero is among its solutions'
-    candidates), so an error of 1 or more means the sampled solves are fitting sampling
-    noise: a stall, never convergence, whatever the stagnation rule says.
+    An exact ALS update never ends above an error of 1 (zero is one of its candidates);
+    a sampled one can, by its sampling excess: with too few samples for its start, or
+    where X has almost no structure at the ranks asked (Gaussian noise at rank 2 fits to
+    0.999 exactly, and a sampled iterate can land just above 1). Such a run stopped by
+    stagnation has not converged to a fit, and must not say so.
     """
     return best >= 1.0
 
@@ -246,6 +248,7 @@ def no_fit(best: float) -> bool:
 def stall_warning(sweeps: int, best: float, advice: str) -> str:
     """The ``info["warning"]`` of a sampled run that ended with :func:`no_fit`."""
     return (
-        f"stalled: after {sweeps} sweeps the error is {best:.4g}, no better than all zeros "
-        f"(the sampled solves fit sampling noise); {advice}"
+        f"stalled: after {sweeps} sweeps the relative error is {best:.6g}, no better than "
+        "all zeros (too few samples for this start, or X has little structure at these "
+        f"ranks); {advice}"
     )

@@ -829,9 +829,9 @@ def _sampled_als(
                 ref, stall = rel, 0
             else:
                 stall += 1
-            done = stall >= p["patience"] and not no_fit(best)
-            if done:
-                stop = "stagnation"
+            done = stall >= p["patience"]
+            if done:  # a stall worse than all zeros is no convergence
+                stop = "stalled" if no_fit(best) else "stagnation"
             if (done or last) and best_state is not None and best < rel:
                 # Sampled iterates wander at the noise floor: hand back the best one seen.
                 factors, lam, best_it = best_state  # cloned when kept; the run ends here
@@ -901,8 +901,9 @@ _SAMPLED_DOC = """
     error is computed (one MTTKRP over ``X``); the run stops once ``patience`` evaluations
     in a row failed to lower the error by a factor ``1 - tol`` below the last one that did,
     and hands back the best evaluated iterate (its record carries ``restored_from``).
-    While no evaluation is below an error of 1 (no better than all zeros) the run is
-    stalled, not converged: it goes on to ``max_iter`` and ends with ``info["warning"]``.
+    When no evaluation was below an error of 1 (no better than all zeros) the run
+    stalled, not converged: ``stop`` is then ``"stalled"`` (or ``"max_iter"``) and
+    ``info["warning"]`` says what to change.
     In between, ``rel_error`` is estimated from a fixed seeded sample of ``2**13`` entries
     (``exact`` in the record says which; tensors with fewer entries are evaluated exactly).
 
@@ -949,7 +950,8 @@ _SAMPLED_DOC = """
     Returns
     -------
     Decomposition
-        As :func:`cp_als`; ``info`` adds the sample count and mean rows per solve.
+        As :func:`cp_als`; ``info`` adds the sample count, mean rows per solve and, for
+        a run that stalled worse than all zeros, ``warning``.
 """
 
 

@@ -483,7 +483,8 @@ def network_als(
     Decomposition
         ``network`` is the given network (names, positions, tags kept); ``cores`` follow
         its tensors and their index order. ``info`` holds ``sweeps``, ``converged``,
-        ``stop`` (why it stopped) and, when sampled, the fibres drawn per core.
+        ``stop`` (why it stopped) and, when sampled, the fibres drawn per core and, for a
+        run that stalled worse than all zeros, ``warning``.
 
     Raises
     ------
@@ -502,10 +503,11 @@ def network_als(
     run stops after ``max_iter`` sweeps, when the error is below 100 machine epsilons, or
     when a sweep lowers it by less than ``tol`` times its value. Sampled runs apply the
     stagnation test to their exact evaluations against the best one so far and stop after
-    three evaluations in a row fail it, unless no evaluation was below an error of 1 (no
-    better than all zeros: a stall, which runs on to ``max_iter`` and ends with
-    ``info["warning"]``); they return the best evaluated cores (a final record, marked
-    ``restored`` with the sweep they come from, says so when those are not the last).
+    three evaluations in a row fail it (``stop`` is ``"stalled"``, not converged, when no
+    evaluation was below an error of 1, no better than all zeros; ``info["warning"]``
+    then says what to change); they return the best evaluated cores (a final record,
+    marked ``restored`` with the sweep they come from, says so when those are not the
+    last).
 
     Contractions with ``X`` run in ``X``'s dtype on its device; Gram matrices and their
     solves (cores and ``P x P`` matrices only) run in at least float64, because normal
@@ -595,8 +597,10 @@ def network_als(
         if best is None or rel < best[0]:
             best = (rel, sweep, [g.clone() for g in cores])
         prev = min(prev, rel)
-        stalled = stale >= _PATIENCE and not no_fit(best[0])
-        done = "exact" if rel <= 100 * eps else "stagnation" if stalled else None
+        done = "exact" if rel <= 100 * eps else "stagnation" if stale >= _PATIENCE else None
+        if done == "stagnation" and no_fit(best[0]):  # worse than all zeros: no convergence
+            info |= {"converged": False, "stop": "stalled"}
+            break
         if done:
             info |= {"converged": True, "stop": done}
             break

@@ -512,17 +512,18 @@ _SUB_ENTRIES_PER_UNKNOWN = 64
 
 
 def _subtensor_sizes(dims: list[int], ranks: list[int]) -> list[int] | None:
-    """Per-mode index counts of the sub-tensor start, or None where it would be all of X.
+    """Per-mode index counts of the sub-tensor start, or None where there is none.
 
     The smallest ``s`` (every mode ``min(n_k, s)`` indices) whose sub-tensor has
     ``_SUB_ENTRIES_PER_UNKNOWN`` entries per unknown of the restricted ring (so each
     restricted core's least squares has at least that many equations per unknown, and
     the ranks always pass :func:`_check_tr_ranks` there); None when that sub-tensor is X
-    itself. A large share of X is still worth it: the alternative inside ``tr_als_lev``
-    is a Gaussian start, whose sampled sweeps cost more (8^6 ranks 4, benchmark seeds:
-    the 6^6 start, 18% of X, is at the floor in 20-26 ms with its exact check; the
-    Gaussian start's sweeps take 67-123 ms, and at 320 samples none of 5 seeds reached it
-    in 100 sweeps, where the start did in 17-23 ms).
+    itself, or when not even X has that many entries per unknown. A large share of X is
+    still worth it: the alternative inside ``tr_als_lev`` is a Gaussian start, whose
+    sampled sweeps cost more (8^6 ranks 4, the benchmark's data and seeds: the 6^6
+    start, 18% of X, is at the floor in 20-26 ms with its exact check; the Gaussian
+    start's sweeps take 67-123 ms, and at 320 samples, run apart from the benchmark for
+    100 sweeps, they reached it on none of the 5 seeds, where the start did in 17-23 ms).
     """
     n = len(dims)
     for s in range(2, max(dims) + 1):
@@ -652,10 +653,10 @@ def tr_als_lev(
     evaluation is one pass over X (``<X, T>`` with the cores folded in, ``||T||`` from
     transfer matrices): 21 ms at ``16^6`` ranks 4, a sixth of an exact ALS sweep there.
     Measured (AMD EPYC, 1 thread, ranks 4, 0.1% noise, benchmarks/bench_decompose.py,
-    three runs): at ``16^6`` the sub-tensor start (6 of 16 indices per mode; it reads ~5%
-    of X) is at 1.004-1.010 x the noise by itself, and with its exact check takes 55-57 ms
-    to the floor against ``tr_als``'s 525-573 ms (9.5-10.3x; quimb's fit 1.16-1.33 s).
-    From the Gaussian start (``init="random"``) the sampled sweeps alone take 201-217 ms
+    four runs): at ``16^6`` the sub-tensor start (6 of 16 indices per mode; it reads ~5%
+    of X) is at 1.004-1.010 x the noise by itself, and with its exact check takes 55-68 ms
+    to the floor against ``tr_als``'s 525-654 ms (9.5-10.3x; quimb's fit 1.16-1.55 s).
+    From the Gaussian start (``init="random"``) the sampled sweeps alone take 201-226 ms
     (2.5-2.9x): they fit sampling noise at error ~1 for several sweeps before converging,
     and at half the default samples they often never leave (TensorLy's sampled TR-ALS
     reached the floor on 2 of 5 seeds there; with the sub-tensor start, 5 of 5). The
@@ -690,9 +691,8 @@ def tr_als_lev(
         Stopping rule (fit stagnation): stop when two exact evaluations in a row lower the
         best relative error so far by less than ``tol`` (a sampled sweep may raise the
         error a little, so one bad evaluation does not stop), or after ``max_iter``. A
-        best error of 1 or more (no better than all zeros) is a stall, never
-        convergence: the sweeps go on to ``max_iter``, and if it stays,
-        ``info["warning"]`` says so and what to change.
+        run whose best error is 1 or more (no better than all zeros) has stalled, not
+        converged: ``converged`` is False and ``info["warning"]`` says what to change.
     eval_every : int
         Sweeps between exact evaluations (each costs one pass over X).
     init : {"subtensor", "random"}
@@ -801,12 +801,8 @@ def tr_als_lev(
             stalls = stalls + 1 if best - rel < p["tol"] else 0
             if rel < best:
                 best, best_cores, best_it = rel, list(cores), it
-            # No fit yet (too few samples for a start this far off) is a stall: go on, as
-            # more sweeps can still leave it (8^6 ranks 4, 480 samples, Gaussian start:
-            # one seed stopped there after 15 sweeps; going on, it left at sweep 25 and
-            # reached 1.1 x the noise).
-            if stalls >= 2 and not no_fit(best):
-                converged = True
+            if stalls >= 2:
+                converged = not no_fit(best)  # a stall worse than zeros is no convergence
                 break
     if best_it != it:
         # A sampled sweep can end above an earlier iterate (the sampled solves' excess

@@ -1070,8 +1070,23 @@ def test_results_table_shows_a_methods_warning():
     table = results_table(page.state.snapshot())
     assert table.count("class='tb-warning'") == 1
     row = table.split("<tr data-label='tr_als_lev'>")[1].split("</tr>")[0]
-    assert "stalled: after 20 sweeps the error is 1." in row and "(now 30)" in row
+    assert "stalled: after 20 sweeps the relative error is 1.4" in row and "(now 30)" in row
     # the run's status line beside it does not read as a plain success
     lev, exact = page.state.snapshot()
     assert DecomposePage._status_text(lev).endswith(" · stalled: see the results")
     assert "stalled" not in DecomposePage._status_text(exact)
+
+
+def test_sweep_status_marks_stalled_values():
+    # a sweep's status line lists every value's error; a stalled one read as a result
+    from types import SimpleNamespace
+
+    runs = [
+        {"status": "ok", "sweep_value": 30, "rel_error": 1.4758, "info": {"warning": "w"}},
+        {"status": "ok", "sweep_value": 3000, "rel_error": 0.00101, "info": {}},
+    ]
+    cfg = SimpleNamespace(task={"sweep": {"param": "samples"}})
+    r = {"status": "ok", "result": SimpleNamespace(metrics={"runs": runs}, config=cfg)}
+    assert DecomposePage._status_text(r) == (
+        " · 2 values of samples · errors 30: 1.476 (stalled), 3000: 0.00101"
+    )

@@ -352,15 +352,16 @@ def test_init_cores_start_where_they_are_given_and_are_checked():
 
 def test_sampled_run_worse_than_zeros_is_a_stall_with_a_warning() -> None:
     # 16 uniform samples for a ring's 27 unknowns per row: every evaluation is above an
-    # error of 1, which stopped as "converged" by stagnation; it now runs on to max_iter
-    # and says what to change.
+    # error of 1, and the stagnation rule stopped it as "converged". It is a stall.
     net = templates.tensor_ring((8, 8, 8, 8, 8), 3)
     X = noisy(net, 0.01)
     dec = network_als(
-        X, network=net, seed=0, sampled=True, samples=16, sampling="uniform", max_iter=60
+        X, network=net, seed=0, sampled=True, samples=16, sampling="uniform", max_iter=200
     )
     assert min(r["rel_error"] for r in dec.history if r["exact"]) >= 1
-    assert dec.info["sweeps"] == 60 and not dec.info["converged"]
-    assert dec.info["stop"] == "max_iter"
-    assert dec.info["warning"].startswith("stalled: after 60 sweeps the error is 1.")
+    assert dec.info["stop"] == "stalled" and not dec.info["converged"]
+    assert dec.info["sweeps"] < 200
+    assert dec.info["warning"].startswith(
+        f"stalled: after {dec.info['sweeps']} sweeps the relative error is "
+    )
     assert "(now 16 per core), or sampled=False" in dec.info["warning"]
