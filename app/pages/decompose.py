@@ -17,7 +17,7 @@ from panel.viewable import Viewer
 from tensorbench.engine import Config, TensorbenchError
 from tensorbench.engine.data import load_data, tensor_to_matrix
 from tensorbench.engine.decompose import METHODS, get_method
-from tensorbench.engine.decompose.task import check_ranks_fit
+from tensorbench.engine.decompose.task import check_ranks_fit, run_warning
 from tensorbench.engine.device import check_memory
 from tensorbench.widgets.box_words import in_box_words
 from tensorbench.widgets.data_form import DataForm
@@ -279,7 +279,7 @@ class DecomposePage(RunPage, Viewer):
             param = r["result"].config.task["sweep"]["param"]
             errors = ", ".join(
                 f"{x['sweep_value']}: {_err(x['rel_error'], '.4g')}"
-                + (" (stalled)" if _warned(x) else "")
+                + (" (stalled)" if run_warning(x) else "")
                 for x in swept
             )
             return f" · {len(swept)} values of {param} · errors {errors}"
@@ -289,7 +289,7 @@ class DecomposePage(RunPage, Viewer):
             last = runs[-1]
             text = f" · iteration {last['iterations']} · error {_err(last['rel_error'], '.4g')}"
             # "ok" beside a stalled run's error read as a success
-            return text + (" · stalled: see the results" if _warned(last) else "")
+            return text + (" · stalled: see the results" if run_warning(last) else "")
         if not r["records"]:
             return ""
         last = r["records"][-1]
@@ -546,15 +546,10 @@ def _cancelled_row(r: dict[str, Any], runs: list[dict[str, Any]]) -> str:
     )
 
 
-def _warned(run_: dict[str, Any]) -> str | None:
-    """The method's warning about its result (a sampled run that stalled), if any."""
-    return (run_.get("info") or {}).get("warning")
-
-
 def _warning(run_: dict[str, Any]) -> str:
     """A method's warning about its result, under its error: an error of 1.02 alone did
     not say the run had failed, nor what to change."""
-    text = _warned(run_)
+    text = run_warning(run_)
     return notes_html([text], "12px") if text else ""
 
 

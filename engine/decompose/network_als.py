@@ -598,11 +598,9 @@ def network_als(
             best = (rel, sweep, [g.clone() for g in cores])
         prev = min(prev, rel)
         done = "exact" if rel <= 100 * eps else "stagnation" if stale >= _PATIENCE else None
-        if done == "stagnation" and no_fit(best[0]):  # worse than all zeros: no convergence
-            info |= {"converged": False, "stop": "stalled"}
-            break
-        if done:
-            info |= {"converged": True, "stop": done}
+        if done:  # stagnation worse than all zeros ("exact" never is) is no convergence
+            stalled = no_fit(best[0])
+            info |= {"converged": not stalled, "stop": "stalled" if stalled else done}
             break
     if sampled and best is not None and best[1] != sweep:
         cores = best[2]

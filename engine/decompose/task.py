@@ -39,6 +39,7 @@ __all__ = [
     "method_label",
     "method_seed",
     "run_method",
+    "run_warning",
     "swept",
 ]
 
@@ -235,6 +236,11 @@ def _final_error(X: Any, dec: Decomposition) -> float | None:
     return dec.rel_error
 
 
+def run_warning(run: dict[str, Any]) -> str | None:
+    """A run record's warning from its method about the result (a stalled sampled run)."""
+    return (run.get("info") or {}).get("warning")
+
+
 def _summarize(config: Config, m: dict[str, Any]) -> list[str]:
     data = m.get("data", {})
     lines = [
@@ -252,7 +258,7 @@ def _summarize(config: Config, m: dict[str, Any]) -> list[str]:
             f"({r['compression']:.4g}x), {r['iterations']} iterations, "
             f"{format_seconds(r['seconds'])}"
         )
-        if warning := (r.get("info") or {}).get("warning"):
+        if warning := run_warning(r):
             lines.append(f"  warning: {warning}")
     return lines
 

@@ -236,8 +236,7 @@ def _summarize(config: Config, m: dict[str, Any]) -> list[str]:
             )
         )
         lines.append(
-            f"{r.get('label', r['strategy'])}: best score {best.get('score', float('nan')):.6g}"
-            f"{ok}, "
+            f"{r['label']}: best score {best.get('score', float('nan')):.6g}{ok}, "
             f"{best.get('edges', '-')}, {r['fits']} fits, {format_seconds(r['seconds'])}, "
             f"{r['stop']}"
         )
